@@ -1,0 +1,348 @@
+"""The Graph document (DESIGN.md 3.1): nodes, edges, validation and shape inference.
+
+Validation and shape inference are pure functions of the document; analyze() reports every
+problem at once, each naming its node and what it received.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .modules import REGISTRY, ParamError, ShapeError, resolve_params
+
+FORMAT = "convdesigner.graph"
+VERSION = 1
+Shape = tuple[int, ...]
+
+
+class GraphFormatError(ValueError):
+    """The document is not a well-formed graph (wrong format, duplicate ids, dangling edges)."""
+
+
+@dataclass(frozen=True)
+class GraphError:
+    node_id: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"node {self.node_id!r}: {self.message}" if self.node_id else self.message
+
+
+class GraphValidationError(ValueError):
+    """The graph has one or more problems; .errors lists all of them."""
+
+    def __init__(self, errors: list[GraphError]):
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@dataclass
+class Node:
+    id: str
+    type: str
+    params: dict = field(default_factory=dict)
+    pos: list[float] | None = None
+
+    def to_dict(self) -> dict:
+        data = {"id": self.id, "type": self.type, "params": copy.deepcopy(self.params)}
+        if self.pos is not None:
+            data["pos"] = list(self.pos)
+        return data
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: str
+    dst: str
+    port: int = 0
+
+    def to_dict(self) -> dict:
+        return {"from": self.src, "to": self.dst, "port": self.port}
+
+
+@dataclass
+class Analysis:
+    """What validation and shape inference found: per-node results and every error."""
+
+    order: list[str]
+    params: dict[str, dict]
+    in_shapes: dict[str, list[Shape]]
+    shapes: dict[str, Shape]
+    param_counts: dict[str, int]
+    flops: dict[str, int]
+    errors: list[GraphError]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def errors_by_node(self) -> dict[str | None, list[str]]:
+        grouped: dict[str | None, list[str]] = {}
+        for error in self.errors:
+            grouped.setdefault(error.node_id, []).append(error.message)
+        return grouped
+
+
+class Graph:
+    def __init__(self, nodes: list[Node] | None = None, edges: list[Edge] | None = None,
+                 name: str = "untitled"):
+        self.name = name
+        self.nodes: dict[str, Node] = {}
+        for node in nodes or []:
+            if node.id in self.nodes:
+                raise GraphFormatError(f"duplicate node id {node.id!r}")
+            self.nodes[node.id] = node
+        self.edges: list[Edge] = list(edges or [])
+        for edge in self.edges:
+            for end in (edge.src, edge.dst):
+                if end not in self.nodes:
+                    raise GraphFormatError(f"edge {edge.src!r} -> {edge.dst!r} names a node "
+                                           f"that does not exist: {end!r}")
+
+    # -- document -------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, doc: Any) -> Graph:
+        if not isinstance(doc, dict):
+            raise GraphFormatError(f"a graph document is a JSON object. Received: "
+                                   f"{type(doc).__name__}")
+        if doc.get("format") != FORMAT:
+            raise GraphFormatError(f'format must be "{FORMAT}". Received: {doc.get("format")!r}')
+        if not isinstance(doc.get("version"), int) or doc["version"] > VERSION:
+            raise GraphFormatError(f"version must be an integer up to {VERSION}. "
+                                   f"Received: {doc.get('version')!r}")
+        unknown = set(doc) - {"format", "version", "name", "nodes", "edges"}
+        if unknown:
+            raise GraphFormatError(f"unknown graph fields: {', '.join(sorted(unknown))}")
+        nodes = [_node_from_dict(i, raw) for i, raw in enumerate(_list(doc, "nodes"))]
+        edges = [_edge_from_dict(i, raw) for i, raw in enumerate(_list(doc, "edges"))]
+        return cls(nodes, edges, name=str(doc.get("name", "untitled")))
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "version": VERSION, "name": self.name,
+                "nodes": [node.to_dict() for node in self.nodes.values()],
+                "edges": [edge.to_dict() for edge in self.edges]}
+
+    @classmethod
+    def from_json(cls, text: str) -> Graph:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise GraphFormatError(f"not valid JSON: {err}") from None
+        return cls.from_dict(doc)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    @classmethod
+    def load_json(cls, path: str | Path) -> Graph:
+        try:
+            return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        except GraphFormatError as err:
+            raise GraphFormatError(f"{path}: {err}") from None
+
+    def save_json(self, path: str | Path) -> None:
+        from .modelfile import atomic_write_text
+
+        atomic_write_text(Path(path), self.to_json() + "\n")
+
+    def copy(self) -> Graph:
+        return Graph.from_dict(self.to_dict())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Graph) and self.to_dict() == other.to_dict()
+
+    # -- structure ------------------------------------------------------------------------
+    def inputs_of(self, node_id: str) -> list[Edge]:
+        return sorted((e for e in self.edges if e.dst == node_id), key=lambda e: e.port)
+
+    def consumers_of(self, node_id: str) -> list[Edge]:
+        return [e for e in self.edges if e.src == node_id]
+
+    def ancestors(self, node_id: str) -> set[str]:
+        """node_id and every node that feeds it, directly or not."""
+        seen, stack = set(), [node_id]
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(e.src for e in self.edges if e.dst == current)
+        return seen
+
+    def nodes_of_type(self, type_name: str) -> list[Node]:
+        return [n for n in self.nodes.values() if n.type == type_name]
+
+    def topological_order(self) -> list[str]:
+        """Kahn's order (stable in document order); nodes on a cycle are left out."""
+        indegree = {node_id: 0 for node_id in self.nodes}
+        targets: dict[str, list[str]] = {node_id: [] for node_id in self.nodes}
+        for edge in self.edges:
+            indegree[edge.dst] += 1
+            targets[edge.src].append(edge.dst)
+        ready = deque(node_id for node_id, d in indegree.items() if d == 0)
+        order = []
+        while ready:
+            node_id = ready.popleft()
+            order.append(node_id)
+            for dst in targets[node_id]:
+                indegree[dst] -= 1
+                if indegree[dst] == 0:
+                    ready.append(dst)
+        return order
+
+    # -- validation and shapes ------------------------------------------------------------
+    def analyze(self) -> Analysis:
+        return analyze(self)
+
+    def validate(self) -> list[GraphError]:
+        return analyze(self).errors
+
+    def check(self) -> Analysis:
+        """The analysis, or GraphValidationError listing every problem."""
+        result = analyze(self)
+        if result.errors:
+            raise GraphValidationError(result.errors)
+        return result
+
+    def infer_shapes(self) -> dict[str, Shape]:
+        return self.check().shapes
+
+    @property
+    def input_node(self) -> Node:
+        return self.nodes_of_type("Input")[0]
+
+    @property
+    def output_node(self) -> Node:
+        return self.nodes_of_type("Output")[0]
+
+
+def _list(doc: dict, key: str) -> list:
+    value = doc.get(key, [])
+    if not isinstance(value, list):
+        raise GraphFormatError(f"{key} must be a list. Received: {type(value).__name__}")
+    return value
+
+
+def _node_from_dict(index: int, raw: Any) -> Node:
+    where = f"nodes[{index}]"
+    if not isinstance(raw, dict):
+        raise GraphFormatError(f"{where} must be an object. Received: {raw!r}")
+    unknown = set(raw) - {"id", "type", "params", "pos"}
+    if unknown:
+        raise GraphFormatError(f"{where} has unknown fields: {', '.join(sorted(unknown))}")
+    node_id, type_name = raw.get("id"), raw.get("type")
+    if not isinstance(node_id, str) or not node_id:
+        raise GraphFormatError(f"{where} needs a non-empty string id. Received: {node_id!r}")
+    if "/" in node_id:
+        raise GraphFormatError(f"node id {node_id!r} must not contain '/'")
+    if not isinstance(type_name, str):
+        raise GraphFormatError(f"node {node_id!r} needs a string type. Received: {type_name!r}")
+    params = raw.get("params", {})
+    if not isinstance(params, dict):
+        raise GraphFormatError(f"node {node_id!r}: params must be an object. Received: {params!r}")
+    pos = raw.get("pos")
+    if pos is not None and not (isinstance(pos, list) and len(pos) == 2
+                                and all(isinstance(v, (int, float)) for v in pos)):
+        raise GraphFormatError(f"node {node_id!r}: pos must be [x, y]. Received: {pos!r}")
+    return Node(node_id, type_name, copy.deepcopy(params), list(pos) if pos is not None else None)
+
+
+def _edge_from_dict(index: int, raw: Any) -> Edge:
+    if not isinstance(raw, dict) or set(raw) - {"from", "to", "port"} \
+            or not isinstance(raw.get("from"), str) or not isinstance(raw.get("to"), str):
+        raise GraphFormatError(f'edges[{index}] must be {{"from": id, "to": id, "port": n}}. '
+                               f"Received: {raw!r}")
+    port = raw.get("port", 0)
+    if not isinstance(port, int) or isinstance(port, bool) or port < 0:
+        raise GraphFormatError(f"edges[{index}] port must be a non-negative integer. "
+                               f"Received: {port!r}")
+    return Edge(raw["from"], raw["to"], port)
+
+
+def analyze(graph: Graph) -> Analysis:
+    """Validate every node and infer shapes where the inputs allow; collect all errors."""
+    errors: list[GraphError] = []
+    resolved: dict[str, dict] = {}
+
+    def fail(node_id: str | None, message: str) -> None:
+        errors.append(GraphError(node_id, message))
+
+    for node in graph.nodes.values():
+        mt = REGISTRY.get(node.type)
+        if mt is None:
+            fail(node.id, f"unknown module type {node.type!r} (known: {', '.join(REGISTRY)})")
+            continue
+        try:
+            resolved[node.id] = resolve_params(mt, node.params)
+        except ParamError as err:
+            for problem in err.problems:
+                fail(node.id, problem)
+
+    wired: dict[str, list[Edge]] = {node_id: [] for node_id in graph.nodes}
+    for edge in sorted(graph.edges, key=lambda e: e.port):
+        wired[edge.dst].append(edge)
+    wiring_ok: set[str] = set()
+    for node in graph.nodes.values():
+        mt = REGISTRY.get(node.type)
+        if mt is None:
+            continue
+        edges = wired[node.id]
+        ports = [e.port for e in edges]
+        count = len(edges)
+        if len(set(ports)) != len(ports):
+            fail(node.id, f"an input port has more than one wire. Received ports: {ports}")
+        elif mt.max_inputs is not None and count > mt.max_inputs:
+            fail(node.id, f"too many inputs: {node.type} takes "
+                          f"{mt.max_inputs or 'no'} input{'s' * (mt.max_inputs != 1)}. "
+                          f"Received: {count}")
+        elif count < mt.min_inputs:
+            fail(node.id, f"unconnected input: {node.type} needs "
+                          f"{'at least ' * (mt.max_inputs is None)}{mt.min_inputs} "
+                          f"input{'s' * (mt.min_inputs != 1)}. Received: {count}")
+        elif ports != list(range(count)):
+            fail(node.id, f"unconnected input port {min(set(range(count)) - set(ports))}. "
+                          f"Received ports: {ports}")
+        else:
+            wiring_ok.add(node.id)
+
+    for type_name in ("Input", "Output"):
+        found = graph.nodes_of_type(type_name)
+        if not found:
+            fail(None, f"the graph has no {type_name} node")
+        for node in found[1:]:
+            fail(node.id, f"the graph has several {type_name} nodes "
+                          f"({', '.join(n.id for n in found)}); it takes one")
+
+    order = graph.topological_order()
+    ordered = set(order)
+    for node_id in graph.nodes:
+        if node_id not in ordered:
+            fail(node_id, "is part of a cycle (a wire loops back to it)")
+
+    shapes: dict[str, Shape] = {}
+    in_shapes: dict[str, list[Shape]] = {}
+    counts: dict[str, int] = {}
+    flops: dict[str, int] = {}
+    for node_id in order:
+        if node_id not in resolved or node_id not in wiring_ok:
+            continue
+        sources = [e.src for e in wired[node_id]]
+        if not all(src in shapes for src in sources):
+            continue
+        mt, params = REGISTRY[graph.nodes[node_id].type], resolved[node_id]
+        ins = [shapes[src] for src in sources]
+        try:
+            out = tuple(mt.infer(params, ins))
+        except ShapeError as err:
+            fail(node_id, str(err))
+            continue
+        shapes[node_id], in_shapes[node_id] = out, ins
+        counts[node_id] = sum(math.prod(s) for s in mt.arrays(params, ins).values())
+        flops[node_id] = int(mt.flops(params, ins, out))
+
+    return Analysis([n for n in order if n in shapes], resolved, in_shapes, shapes, counts,
+                    flops, errors)

@@ -1,0 +1,1 @@
+"""Kernels: cpu/ (numba @njit) and cuda/ (numba.cuda), one file per module family."""

@@ -1,0 +1,40 @@
+"""Losses over a batch: each returns (mean loss, gradient with respect to the network output)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Softmax cross-entropy on logits [N, C] with integer labels [N]; the loss is the batch mean."""
+    n = logits.shape[0]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=1, keepdims=True)
+    rows = np.arange(n)
+    loss = float(np.mean(np.log(total[:, 0]) - shifted[rows, labels]))
+    grad = exp / total
+    grad[rows, labels] -= 1
+    grad /= n
+    return loss, grad.astype(logits.dtype, copy=False)
+
+
+def mse(outputs: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean squared error over every element (PyTorch's MSELoss, reduction mean)."""
+    diff = outputs - targets.reshape(outputs.shape).astype(outputs.dtype)
+    return float(np.mean(diff * diff)), (2.0 / diff.size) * diff
+
+
+def one_hot(labels: np.ndarray, classes: int, dtype=np.float32) -> np.ndarray:
+    out = np.zeros((labels.shape[0], classes), dtype)
+    out[np.arange(labels.shape[0]), labels] = 1
+    return out
+
+
+LOSSES = {"cross_entropy": cross_entropy, "mse": mse}
+
+
+def compute(name: str, outputs: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """The Output node's loss; mse against one-hot targets when given integer labels."""
+    if name == "mse" and labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer):
+        return mse(outputs, one_hot(labels, outputs.shape[1], outputs.dtype))
+    return LOSSES[name](outputs, labels)

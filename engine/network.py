@@ -1,0 +1,173 @@
+"""Compile a Graph into an execution plan: ordered ops, their parameters, preallocated buffers.
+
+The plan owns every array: parameters and gradients (one array per "node/name" key), BatchNorm
+state, and the ops' per-batch buffers, allocated for the largest batch seen so far.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import get_backend
+from .graph import Graph
+from .modules import REGISTRY, OpSpec
+from .modules.activation import RELU_FAMILY
+
+
+class Network:
+    """The executable form of a graph (DESIGN.md 3.4): forward, backward, params, grads, state."""
+
+    def __init__(self, graph: Graph, backend: str = "cpu", seed: int = 0, dtype=np.float32):
+        self.graph = graph.copy()
+        self.analysis = self.graph.check()
+        self.backend = get_backend(backend)
+        self.dtype = np.dtype(dtype)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.input_id = self.graph.input_node.id
+        self.output_id = self.graph.output_node.id
+        self.loss_name = self.analysis.params[self.output_id]["loss"]
+        self.input_shape = self.analysis.shapes[self.input_id]
+        self.output_shape = self.analysis.shapes[self.output_id]
+
+        needed = self.graph.ancestors(self.output_id)
+        self.order = [n for n in self.analysis.order
+                      if n in needed and n not in (self.input_id, self.output_id)]
+        self.sources = {n: [e.src for e in self.graph.inputs_of(n)] for n in self.graph.nodes}
+        fanout: dict[str, int] = {}
+        for node_id in self.order + [self.output_id]:
+            for src in self.sources[node_id]:
+                fanout[src] = fanout.get(src, 0) + 1
+        self._shared = {n for n, count in fanout.items() if count > 1}
+
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.state: dict[str, np.ndarray] = {}
+        self.ops = {}
+        init_rng = np.random.default_rng(seed)
+        for node_id in self.order:
+            self.ops[node_id] = self._build_op(node_id, init_rng)
+        self.capacity = 0
+        self._grad_buffers: dict[str, np.ndarray] = {}
+        self._input_grad = True
+
+    # -- building -----------------------------------------------------------------------------
+    def _feeds_relu(self, node_id: str) -> bool:
+        """He init when a ReLU-family activation follows (through BatchNorm/pooling)."""
+        for edge in self.graph.consumers_of(node_id):
+            node = self.graph.nodes[edge.dst]
+            if node.type == "Activation":
+                return self.analysis.params[node.id]["function"] in RELU_FAMILY
+            if node.type in ("BatchNorm", "Pool1D", "Pool2D", "Pool3D", "Dropout"):
+                return self._feeds_relu(node.id)
+        return False
+
+    def _build_op(self, node_id: str, init_rng: np.random.Generator):
+        node = self.graph.nodes[node_id]
+        mt = REGISTRY[node.type]
+        params = self.analysis.params[node_id]
+        in_shapes = self.analysis.in_shapes[node_id]
+        spec = OpSpec(node_id, params, in_shapes, self.analysis.shapes[node_id],
+                      self.backend.name, self.rng, self.dtype.type)
+        op = mt.op(spec)
+        values = mt.init(params, in_shapes, init_rng, self._feeds_relu(node_id)) if mt.init else {}
+        learnable, state = mt.arrays(params, in_shapes), mt.state(params, in_shapes)
+        for name, value in values.items():
+            key = f"{node_id}/{name}"
+            array = self.backend.to_device(value, self.dtype)
+            if name in learnable:
+                self.params[key] = op.params[name] = array
+                self.grads[key] = op.grads[name] = self.backend.zeros(value.shape, self.dtype)
+            elif name in state:
+                self.state[key] = op.state[name] = array
+        op.needs_input_grad = [True] * len(in_shapes)
+        return op
+
+    def allocate(self, batch: int) -> None:
+        """Make every buffer hold at least `batch` samples (grows only)."""
+        if batch <= self.capacity:
+            return
+        for op in self.ops.values():
+            op.allocate(batch)
+        self._grad_buffers = {
+            n: self.backend.zeros((batch, *self.analysis.shapes[n]), self.dtype)
+            for n in self._shared}
+        self.capacity = batch
+
+    def set_input_grad(self, needed: bool) -> None:
+        """Skip the gradient with respect to the network input (training never needs it)."""
+        self._input_grad = needed
+        for node_id, op in self.ops.items():
+            op.needs_input_grad = [needed or src != self.input_id for src in self.sources[node_id]]
+
+    # -- execution ----------------------------------------------------------------------------
+    def run_forward(self, x, training: bool):
+        """Forward on backend arrays; returns the op's own output buffer (no copy)."""
+        self.allocate(x.shape[0])
+        self._acts = {self.input_id: x}
+        for node_id in self.order:
+            inputs = [self._acts[src] for src in self.sources[node_id]]
+            self._acts[node_id] = self.ops[node_id].forward(inputs, training)
+        return self._acts[self.sources[self.output_id][0]]
+
+    def run_backward(self, dy):
+        """Backward on backend arrays from the gradient at the Output's input."""
+        n = dy.shape[0]
+        pending: dict[str, object] = {}
+        self._accumulate(pending, self.sources[self.output_id][0], dy, n)
+        for node_id in reversed(self.order):
+            dout = pending.pop(node_id, None)
+            if dout is None:
+                continue
+            for src, grad in zip(self.sources[node_id], self.ops[node_id].backward(dout)):
+                if grad is not None:
+                    self._accumulate(pending, src, grad, n)
+        return pending.get(self.input_id)
+
+    def _accumulate(self, pending: dict, node_id: str, grad, n: int) -> None:
+        if node_id not in self._shared:
+            pending[node_id] = grad
+        elif node_id in pending:
+            self.backend.add_into(pending[node_id], grad)
+        else:
+            buffer = self._grad_buffers[node_id][:n]
+            self.backend.copy_into(buffer, grad)
+            pending[node_id] = buffer
+
+    def activation(self, node_id: str) -> np.ndarray:
+        """The last forward's output of a node, as a host array (what the panels show)."""
+        return self.backend.to_host(self._acts[node_id]).copy()
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """numpy in, numpy out: the input of the Output node."""
+        x = np.asarray(x)
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"input must have shape [N, {', '.join(map(str, self.input_shape))}]."
+                             f" Received: {list(x.shape)}")
+        y = self.run_forward(self.backend.to_device(x, self.dtype), training)
+        return self.backend.to_host(y).copy()
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """The gradient with respect to the network input, after forward(training=True)."""
+        if not self._input_grad:
+            self.set_input_grad(True)
+        dx = self.run_backward(self.backend.to_device(np.asarray(dy), self.dtype))
+        return self.backend.to_host(dx).copy()
+
+    # -- weights ------------------------------------------------------------------------------
+    def weights(self) -> dict[str, np.ndarray]:
+        """Parameters and state as host arrays, keyed "node/name" (what the model file stores)."""
+        return {k: self.backend.to_host(v).copy() for k, v in {**self.params, **self.state}.items()}
+
+    def load_weights(self, arrays: dict[str, np.ndarray]) -> None:
+        targets = {**self.params, **self.state}
+        for key, value in arrays.items():
+            self.backend.copy_into(targets[key], np.asarray(value, self.dtype))
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(int(np.prod(v.shape)) for v in self.params.values())
+
+
+def compile_network(graph: Graph, backend: str = "cpu", seed: int = 0,
+                    dtype=np.float32) -> Network:
+    return Network(graph, backend=backend, seed=seed, dtype=dtype)

@@ -1,0 +1,211 @@
+"""The Trainer: epochs of seeded mini-batches, metrics, events, pause/resume/stop, divergence guard.
+
+All randomness of a step (shuffling, augmentation, dropout) derives from (seed, epoch, batch), so a
+run resumed from a saved position continues exactly as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import losses
+from .network import Network
+from .optim import Optimizer
+
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds",
+                "samples_per_sec", "lr")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the network holds the last good weights again."""
+
+
+@dataclass
+class BatchEvent:
+    epoch: int
+    batch: int
+    batches: int
+    loss: float
+    accuracy: float
+    samples_per_sec: float
+    lr: float
+    step: int
+
+
+@dataclass
+class Position:
+    """Where a run is: the next epoch and batch to run (saved in the model file to resume)."""
+
+    epoch: int = 0
+    batch: int = 0
+    sums: dict = field(default_factory=lambda: {"loss": 0.0, "correct": 0, "seen": 0,
+                                                 "seconds": 0.0})
+
+
+def normalize_into(out: np.ndarray, x: np.ndarray, mean, std) -> np.ndarray:
+    """out = (x - mean) / std per channel (or a plain copy without statistics)."""
+    if mean is None:
+        np.copyto(out, x)
+        return out
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    np.subtract(x, np.reshape(mean, shape), out=out)
+    np.divide(out, np.reshape(std, shape), out=out)
+    return out
+
+
+def evaluate(net: Network, x: np.ndarray, y: np.ndarray, batch_size: int = 256,
+             normalization=None) -> dict:
+    """Loss and accuracy over a whole dataset, in evaluation mode."""
+    mean, std = (normalization.mean, normalization.std) if normalization else (None, None)
+    buffer = np.empty((min(batch_size, len(x)), *x.shape[1:]), net.dtype)
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        inputs = normalize_into(buffer[:len(xb)], xb, mean, std)
+        out = net.backend.to_host(net.run_forward(net.backend.to_device(inputs, net.dtype),
+                                                  False))
+        loss, _ = losses.compute(net.loss_name, out, yb)
+        total_loss += loss * len(xb)
+        if out.ndim == 2 and y.ndim == 1:
+            correct += int(np.sum(np.argmax(out, axis=1) == yb))
+    n = max(1, len(x))
+    return {"loss": total_loss / n, "accuracy": correct / n, "samples": len(x)}
+
+
+class Trainer:
+    """Trains a Network on arrays. Listeners are plain callables:
+    batch_listeners get a BatchEvent, epoch_listeners the epoch's history row (a dict)."""
+
+    def __init__(self, net: Network, optimizer: Optimizer, x_train: np.ndarray,
+                 y_train: np.ndarray, x_val: np.ndarray | None = None,
+                 y_val: np.ndarray | None = None, *, epochs: int = 10, batch_size: int = 64,
+                 seed: int = 0, normalization=None, augmentation=None,
+                 history: dict | None = None, position: Position | None = None):
+        if len(x_train) != len(y_train):
+            raise ValueError(f"x_train has {len(x_train)} samples but y_train has {len(y_train)}")
+        if len(x_train) == 0:
+            raise ValueError("the training range is empty")
+        self.net, self.optimizer = net, optimizer
+        self.x, self.y, self.x_val, self.y_val = x_train, y_train, x_val, y_val
+        self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
+        self.normalization, self.augmentation = normalization, augmentation
+        self.history = history if history is not None else {k: [] for k in HISTORY_KEYS}
+        self.position = position or Position(epoch=len(self.history.get("epoch", [])))
+        self.batch_listeners: list[Callable[[BatchEvent], None]] = []
+        self.epoch_listeners: list[Callable[[dict], None]] = []
+        self._running = threading.Event()
+        self._running.set()
+        self._stop = threading.Event()
+        self.stopped_reason: str | None = None
+        batch = min(batch_size, len(x_train))
+        self._inputs = np.empty((batch, *x_train.shape[1:]), net.dtype)
+        self._augmented = np.empty((batch, *x_train.shape[1:]), x_train.dtype)
+        self._backup = {k: net.backend.zeros(v.shape, net.dtype)
+                        for k, v in {**net.params, **net.state}.items()}
+
+    # -- control from any thread --------------------------------------------------------------
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _rng(self, *stream: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, *stream])
+
+    def run(self) -> dict:
+        """Train until `epochs` epochs are done or stop() is called; returns the history."""
+        self.net.set_input_grad(False)
+        self.net.allocate(self._inputs.shape[0])
+        pos = self.position
+        while pos.epoch < self.epochs and not self._stop.is_set():
+            self.optimizer.epoch = pos.epoch
+            order = self._rng(pos.epoch).permutation(len(self.x))
+            while pos.batch < self.batches_per_epoch:
+                self._running.wait()
+                if self._stop.is_set():
+                    self.stopped_reason = "stopped"
+                    return self.history
+                self._step(order, pos)
+            self._end_epoch(pos)
+        return self.history
+
+    def _step(self, order: np.ndarray, pos: Position) -> None:
+        start = time.perf_counter()
+        index = np.sort(order[pos.batch * self.batch_size:(pos.batch + 1) * self.batch_size])
+        xb, yb = self.x[index], self.y[index]
+        n = len(index)
+        if self.augmentation is not None and self.augmentation.enabled:
+            xb = self.augmentation.apply(xb, self._rng(pos.epoch, pos.batch, 1),
+                                         out=self._augmented[:n])
+        mean, std = ((self.normalization.mean, self.normalization.std) if self.normalization
+                     else (None, None))
+        inputs = normalize_into(self._inputs[:n], xb, mean, std)
+        net = self.net
+        net.rng.bit_generator.state = np.random.PCG64([self.seed, pos.epoch, pos.batch, 2]).state
+        out = net.backend.to_host(net.run_forward(net.backend.to_device(inputs, net.dtype), True))
+        loss, dy = losses.compute(net.loss_name, out, yb)
+        if not math.isfinite(loss):
+            self._diverged(pos, loss)
+        net.run_backward(net.backend.to_device(dy, net.dtype))
+        for key, value in {**net.params, **net.state}.items():
+            net.backend.copy_into(self._backup[key], value)
+        self.optimizer.step(net)
+        correct = int(np.sum(np.argmax(out, axis=1) == yb)) if out.ndim == 2 else 0
+        seconds = time.perf_counter() - start
+        sums = pos.sums
+        sums["loss"] += loss * n
+        sums["correct"] += correct
+        sums["seen"] += n
+        sums["seconds"] += seconds
+        pos.batch += 1
+        event = BatchEvent(pos.epoch, pos.batch, self.batches_per_epoch, loss, correct / n,
+                           n / seconds, self.optimizer.lr, self.optimizer.step_count)
+        for listener in self.batch_listeners:
+            listener(event)
+
+    def _diverged(self, pos: Position, loss: float) -> None:
+        """Put back the weights from before the last update and stop with a message."""
+        if self.optimizer.step_count:
+            for key, value in {**self.net.params, **self.net.state}.items():
+                self.net.backend.copy_into(value, self._backup[key])
+        self.stopped_reason = (f"training diverged: the loss became {loss} at epoch "
+                               f"{pos.epoch + 1}, batch {pos.batch + 1}; the last good weights "
+                               f"were kept. Try a lower learning rate.")
+        raise TrainingDiverged(self.stopped_reason)
+
+    def _end_epoch(self, pos: Position) -> None:
+        sums = pos.sums
+        row = {"epoch": pos.epoch + 1, "train_loss": sums["loss"] / sums["seen"],
+               "train_acc": sums["correct"] / sums["seen"], "val_loss": math.nan,
+               "val_acc": math.nan, "seconds": sums["seconds"],
+               "samples_per_sec": sums["seen"] / max(sums["seconds"], 1e-9),
+               "lr": self.optimizer.lr}
+        if self.x_val is not None and len(self.x_val):
+            result = evaluate(self.net, self.x_val, self.y_val, normalization=self.normalization)
+            row["val_loss"], row["val_acc"] = result["loss"], result["accuracy"]
+        for key in HISTORY_KEYS:
+            self.history.setdefault(key, []).append(row[key])
+        pos.epoch, pos.batch = pos.epoch + 1, 0
+        pos.sums = Position().sums
+        self.optimizer.epoch = pos.epoch
+        for listener in self.epoch_listeners:
+            listener(row)

@@ -1,0 +1,175 @@
+"""Graph document: round trips, every validation error (naming node and value), shapes, counts."""
+import json
+
+import pytest
+
+from engine import Graph, GraphFormatError, GraphValidationError
+from engine.templates import TEMPLATE_DIR, load_template, template_names
+
+
+def doc(nodes, edges, name="t"):
+    return {"format": "convdesigner.graph", "version": 1, "name": name,
+            "nodes": [{"id": i, "type": t, "params": p} for i, t, p in nodes],
+            "edges": [{"from": a, "to": b, "port": port} for a, b, port in edges]}
+
+
+def chain(*layers, shape=(1, 8, 8)):
+    nodes = [("in", "Input", {"shape": list(shape)})]
+    nodes += [(f"n{i}", t, p) for i, (t, p) in enumerate(layers)]
+    nodes.append(("out", "Output", {"loss": "cross_entropy"}))
+    ids = [n[0] for n in nodes]
+    return Graph.from_dict(doc(nodes, [(a, b, 0) for a, b in zip(ids, ids[1:])]))
+
+
+def errors(graph):
+    return [(e.node_id, e.message) for e in graph.validate()]
+
+
+def one_error(graph, node_id, *fragments):
+    found = [m for n, m in errors(graph) if n == node_id]
+    assert found, errors(graph)
+    assert all(f in found[0] for f in fragments), found
+
+
+@pytest.mark.parametrize("name", template_names())
+def test_templates_round_trip_exactly(name):
+    raw = json.loads((TEMPLATE_DIR / f"{name}.json").read_text())
+    graph = Graph.from_dict(raw)
+    assert graph.to_dict() == raw
+    assert Graph.from_json(graph.to_json()) == graph
+    assert graph.validate() == []
+
+
+def test_save_and_load_json(tmp_path):
+    graph = load_template("lenet5")
+    graph.save_json(tmp_path / "g.json")
+    assert Graph.load_json(tmp_path / "g.json") == graph
+
+
+def test_lenet5_shapes_params_flops():
+    analysis = load_template("lenet5").check()
+    assert analysis.shapes["conv1"] == (6, 28, 28)
+    assert analysis.shapes["pool2"] == (16, 5, 5)
+    assert analysis.shapes["flatten1"] == (400,)
+    assert analysis.param_counts["conv1"] == 6 * 25 + 6
+    assert analysis.param_counts["dense1"] == 400 * 120 + 120
+    assert sum(analysis.param_counts.values()) == 61706
+    assert analysis.flops["conv1"] == 6 * 28 * 28 * (2 * 25 + 1)
+
+
+@pytest.mark.parametrize("padding,kernel,dilation,expected", [
+    ("same", 4, 1, 9), ("same", 3, 2, 9), (1, 3, 1, 9), ([0, 2], 3, 1, None)])
+def test_conv_padding(padding, kernel, dilation, expected):
+    graph = chain(("Conv2D", {"filters": 2, "kernel_size": kernel, "padding": padding,
+                              "dilation": dilation}), ("Flatten", {}), shape=(1, 9, 9))
+    shape = graph.check().shapes["n0"]
+    if expected:
+        assert shape == (2, expected, expected)
+    else:
+        assert shape == (2, 7, 11)
+
+
+def test_unknown_type_and_param():
+    graph = chain(("Conv9D", {}), ("Flatten", {}))
+    one_error(graph, "n0", "unknown module type", "Conv9D")
+    graph = chain(("Flatten", {"foo": 1}))
+    one_error(graph, "n0", "unknown parameter 'foo'")
+
+
+@pytest.mark.parametrize("params,fragment", [
+    ({"filters": 2.5, "kernel_size": 3}, "filters must be an integer. Received: filters=2.5"),
+    ({"filters": 0, "kernel_size": 3}, "filters must be >= 1. Received: filters=0"),
+    ({"filters": 2, "kernel_size": [3, 3, 3]}, "kernel_size needs 2 values"),
+    ({"filters": 2, "kernel_size": 3, "padding": "valid"}, "padding must be an int"),
+    ({"filters": 2, "kernel_size": 3, "bias": 1}, "bias must be true or false"),
+    ({"filters": 2}, "kernel_size is required"),
+    ({"filters": 2, "kernel_size": 3, "stride": 2, "padding": "same"},
+     'padding "same" needs stride 1'),
+])
+def test_wrong_param_values(params, fragment):
+    one_error(chain(("Conv2D", params), ("Flatten", {})), "n0", fragment)
+
+
+def test_choice_and_float_ranges():
+    one_error(chain(("Activation", {"function": "swish"}), ("Flatten", {})), "n0",
+              "function must be one of", "'swish'")
+    one_error(chain(("Dropout", {"rate": 1.5}), ("Flatten", {})), "n0", "rate must be <= 0.99")
+
+
+def test_unconnected_and_too_many_inputs():
+    g = doc([("in", "Input", {"shape": [4]}), ("d", "Dense", {"units": 2}),
+             ("add", "Add", {}), ("out", "Output", {})],
+            [("in", "d", 0), ("d", "add", 0), ("add", "out", 0)])
+    one_error(Graph.from_dict(g), "add", "unconnected input", "at least 2", "Received: 1")
+    g["edges"] += [{"from": "in", "to": "d", "port": 1}]
+    one_error(Graph.from_dict(g), "d", "too many inputs", "Received: 2")
+    g2 = doc([("in", "Input", {"shape": [4]}), ("add", "Add", {}), ("out", "Output", {})],
+             [("in", "add", 0), ("in", "add", 2), ("add", "out", 0)])
+    one_error(Graph.from_dict(g2), "add", "unconnected input port 1")
+
+
+def test_cycle_no_input_no_output_several_outputs():
+    g = doc([("in", "Input", {"shape": [4]}), ("a", "Add", {}), ("b", "Activation", {}),
+             ("out", "Output", {})],
+            [("in", "a", 0), ("b", "a", 1), ("a", "b", 0), ("b", "out", 0)])
+    one_error(Graph.from_dict(g), "a", "cycle")
+    messages = [m for _, m in errors(Graph.from_dict(doc([("d", "Flatten", {})], [])))]
+    assert "the graph has no Input node" in messages
+    assert "the graph has no Output node" in messages
+    g = doc([("in", "Input", {"shape": [4]}), ("o1", "Output", {}), ("o2", "Output", {})],
+            [("in", "o1", 0), ("in", "o2", 0)])
+    one_error(Graph.from_dict(g), "o2", "several Output nodes")
+
+
+def test_add_and_concat_shapes():
+    base = [("in", "Input", {"shape": [3, 8, 8]}),
+            ("a", "Conv2D", {"filters": 4, "kernel_size": 3}),
+            ("b", "Conv2D", {"filters": 4, "kernel_size": 3, "padding": 1})]
+    g = doc(base + [("j", "Add", {}), ("out", "Output", {"loss": "mse"})],
+            [("in", "a", 0), ("in", "b", 0), ("a", "j", 0), ("b", "j", 1), ("j", "out", 0)])
+    one_error(Graph.from_dict(g), "j", "same shape", "4x6x6, 4x8x8")
+    g["nodes"][3]["type"] = "Concat"
+    one_error(Graph.from_dict(g), "j", "same spatial size", "4x6x6, 4x8x8")
+    g["nodes"][2]["params"]["filters"] = 5
+    g["nodes"][1]["params"]["padding"] = 1
+    assert Graph.from_dict(g).check().shapes["j"] == (9, 8, 8)
+
+
+def test_dense_needs_flatten_kernel_too_large_groups():
+    one_error(chain(("Dense", {"units": 3})), "n0", "insert Flatten", "[1, 8, 8]")
+    one_error(chain(("Conv2D", {"filters": 2, "kernel_size": 11}), ("Flatten", {})), "n0",
+              "larger than the padded input", "8x8")
+    one_error(chain(("Conv2D", {"filters": 4, "kernel_size": 3, "groups": 3}), ("Flatten", {}),
+                    shape=(6, 8, 8)), "n0", "groups must divide filters",
+              "groups=3, filters=4")
+    one_error(chain(("Conv2D", {"filters": 6, "kernel_size": 3, "groups": 4}), ("Flatten", {}),
+                    shape=(6, 8, 8)), "n0", "groups must divide the input channels")
+    one_error(chain(("Conv1D", {"filters": 2, "kernel_size": 3}), ("Flatten", {})), "n0",
+              "Conv1D expects an input of shape [C, L]. Received: [1, 8, 8]")
+
+
+def test_all_errors_reported_at_once():
+    graph = chain(("Conv2D", {"filters": 0, "kernel_size": 3}), ("Dense", {"units": -1}),
+                  ("Pool2D", {"mode": "median"}))
+    nodes = {n for n, _ in errors(graph)}
+    assert {"n0", "n1", "n2"} <= nodes
+    with pytest.raises(GraphValidationError) as info:
+        graph.infer_shapes()
+    assert len(info.value.errors) >= 3
+
+
+@pytest.mark.parametrize("bad,fragment", [
+    ([], "JSON object"),
+    ({"format": "other", "version": 1}, "format must be"),
+    ({"format": "convdesigner.graph", "version": 9}, "version"),
+    ({"format": "convdesigner.graph", "version": 1, "nodes": [{"id": "a"}, {"id": "a",
+      "type": "Input"}]}, "string type"),
+    ({"format": "convdesigner.graph", "version": 1,
+      "nodes": [{"id": "a", "type": "Input"}, {"id": "a", "type": "Input"}]}, "duplicate node id"),
+    ({"format": "convdesigner.graph", "version": 1, "nodes": [],
+      "edges": [{"from": "x", "to": "y"}]}, "does not exist"),
+    ({"format": "convdesigner.graph", "version": 1, "extra": 1}, "unknown graph fields"),
+])
+def test_format_errors(bad, fragment):
+    with pytest.raises(GraphFormatError, match=fragment):
+        Graph.from_dict(bad)
