@@ -20,19 +20,22 @@ class UsageError(ValueError):
 
 
 class Progress:
-    """A one-line progress bar on stderr (redrawn at most ten times a second)."""
+    """A one-line progress bar on stderr for steps that take a while (shown after 0.3 s,
+    redrawn at most ten times a second)."""
 
     def __init__(self, label: str, total: int, enabled: bool = True):
         self.label, self.total, self.enabled = label, max(1, total), enabled
         self.start = self.last = time.perf_counter()
         self.done = 0
         self.suffix = ""
+        self.shown = False
 
     def update(self, done: int, suffix: str = "") -> None:
         self.done, self.suffix = done, suffix or self.suffix
         now = time.perf_counter()
-        if self.enabled and (now - self.last > 0.1 or done >= self.total):
-            self.last = now
+        if self.enabled and now - self.start > 0.3 and (now - self.last > 0.1
+                                                         or done >= self.total):
+            self.last, self.shown = now, True
             share = min(1.0, done / self.total)
             bar = "#" * int(share * 30)
             eta = (now - self.start) / share * (1 - share) if share > 0 else 0
@@ -41,8 +44,9 @@ class Progress:
             sys.stderr.flush()
 
     def close(self) -> None:
-        if self.enabled:
+        if self.shown:
             sys.stderr.write("\n")
+        self.shown = False
 
 
 def _range(text: str | None, n: int, default: tuple[int, int]) -> tuple[int, int]:

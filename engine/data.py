@@ -26,6 +26,8 @@ class DataError(ValueError):
 
 @dataclass
 class Dataset:
+    """x: float32 (N, C, *spatial), images in [0, 1]; y: int64 (N,); source: the spec string."""
+
     x: np.ndarray
     y: np.ndarray
     class_names: list[str]
@@ -88,8 +90,8 @@ def load_dataset(spec: str, *, image_size: tuple[int, int] | None = None, color:
     else:
         name, _, size = spec.partition(":")
         if name not in GENERATED:
-            raise DataError(f"unknown dataset {spec!r}: no such file or folder, and not a generated "
-                            f"dataset ({', '.join(GENERATED)})")
+            raise DataError(f"unknown dataset {spec!r}: no such file or folder, and not a "
+                            f"generated dataset ({', '.join(GENERATED)})")
         if size and not size.isdigit():
             raise DataError(f"bad dataset size in {spec!r}: expected {name}:N")
         ds = generate(name, int(size) if size else None, seed)
@@ -113,10 +115,9 @@ def _make(path: Path, x, y, where: Callable[[int], str], class_names=None) -> Da
                         f"up to 3 spatial axes, got shape {x.shape}")
     if x.ndim <= 3:
         x = x[:, None]
-    scaled = x.dtype == np.uint8
-    x = x.astype(np.float32)
-    if scaled:
-        x /= 255
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255
+    x = x.astype(np.float32, copy=False)
     bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
     if bad.size:
         raise DataError(f"{path}: {where(bad[0])} contains NaN or infinity")
@@ -170,6 +171,7 @@ def _load_idx(path: Path) -> Dataset:
             raise DataError(f"{path}: expected one IDX images file (*idx3*), found "
                             f"{', '.join(p.name for p in found)}; give the file instead")
         path = found[0]
+    x = _read_idx(path)
     twin = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
     if twin == path or not twin.is_file():
         found = sorted(p for p in path.parent.iterdir()
@@ -178,7 +180,7 @@ def _load_idx(path: Path) -> Dataset:
             raise DataError(f"{path}: cannot find its labels file: expected one *labels*idx1* file "
                             f"beside it, found {len(found)}")
         twin = found[0]
-    x, y = _read_idx(path), _read_idx(twin)
+    y = _read_idx(twin)
     if x.ndim < 2 or y.ndim != 1:
         raise DataError(f"{path}: expected images with shape (N, ...) and labels (N,), got "
                         f"{x.shape} and {y.shape} in {twin.name}")
@@ -276,9 +278,9 @@ def _csv_fault(path: Path, lines: list[str], first_row: int, names: list[str], d
     """Find the ragged row or non-numeric cell that numpy refused, and raise a DataError for it."""
     for r, cells in enumerate(csv.reader(lines, delimiter=delim), first_row):
         if len(cells) != len(names):
-            raise DataError(f"{path}: row {r} has {len(cells) - 1} values, expected "
+            raise DataError(f"{path}: row {r} has {max(len(cells) - 1, 0)} values, expected "
                             f"{len(names) - 1}")
-        for name, cell in zip(names, cells):
+        for name, cell in zip(names, cells, strict=True):
             if not _is_number(cell):
                 raise DataError(f"{path}: row {r}, column {name!r}: {cell!r} is not a number")
 
@@ -302,11 +304,16 @@ def _load_csv(path: Path, progress) -> Dataset:
         raise DataError(f"{path}: expected a label column and value columns with at least one row")
     n = len(body)
     data = np.empty((n, len(names)), np.float32)
+    options = {"delimiter": delim, "comments": None, "quotechar": '"', "ndmin": 2}
+    integral = True
     for s in range(0, n, _CSV_CHUNK):
         chunk = body[s:s + _CSV_CHUNK]
         try:
-            data[s:s + len(chunk)] = np.loadtxt(chunk, np.float32, delimiter=delim, comments=None,
-                                                quotechar='"', ndmin=2)
+            try:  # integer cells (MNIST-like files) parse about 8x faster than floats
+                data[s:s + len(chunk)] = np.loadtxt(chunk, np.int64, **options)
+            except ValueError:
+                data[s:s + len(chunk)] = np.loadtxt(chunk, np.float32, **options)
+                integral = False
         except ValueError as exc:
             _csv_fault(path, chunk, first_row + s, names, delim)
             raise DataError(f"{path}: rows {first_row + s}-{first_row + s + len(chunk) - 1}: "
@@ -314,10 +321,10 @@ def _load_csv(path: Path, progress) -> Dataset:
         if progress:
             progress(s + len(chunk), n)
     x = np.delete(data, label, axis=1)
-    if 1 < x.max() <= 255 and x.min() >= 0 and (x == np.round(x)).all():
+    if integral and 1 < x.max() <= 255 and x.min() >= 0:
         x /= 255
     side = math.isqrt(x.shape[1])
-    x = x.reshape(n, 1, side, side) if side > 1 and side * side == x.shape[1] else x[:, None]
+    x = x.reshape(n, side, side) if side > 1 and side * side == x.shape[1] else x
     return _make(path, x, data[:, label], lambda i: f"row {i + first_row}")
 
 
@@ -327,14 +334,18 @@ def _balanced(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(np.arange(n) % k).astype(np.int64)
 
 
-def _shapes(n: int = 6000, seed: int = 0) -> Dataset:
-    """28x28 circle, square, triangle, cross; random size, position, rotation, contrast, noise."""
-    rng = np.random.default_rng(seed)
+SHAPE_NAMES = ["circle", "square", "triangle", "cross"]
+
+
+def _shape_masks(n: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Anti-aliased masks [n, size, size] of circles, squares, triangles and crosses with random
+    size, position and rotation, and their labels."""
     y = _balanced(n, 4, rng)
-    r = rng.uniform(5.5, 9.5, n).astype(np.float32)
-    cy, cx = (rng.uniform(r + 0.5, 26.5 - r).astype(np.float32) for _ in range(2))
+    scale = size / 28
+    r = rng.uniform(5.5 * scale, 9.5 * scale, n).astype(np.float32)
+    cy, cx = (rng.uniform(r + 0.5, size - 1.5 - r).astype(np.float32) for _ in range(2))
     theta = rng.uniform(0, 2 * np.pi, n).astype(np.float32)
-    g = np.arange(28, dtype=np.float32)
+    g = np.arange(size, dtype=np.float32)
     dy = g[None, :, None] - cy[:, None, None]
     dx = g[None, None, :] - cx[:, None, None]
     cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
@@ -349,15 +360,38 @@ def _shapes(n: int = 6000, seed: int = 0) -> Dataset:
         lambda u, v, r: np.minimum(np.maximum(abs(u) - r, abs(v) - 0.3 * r),
                                    np.maximum(abs(v) - r, abs(u) - 0.3 * r)),
     ]
-    mask = np.empty((n, 28, 28), np.float32)
+    mask = np.empty((n, size, size), np.float32)
     for k, f in enumerate(sdf):
         m = y == k
         mask[m] = np.clip(0.5 - f(u[m], v[m], r[m]), 0, 1)
+    return mask, y
+
+
+def _shapes(n: int = 6000, seed: int = 0) -> Dataset:
+    """28x28 grayscale circle, square, triangle, cross; random size, position, rotation,
+    contrast and noise."""
+    rng = np.random.default_rng(seed)
+    mask, y = _shape_masks(n, 28, rng)
     background = rng.uniform(0.0, 0.25, (n, 1, 1))
     level = rng.uniform(0.6, 1.0, (n, 1, 1))
     noise = rng.standard_normal((n, 28, 28)) * rng.uniform(0.02, 0.1, (n, 1, 1))
     x = np.clip(background + (level - background) * mask + noise, 0, 1).astype(np.float32)
-    return Dataset(x[:, None], y, ["circle", "square", "triangle", "cross"], "shapes")
+    return Dataset(x[:, None], y, list(SHAPE_NAMES), "shapes")
+
+
+def _shapes_rgb(n: int = 6000, seed: int = 0) -> Dataset:
+    """32x32 RGB shapes: a random-coloured shape on a random-coloured background (colour says
+    nothing about the class), for the 3-channel templates."""
+    rng = np.random.default_rng(seed)
+    mask, y = _shape_masks(n, 32, rng)
+    background = rng.uniform(0.0, 1.0, (n, 3, 1, 1))
+    colour = rng.uniform(0.0, 1.0, (n, 3, 1, 1))
+    # keep the shape visible: push its colour away from the background where they are close
+    close = np.abs(colour - background).max(axis=1, keepdims=True) < 0.35
+    colour = np.where(close, 1.0 - background, colour)
+    noise = rng.standard_normal((n, 3, 32, 32)) * rng.uniform(0.02, 0.08, (n, 1, 1, 1))
+    x = background + (colour - background) * mask[:, None] + noise
+    return Dataset(np.clip(x, 0, 1).astype(np.float32), y, list(SHAPE_NAMES), "shapes-rgb")
 
 
 def _signals(n: int = 3000, seed: int = 0) -> Dataset:
@@ -419,7 +453,7 @@ def _volumes(n: int = 1500, seed: int = 0) -> Dataset:
 
 
 GENERATED: dict[str, Callable[..., Dataset]] = {
-    "shapes": _shapes, "signals": _signals, "volumes": _volumes}
+    "shapes": _shapes, "shapes-rgb": _shapes_rgb, "signals": _signals, "volumes": _volumes}
 
 
 def generate(name: str, n: int | None = None, seed: int = 0) -> Dataset:

@@ -142,10 +142,12 @@ class Trainer:
             while pos.batch < self.batches_per_epoch:
                 self._running.wait()
                 if self._stop.is_set():
-                    self.stopped_reason = "stopped"
-                    return self.history
+                    break
                 self._step(order, pos)
-            self._end_epoch(pos)
+            else:
+                self._end_epoch(pos)
+        if self._stop.is_set():
+            self.stopped_reason = "stopped"
         return self.history
 
     def _step(self, order: np.ndarray, pos: Position) -> None:

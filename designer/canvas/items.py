@@ -1,0 +1,311 @@
+"""Scene items: nodes with their ports, and wires with a shape label. They draw what the scene
+tells them and keep nothing that saving needs (the GraphDocument holds all of it)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from html import escape
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath,
+                           QPainterPathStroker, QPen)
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyle
+
+from engine.modules import REGISTRY
+
+from ..icons import category_colour
+
+NODE_WIDTH = 150.0
+HEADER = 22.0
+MIN_HEIGHT = 66.0
+PORT_STEP = 18.0
+PORT_RADIUS = 5.5
+ERROR = QColor("#d32f2f")
+SELECTED = QColor("#1565c0")
+WIRE = QColor("#78828c")
+
+
+@lru_cache(maxsize=None)
+def font(size: float, bold: bool = False) -> QFont:
+    result = QFont()
+    result.setPointSizeF(size)
+    result.setBold(bold)
+    return result
+
+
+def node_height(ports: int) -> float:
+    return max(MIN_HEIGHT, HEADER + 14 + (ports - 1) * PORT_STEP + 16)
+
+
+def wire_path(start: QPointF, end: QPointF) -> QPainterPath:
+    """A horizontal-tangent cubic from an output port (left) to an input port (right)."""
+    bend = max(abs(end.x() - start.x()) * 0.5, 40.0)
+    path = QPainterPath(start)
+    path.cubicTo(QPointF(start.x() + bend, start.y()), QPointF(end.x() - bend, end.y()), end)
+    return path
+
+
+class PortItem(QGraphicsItem):
+    """An input (left, with its index) or the output (right) of a node."""
+
+    def __init__(self, node: NodeItem, kind: str, index: int = 0):
+        super().__init__(node)
+        self.node, self.kind, self.index = node, kind, index
+        self.connected = False
+        self.highlight: str | None = None  # "ok" or "bad" while a wire is dragged near
+        self.setAcceptHoverEvents(True)
+        self.setCursor(Qt.CrossCursor)
+        self.setZValue(1)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-10, -10, 20, 20)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addEllipse(QPointF(0, 0), 10, 10)  # a generous target, larger than the dot
+        return path
+
+    def set_highlight(self, state: str | None) -> None:
+        if state != self.highlight:
+            self.highlight = state
+            self.update()
+
+    def hoverEnterEvent(self, event) -> None:
+        self.set_highlight(self.highlight or "hover")
+
+    def hoverLeaveEvent(self, event) -> None:
+        if self.highlight == "hover":
+            self.set_highlight(None)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        colour = category_colour(self.node.category)
+        radius = PORT_RADIUS
+        if self.highlight == "ok":
+            colour, radius = QColor("#2e7d32"), PORT_RADIUS + 2.5
+        elif self.highlight == "bad":
+            colour, radius = ERROR, PORT_RADIUS + 2.5
+        elif self.highlight == "hover":
+            radius = PORT_RADIUS + 1.5
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setPen(QPen(colour, 2))
+        painter.setBrush(colour if self.connected or self.highlight else QColor("white"))
+        painter.drawEllipse(QPointF(0, 0), radius, radius)
+
+
+class NodeItem(QGraphicsItem):
+    """A node: coloured header with its type, then its id and compact parameter line."""
+
+    def __init__(self, node_id: str, type_name: str):
+        super().__init__()
+        self.node_id, self.type_name = node_id, type_name
+        mt = REGISTRY.get(type_name)
+        self.category = mt.category if mt else "Unknown"
+        self.summary = mt.summary if mt else f"unknown module type {type_name!r}"
+        self.label = ""
+        self.errors: list[str] = []
+        self.shape_text = ""
+        self.height = MIN_HEIGHT
+        self.inputs: list[PortItem] = []
+        self.output = PortItem(self, "out") if type_name != "Output" else None
+        self.wires: set = set()
+        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
+                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(2)
+
+    def set_port_count(self, count: int) -> None:
+        if count == len(self.inputs):
+            return
+        self.prepareGeometryChange()
+        while len(self.inputs) < count:
+            self.inputs.append(PortItem(self, "in", len(self.inputs)))
+        while len(self.inputs) > count:
+            port = self.inputs.pop()
+            port.setParentItem(None)
+            if port.scene() is not None:
+                port.scene().removeItem(port)
+        self.height = node_height(count)
+        for port in self.inputs:
+            port.setPos(0, self._port_y(port.index, count))
+        if self.output is not None:
+            self.output.setPos(NODE_WIDTH, self._port_y(0, 1))
+        for wire in self.wires:
+            wire.update_path()
+
+    def _port_y(self, index: int, count: int) -> float:
+        if count <= 1:
+            return HEADER + (self.height - HEADER) / 2
+        return HEADER + 14 + index * PORT_STEP
+
+    def input_port(self, index: int) -> PortItem | None:
+        return self.inputs[index] if index < len(self.inputs) else None
+
+    def set_state(self, label: str, errors: list[str], shape_text: str) -> None:
+        if label == self.label and errors == self.errors and shape_text == self.shape_text:
+            return
+        self.label, self.errors, self.shape_text = label, list(errors), shape_text
+        self._update_tooltip()
+
+    def rename(self, node_id: str) -> None:
+        self.node_id = node_id
+        self._update_tooltip()
+
+    def _update_tooltip(self) -> None:
+        lines = [f"<b>{escape(self.type_name)}</b> {escape(self.node_id)}", escape(self.summary)]
+        if self.shape_text:
+            lines.append(f"output: {self.shape_text}")
+        lines += [f"<span style='color:{ERROR.name()}'>&#9888; {escape(e)}</span>"
+                  for e in self.errors]
+        self.setToolTip("<br>".join(lines))
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-2, -2, NODE_WIDTH + 4, self.height + 4)
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.ItemPositionHasChanged:
+            for wire in self.wires:
+                wire.update_path()
+        return super().itemChange(change, value)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.setRenderHint(QPainter.Antialiasing)
+        rect = QRectF(0, 0, NODE_WIDTH, self.height)
+        colour = category_colour(self.category)
+        body = QPainterPath()
+        body.addRoundedRect(rect, 6, 6)
+        painter.fillPath(body, QColor("white"))
+        header = QPainterPath()
+        header.addRoundedRect(QRectF(0, 0, NODE_WIDTH, HEADER + 6), 6, 6)
+        painter.save()
+        painter.setClipRect(QRectF(0, 0, NODE_WIDTH, HEADER))
+        painter.fillPath(header, colour)
+        painter.restore()
+
+        selected = bool(option.state & QStyle.State_Selected)
+        if self.errors:
+            painter.setPen(QPen(ERROR, 2.5))
+        elif selected:
+            painter.setPen(QPen(SELECTED, 2.5))
+        else:
+            painter.setPen(QPen(colour.darker(115), 1.2))
+        painter.setBrush(Qt.NoBrush)
+        painter.drawRoundedRect(rect, 6, 6)
+        if self.errors and selected:
+            painter.setPen(QPen(SELECTED, 1.2, Qt.DashLine))
+            painter.drawRoundedRect(rect.adjusted(3, 3, -3, -3), 4, 4)
+
+        badge = 0.0
+        if self.errors:
+            badge = 18.0
+            centre = QPointF(NODE_WIDTH - 12, HEADER / 2)
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(QColor("white"))
+            painter.drawEllipse(centre, 7.5, 7.5)
+            painter.setPen(QPen(ERROR))
+            painter.setFont(font(8.5, True))
+            painter.drawText(QRectF(centre.x() - 7.5, centre.y() - 7.5, 15, 15), Qt.AlignCenter,
+                             "!")
+        painter.setPen(QColor("white"))
+        painter.setFont(font(9, True))
+        painter.drawText(QRectF(10, 0, NODE_WIDTH - 18 - badge, HEADER),
+                         Qt.AlignVCenter | Qt.AlignLeft, self.type_name)
+
+        text_width = NODE_WIDTH - 22
+        painter.setFont(font(8.5))
+        painter.setPen(QColor("#5f6b76"))
+        metrics = QFontMetricsF(font(8.5))
+        painter.drawText(QRectF(12, HEADER + 3, text_width, 18), Qt.AlignVCenter | Qt.AlignLeft,
+                         metrics.elidedText(self.node_id, Qt.ElideRight, text_width))
+        if self.label:
+            painter.setFont(font(9.5, True))
+            painter.setPen(QColor("#1f2933"))
+            metrics = QFontMetricsF(font(9.5, True))
+            painter.drawText(QRectF(12, HEADER + 21, text_width, 20),
+                             Qt.AlignVCenter | Qt.AlignLeft,
+                             metrics.elidedText(self.label, Qt.ElideRight, text_width))
+
+
+class WireLabel(QGraphicsItem):
+    """The tensor shape a wire carries, on a small rounded tag at the wire's midpoint."""
+
+    def __init__(self, wire: WireItem):
+        super().__init__(wire)
+        self.text = ""
+        self._rect = QRectF()
+
+    def set_text(self, text: str) -> None:
+        if text != self.text:
+            self.prepareGeometryChange()
+            self.text = text
+            width = QFontMetricsF(font(8.5)).horizontalAdvance(text) + 10 if text else 0.0
+            self._rect = QRectF(-width / 2, -9, width, 18)
+            self.setVisible(bool(text))
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setPen(QPen(QColor("#c5cbd3"), 1))
+        painter.setBrush(QColor(255, 255, 255, 235))
+        painter.drawRoundedRect(self._rect, 8, 8)
+        painter.setPen(QColor("#37424d"))
+        painter.setFont(font(8.5))
+        painter.drawText(self._rect, Qt.AlignCenter, self.text)
+
+
+class WireItem(QGraphicsPathItem):
+    """A wire from src's output to one input port of dst; follows the nodes as they move."""
+
+    def __init__(self, edge, src: NodeItem, dst: NodeItem):
+        super().__init__()
+        self.edge, self.src, self.dst = edge, src, dst
+        self.label = WireLabel(self)
+        self.setFlag(QGraphicsItem.ItemIsSelectable)
+        self.setZValue(1)
+        self.setAcceptHoverEvents(True)
+        self._hover = False
+        self.update_path()
+
+    def update_path(self) -> None:
+        port = self.dst.input_port(self.edge.port)
+        if self.src.output is None or port is None:
+            return
+        path = wire_path(self.src.output.scenePos(), port.scenePos())
+        self.setPath(path)
+        self.label.setPos(path.pointAtPercent(0.5))
+
+    def shape(self) -> QPainterPath:
+        stroker = QPainterPathStroker()
+        stroker.setWidth(10)
+        return stroker.createStroke(self.path())
+
+    def boundingRect(self) -> QRectF:
+        return super().boundingRect().adjusted(-4, -4, 4, 4)
+
+    def hoverEnterEvent(self, event) -> None:
+        self._hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, event) -> None:
+        self._hover = False
+        self.update()
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.setRenderHint(QPainter.Antialiasing)
+        selected = bool(option.state & QStyle.State_Selected)
+        colour = SELECTED if selected else WIRE.darker(130) if self._hover else WIRE
+        painter.setPen(QPen(colour, 3.0 if selected else 2.0, Qt.SolidLine, Qt.RoundCap))
+        painter.setBrush(QBrush())
+        painter.drawPath(self.path())
+
+
+class DraftWire(QGraphicsPathItem):
+    """The wire being drawn: dashed, ends at the cursor or the port it snapped to."""
+
+    def __init__(self):
+        super().__init__()
+        self.setPen(QPen(SELECTED, 2, Qt.DashLine, Qt.RoundCap))
+        self.setZValue(10)

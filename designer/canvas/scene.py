@@ -1,0 +1,316 @@
+"""GraphScene: draws a GraphDocument and turns mouse gestures (wire drags, node moves) into the
+document's undoable edits. It redraws only from the document's signals."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsScene
+
+from engine.graph import Edge
+from engine.modules import REGISTRY, ParamError, resolve_params
+
+from .items import NODE_WIDTH, DraftWire, NodeItem, PortItem, WireItem, wire_path
+
+SNAP = 28.0
+GRID = 10.0
+
+
+def shape_text(shape) -> str:
+    return "x".join(str(v) for v in shape)
+
+
+def node_label(type_name: str, params: dict) -> str:
+    mt = REGISTRY.get(type_name)
+    if mt is None:
+        return ""
+    try:
+        return mt.label(resolve_params(mt, params))
+    except ParamError:
+        return "invalid parameters"
+
+
+@dataclass
+class _WireDrag:
+    anchor: PortItem          # the fixed end
+    draft: DraftWire
+    detached: Edge | None     # the wire picked up from an input port, if any
+    target: PortItem | None = None
+    problem: str | None = None
+
+
+class GraphScene(QGraphicsScene):
+    status = Signal(str)
+    node_activated = Signal(str)
+
+    def __init__(self, doc, parent=None):
+        super().__init__(parent)
+        self.doc = doc
+        self.node_items: dict[str, NodeItem] = {}
+        self.wire_items: dict[Edge, WireItem] = {}
+        self._drag: _WireDrag | None = None
+        self._pressed: dict[str, QPointF] = {}
+        self.setSceneRect(-50000, -50000, 100000, 100000)
+        doc.node_added.connect(self._add_node)
+        doc.node_removed.connect(self._remove_node)
+        doc.node_renamed.connect(self._rename_node)
+        doc.edge_added.connect(self._add_edge)
+        doc.edge_removed.connect(self._remove_edge)
+        doc.node_moved.connect(self._move_node)
+        doc.shapes_changed.connect(self.refresh)
+        doc.graph_reset.connect(self.rebuild)
+        self.rebuild()
+
+    # -- redraw from the document ---------------------------------------------------------
+    def rebuild(self) -> None:
+        self._drag = None
+        self.clear()
+        self.node_items.clear()
+        self.wire_items.clear()
+        for node_id in self.doc.graph.nodes:
+            self._add_node(node_id)
+        for edge in self.doc.graph.edges:
+            self._add_edge(edge)
+        self.refresh()
+
+    def _add_node(self, node_id: str) -> None:
+        node = self.doc.graph.nodes[node_id]
+        item = NodeItem(node_id, node.type)
+        item.set_port_count(self.doc.input_port_count(node_id))
+        item.setPos(*(node.pos or (0, 0)))
+        item.set_state(node_label(node.type, node.params), [], "")
+        self.node_items[node_id] = item
+        self.addItem(item)
+
+    def _remove_node(self, node_id: str) -> None:
+        self.removeItem(self.node_items.pop(node_id))
+
+    def _rename_node(self, old: str, new: str) -> None:
+        item = self.node_items.pop(old)
+        self.node_items[new] = item
+        item.rename(new)
+        for edge, wire in list(self.wire_items.items()):
+            if old in (edge.src, edge.dst):
+                del self.wire_items[edge]
+                wire.edge = Edge(new if edge.src == old else edge.src,
+                                 new if edge.dst == old else edge.dst, edge.port)
+                self.wire_items[wire.edge] = wire
+
+    def _add_edge(self, edge: Edge) -> None:
+        src, dst = self.node_items[edge.src], self.node_items[edge.dst]
+        dst.set_port_count(self.doc.input_port_count(edge.dst))
+        wire = WireItem(edge, src, dst)
+        src.wires.add(wire)
+        dst.wires.add(wire)
+        self.wire_items[edge] = wire
+        self.addItem(wire)
+        self._mark_ports(edge.src, edge.dst)
+
+    def _remove_edge(self, edge: Edge) -> None:
+        wire = self.wire_items.pop(edge)
+        wire.src.wires.discard(wire)
+        wire.dst.wires.discard(wire)
+        self.removeItem(wire)
+        if edge.dst in self.node_items:
+            self.node_items[edge.dst].set_port_count(self.doc.input_port_count(edge.dst))
+        self._mark_ports(edge.src, edge.dst)
+
+    def _mark_ports(self, *node_ids: str) -> None:
+        for node_id in node_ids:
+            item = self.node_items.get(node_id)
+            if item is None:
+                continue
+            wired = {w.edge.port for w in item.wires if w.edge.dst == node_id}
+            for port in item.inputs:
+                port.connected = port.index in wired
+                port.update()
+            if item.output is not None:
+                item.output.connected = any(w.edge.src == node_id for w in item.wires)
+                item.output.update()
+
+    def _move_node(self, node_id: str) -> None:
+        pos = self.doc.graph.nodes[node_id].pos or (0, 0)
+        item = self.node_items[node_id]
+        if item.pos() != QPointF(*pos):
+            item.setPos(*pos)
+
+    def refresh(self) -> None:
+        """Labels, errors and wire shapes from the document's latest analysis."""
+        analysis, graph = self.doc.analysis, self.doc.graph
+        errors = analysis.errors_by_node()
+        for node_id, item in self.node_items.items():
+            node = graph.nodes[node_id]
+            mt = REGISTRY.get(node.type)
+            label = mt.label(analysis.params[node_id]) if mt and node_id in analysis.params \
+                else node_label(node.type, node.params)
+            shape = analysis.shapes.get(node_id)
+            item.set_state(label, errors.get(node_id, []), shape_text(shape) if shape else "")
+        for edge, wire in self.wire_items.items():
+            shape = analysis.shapes.get(edge.src)
+            wire.label.set_text(shape_text(shape) if shape else "")
+
+    # -- selection ------------------------------------------------------------------------
+    def selected_node_ids(self) -> list[str]:
+        chosen = {item.node_id for item in self.selectedItems() if isinstance(item, NodeItem)}
+        return [node_id for node_id in self.doc.graph.nodes if node_id in chosen]
+
+    def selected_edges(self) -> list[Edge]:
+        return [item.edge for item in self.selectedItems() if isinstance(item, WireItem)]
+
+    def select_nodes(self, node_ids) -> None:
+        wanted = set(node_ids)
+        self.blockSignals(True)
+        self.clearSelection()
+        for node_id in wanted:
+            if node_id in self.node_items:
+                self.node_items[node_id].setSelected(True)
+        self.blockSignals(False)
+        self.selectionChanged.emit()
+
+    def node_sizes(self) -> dict[str, tuple[float, float]]:
+        return {node_id: (NODE_WIDTH, item.height) for node_id, item in self.node_items.items()}
+
+    def add_module(self, type_name: str, scene_pos: QPointF, chain: bool = False) -> str:
+        """Add a node centred at scene_pos and select it. With chain, a single selected node
+        feeds the new one, which goes to its right (the type-to-add flow: Tab, type, Enter)."""
+        selected = self.selected_node_ids()
+        source = selected[0] if chain and len(selected) == 1 else None
+        if source is not None and self.doc.has_output(source) \
+                and REGISTRY[type_name].max_inputs != 0:
+            item = self.node_items[source]
+            pos = self._free_spot(item.pos() + QPointF(NODE_WIDTH + 84, 0))
+            node_id = self.doc.add_node(type_name, (pos.x(), pos.y()), connect_from=source)
+        else:
+            pos = self._snap(scene_pos - QPointF(NODE_WIDTH / 2, 33))
+            node_id = self.doc.add_node(type_name, (pos.x(), pos.y()))
+        self.select_nodes([node_id])
+        return node_id
+
+    def _free_spot(self, pos: QPointF) -> QPointF:
+        while any(isinstance(item, NodeItem)
+                  for item in self.items(QRectF(pos, QPointF(pos.x() + NODE_WIDTH, pos.y() + 66)))):
+            pos += QPointF(0, 106)
+        return pos
+
+    @staticmethod
+    def _snap(pos: QPointF) -> QPointF:
+        return QPointF(round(pos.x() / GRID) * GRID, round(pos.y() / GRID) * GRID)
+
+    # -- gestures -------------------------------------------------------------------------
+    def port_at(self, pos: QPointF) -> PortItem | None:
+        for item in self.items(pos):
+            if isinstance(item, PortItem):
+                return item
+        return None
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.LeftButton:
+            port = self.port_at(event.scenePos())
+            if port is not None:
+                self._start_wire(port)
+                self._update_wire(event.scenePos())
+                event.accept()
+                return
+        super().mousePressEvent(event)
+        if event.button() == Qt.LeftButton:
+            self._pressed = {i.node_id: i.pos() for i in self.selectedItems()
+                             if isinstance(i, NodeItem)}
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._drag is not None:
+            self._update_wire(event.scenePos())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._drag is not None and event.button() == Qt.LeftButton:
+            self._finish_wire()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.LeftButton and self._pressed:
+            moved = {node_id: self._snap(self.node_items[node_id].pos())
+                     for node_id, start in self._pressed.items()
+                     if node_id in self.node_items and self.node_items[node_id].pos() != start}
+            self._pressed = {}
+            if moved:
+                self.doc.move_nodes({i: (p.x(), p.y()) for i, p in moved.items()})
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        item = self.itemAt(event.scenePos(), self.views()[0].transform()) if self.views() else None
+        while item is not None and not isinstance(item, NodeItem):
+            item = item.parentItem()
+        if item is not None:
+            self.node_activated.emit(item.node_id)
+        super().mouseDoubleClickEvent(event)
+
+    def _start_wire(self, port: PortItem) -> None:
+        """Drag from an output, from a free input (backwards), or pick up an input's wire."""
+        detached = None
+        anchor = port
+        if port.kind == "in":
+            detached = next((w.edge for w in port.node.wires
+                             if w.edge.dst == port.node.node_id and w.edge.port == port.index),
+                            None)
+            if detached is not None:
+                anchor = self.node_items[detached.src].output
+                self.wire_items[detached].setVisible(False)
+        draft = DraftWire()
+        self.addItem(draft)
+        self._drag = _WireDrag(anchor, draft, detached)
+
+    def _ends(self, port: PortItem) -> tuple[str, str, int]:
+        """(src, dst, port) of a wire between the drag's anchor and port."""
+        anchor = self._drag.anchor
+        if anchor.kind == "out":
+            return anchor.node.node_id, port.node.node_id, port.index
+        return port.node.node_id, anchor.node.node_id, anchor.index
+
+    def _update_wire(self, pos: QPointF) -> None:
+        drag = self._drag
+        want = "in" if drag.anchor.kind == "out" else "out"
+        scale = self.views()[0].transform().m11() if self.views() else 1.0
+        reach = SNAP / max(scale, 0.2)
+        near = [item for item in self.items(QRectF(pos.x() - reach, pos.y() - reach,
+                                                   2 * reach, 2 * reach))
+                if isinstance(item, PortItem) and item.kind == want]
+        near.sort(key=lambda p: (p.scenePos() - pos).manhattanLength())
+        target, problem = None, None
+        for port in near:
+            reason = self.doc.connection_problem(*self._ends(port), ignoring=drag.detached)
+            if reason is None:
+                target, problem = port, None
+                break
+            if problem is None and target is None:
+                target, problem = port, reason
+        if drag.target is not None and drag.target is not target:
+            drag.target.set_highlight(None)
+        if target is not None:
+            target.set_highlight("bad" if problem else "ok")
+        drag.target = target
+        if problem != drag.problem:
+            self.status.emit(f"Cannot connect: {problem}" if problem else "")
+        drag.problem = problem
+        end = target.scenePos() if target is not None and problem is None else pos
+        start = drag.anchor.scenePos()
+        drag.draft.setPath(wire_path(start, end) if drag.anchor.kind == "out"
+                           else wire_path(end, start))
+
+    def _finish_wire(self) -> None:
+        drag, self._drag = self._drag, None
+        self.removeItem(drag.draft)
+        if drag.target is not None:
+            drag.target.set_highlight(None)
+        if drag.detached is not None and drag.detached in self.wire_items:
+            self.wire_items[drag.detached].setVisible(True)
+        if drag.target is not None and drag.problem is None:
+            src, dst, port = self._ends(drag.target)
+            if drag.detached is None:
+                self.doc.connect(src, dst, port)
+            elif drag.detached != Edge(src, dst, port):
+                self.doc.reconnect(drag.detached, src, dst, port)
+        elif drag.detached is not None and drag.target is None:
+            self.doc.disconnect(drag.detached)
+        elif drag.problem:
+            self.status.emit(f"Cannot connect: {drag.problem}")

@@ -1,0 +1,178 @@
+"""GraphView: the canvas widget. Zoom at the cursor, pan (middle drag or Space+drag), a grid,
+fit to view, drops from the palette, and Tab/Space for type-to-add."""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QLineF, QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QCursor, QPainter, QPen, QTransform
+from PySide6.QtWidgets import QGraphicsView
+
+from ..palette import MODULE_MIME
+from .quickadd import QuickAddPopup
+
+MIN_ZOOM, MAX_ZOOM = 0.1, 3.0
+
+
+class GraphView(QGraphicsView):
+    zoom_changed = Signal(float)
+
+    def __init__(self, scene, parent=None):
+        super().__init__(scene, parent)
+        self.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
+        self.setDragMode(QGraphicsView.RubberBandDrag)
+        self.setRubberBandSelectionMode(Qt.ContainsItemShape)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.SmartViewportUpdate)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setAcceptDrops(True)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.quick_add = QuickAddPopup(self)
+        self.quick_add.chosen.connect(self._quick_add_chosen)
+        self._quick_add_pos = QPointF()
+        self._space_down = False
+        self._space_panned = False
+        self._pan_from: QPointF | None = None
+
+    # -- zoom and pan ---------------------------------------------------------------------
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, factor: float) -> None:
+        factor = min(MAX_ZOOM, max(MIN_ZOOM, factor))
+        self.scale(factor / self.zoom(), factor / self.zoom())
+        self.zoom_changed.emit(self.zoom())
+
+    def wheelEvent(self, event) -> None:
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.set_zoom(self.zoom() * math.pow(1.2, steps))
+        event.accept()
+
+    def fit_all(self) -> None:
+        """Frame every node; never magnify a small graph beyond 100 %."""
+        rect = self.scene().itemsBoundingRect()
+        if rect.isEmpty():
+            self.setTransform(QTransform())
+            self.centerOn(0, 0)
+        else:
+            self.fitInView(rect.adjusted(-40, -40, 40, 40), Qt.KeepAspectRatio)
+            if self.zoom() > 1.0:
+                self.setTransform(QTransform())
+            self.centerOn(rect.center())
+        self.zoom_changed.emit(self.zoom())
+
+    def centre_scene_pos(self) -> QPointF:
+        return self.mapToScene(self.viewport().rect().center())
+
+    def _start_pan(self, pos: QPointF) -> None:
+        self._pan_from = pos
+        self.viewport().setCursor(Qt.ClosedHandCursor)
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MiddleButton or (event.button() == Qt.LeftButton
+                                                 and self._space_down):
+            self._space_panned = self._space_down
+            self._start_pan(event.position())
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._pan_from is not None:
+            delta = event.position() - self._pan_from
+            self._pan_from = event.position()
+            bars = self.horizontalScrollBar(), self.verticalScrollBar()
+            bars[0].setValue(bars[0].value() - round(delta.x()))
+            bars[1].setValue(bars[1].value() - round(delta.y()))
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._pan_from is not None and event.button() in (Qt.MiddleButton, Qt.LeftButton):
+            self._pan_from = None
+            self.viewport().setCursor(Qt.OpenHandCursor if self._space_down else Qt.ArrowCursor)
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    # -- keys: Tab opens type-to-add; Space opens it too unless it was held to pan -------
+    def event(self, event) -> bool:
+        if event.type() == event.Type.KeyPress and event.key() == Qt.Key_Tab \
+                and not event.modifiers():
+            self.open_quick_add()
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key_Space and not event.isAutoRepeat():
+            self._space_down, self._space_panned = True, False
+            self.viewport().setCursor(Qt.OpenHandCursor)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event) -> None:
+        if event.key() == Qt.Key_Space and not event.isAutoRepeat() and self._space_down:
+            self._space_down = False
+            self.viewport().setCursor(Qt.ArrowCursor)
+            if not self._space_panned:
+                self.open_quick_add()
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def open_quick_add(self) -> None:
+        cursor = self.viewport().mapFromGlobal(QCursor.pos())
+        if not self.viewport().rect().contains(cursor):
+            cursor = self.viewport().rect().center()
+        self._quick_add_pos = self.mapToScene(cursor)
+        selected = self.scene().selected_node_ids()
+        hint = f"wired after {selected[0]}" if len(selected) == 1 \
+            and self.scene().doc.has_output(selected[0]) else ""
+        self.quick_add.open_at(self.viewport().mapToGlobal(cursor), hint)
+
+    def _quick_add_chosen(self, type_name: str) -> None:
+        self.scene().add_module(type_name, self._quick_add_pos, chain=True)
+        self.setFocus()
+
+    # -- drops from the palette -----------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasFormat(MODULE_MIME):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event) -> None:
+        if event.mimeData().hasFormat(MODULE_MIME):
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event) -> None:
+        if event.mimeData().hasFormat(MODULE_MIME):
+            type_name = bytes(event.mimeData().data(MODULE_MIME)).decode()
+            self.scene().add_module(type_name, self.mapToScene(event.position().toPoint()))
+            event.acceptProposedAction()
+            self.setFocus()
+        else:
+            super().dropEvent(event)
+
+    # -- grid -----------------------------------------------------------------------------
+    def drawBackground(self, painter: QPainter, rect) -> None:
+        painter.fillRect(rect, QColor("#f4f5f7"))
+        zoom = self.zoom()
+        for step, colour, visible in ((20, "#e7e9ed", zoom >= 0.6), (100, "#d8dce2", zoom >= 0.15)):
+            if not visible:
+                continue
+            painter.setPen(QPen(QColor(colour), 0))
+            left = math.floor(rect.left() / step) * step
+            top = math.floor(rect.top() / step) * step
+            lines = [QLineF(x, rect.top(), x, rect.bottom())
+                     for x in range(int(left), int(rect.right()) + 1, step)]
+            lines += [QLineF(rect.left(), y, rect.right(), y)
+                      for y in range(int(top), int(rect.bottom()) + 1, step)]
+            painter.drawLines(lines)

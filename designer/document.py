@@ -1,0 +1,381 @@
+"""GraphDocument: the Graph being edited, its undo stack, and the past-tense signals that every view
+redraws from. Public methods push one undoable command each; only commands call the _underscored
+primitives that change the Graph.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from contextlib import contextmanager
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+
+from engine import Graph
+from engine.graph import Edge, Node
+from engine.modules import REGISTRY, ParamError, resolve_params
+
+from .canvas.commands import (AddEdge, AddNode, EditCommand, MoveNodes, RemoveEdge, RemoveNode,
+                              RenameNode, ReplaceEdge, SetParams)
+from .layout import coord, layered_layout
+
+CLIPBOARD_MIME = "application/x-convdesigner-graph"
+_PREFIXES = {"Activation": "act", "BatchNorm": "bn", "Dropout": "drop", "ChannelPool": "chpool",
+             "GlobalPool": "gpool"}
+_SINGLETONS = ("Input", "Output")
+
+
+class ConnectionRefused(ValueError):
+    """A wire the graph cannot take; the message says why, in words for the status bar."""
+
+
+def id_prefix(type_name: str) -> str:
+    """Readable id stem for a type: Conv2D -> conv, Pool3D -> pool, BatchNorm -> bn."""
+    if type_name in _PREFIXES:
+        return _PREFIXES[type_name]
+    return re.sub(r"[123]D$", "", type_name).lower()
+
+
+def unique_id(taken, type_name: str) -> str:
+    """The first free id of the form conv1, conv2, ... ("input"/"output" when free)."""
+    prefix = id_prefix(type_name)
+    if type_name in _SINGLETONS and prefix not in taken:
+        return prefix
+    number = 1
+    while f"{prefix}{number}" in taken:
+        number += 1
+    return f"{prefix}{number}"
+
+
+def required_defaults(type_name: str) -> dict:
+    """A new node's params: its required params filled with their spec defaults, as JSON values."""
+    params = {}
+    for spec in REGISTRY[type_name].params:
+        if spec.required and spec.default is not None and not callable(spec.default):
+            params[spec.name] = copy.deepcopy(spec.default)
+    return params
+
+
+def many_inputs(type_name: str) -> bool:
+    mt = REGISTRY.get(type_name)
+    return mt is not None and mt.max_inputs is None
+
+
+class GraphDocument(QObject):
+    node_added = Signal(str)
+    node_removed = Signal(str)
+    node_renamed = Signal(str, str)
+    edge_added = Signal(object)
+    edge_removed = Signal(object)
+    node_moved = Signal(str)
+    param_changed = Signal(str)
+    shapes_changed = Signal()
+    graph_reset = Signal()
+
+    def __init__(self, graph: Graph | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.undo_stack = QUndoStack(self)
+        self._graph = graph if graph is not None else Graph()
+        self._batch_depth = 0
+        self._stale = False
+        self.analysis = self._graph.analyze()
+
+    @property
+    def graph(self) -> Graph:
+        return self._graph
+
+    # -- whole document -------------------------------------------------------------------
+    def reset(self, graph: Graph) -> None:
+        """Replace the graph (open, new): positions filled where missing, undo history cleared."""
+        missing = [node_id for node_id, node in graph.nodes.items() if node.pos is None]
+        if missing:
+            for node_id, pos in layered_layout(graph, missing).items():
+                graph.nodes[node_id].pos = pos
+        self._graph = graph
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+        self.analysis = graph.analyze()
+        self.graph_reset.emit()
+        self.shapes_changed.emit()
+
+    @contextmanager
+    def batch(self):
+        """Group primitive changes so shape inference runs once, when the outermost batch ends."""
+        self._batch_depth += 1
+        try:
+            yield
+        finally:
+            self._batch_depth -= 1
+            if self._batch_depth == 0 and self._stale:
+                self._stale = False
+                self.analysis = self._graph.analyze()
+                self.shapes_changed.emit()
+
+    # -- primitives: only commands call these ---------------------------------------------
+    def _insert_node(self, node: Node, index: int | None) -> None:
+        items = list(self._graph.nodes.items())
+        items.insert(len(items) if index is None else index, (node.id, node))
+        self._graph.nodes = dict(items)
+        self._stale = True
+        self.node_added.emit(node.id)
+
+    def _delete_node(self, node_id: str) -> tuple[Node, int]:
+        index = list(self._graph.nodes).index(node_id)
+        node = self._graph.nodes.pop(node_id)
+        self._stale = True
+        self.node_removed.emit(node_id)
+        return node, index
+
+    def _insert_edge(self, edge: Edge, index: int | None) -> int:
+        index = len(self._graph.edges) if index is None else index
+        self._graph.edges.insert(index, edge)
+        self._stale = True
+        self.edge_added.emit(edge)
+        return index
+
+    def _delete_edge(self, index: int) -> None:
+        edge = self._graph.edges.pop(index)
+        self._stale = True
+        self.edge_removed.emit(edge)
+
+    def _set_pos(self, node_id: str, pos: list | None) -> None:
+        self._graph.nodes[node_id].pos = None if pos is None else list(pos)
+        self.node_moved.emit(node_id)
+
+    def _set_params(self, node_id: str, params: dict) -> None:
+        self._graph.nodes[node_id].params = params
+        self._stale = True
+        self.param_changed.emit(node_id)
+
+    def _rename(self, old: str, new: str) -> None:
+        nodes = {}
+        for node_id, node in self._graph.nodes.items():
+            if node_id == old:
+                node.id = new
+            nodes[node.id] = node
+        self._graph.nodes = nodes
+        self._graph.edges = [Edge(new if e.src == old else e.src, new if e.dst == old else e.dst,
+                                  e.port) for e in self._graph.edges]
+        self._stale = True
+        self.node_renamed.emit(old, new)
+
+    # -- queries --------------------------------------------------------------------------
+    def input_port_count(self, node_id: str) -> int:
+        """Ports a node shows: Add/Concat keep one free port after their highest wired one."""
+        mt = REGISTRY.get(self._graph.nodes[node_id].type)
+        if mt is None:
+            return 1
+        if mt.max_inputs is not None:
+            return mt.max_inputs
+        ports = [e.port for e in self._graph.edges if e.dst == node_id]
+        return max(mt.min_inputs, max(ports, default=-1) + 2)
+
+    def has_output(self, node_id: str) -> bool:
+        return self._graph.nodes[node_id].type != "Output"
+
+    def connection_problem(self, src: str, dst: str, port: int,
+                           ignoring: Edge | None = None) -> str | None:
+        """Why a wire src -> dst:port cannot be made (None when it can)."""
+        graph = self._graph
+        if src == dst:
+            return f"{src} cannot be wired to itself"
+        source, target = graph.nodes[src], graph.nodes[dst]
+        if source.type == "Output":
+            return "Output ends the network: nothing can follow it"
+        mt = REGISTRY.get(target.type)
+        if mt is None:
+            return f"{dst} has an unknown type {target.type!r}"
+        if mt.max_inputs == 0:
+            return f"{target.type} has no inputs: samples enter the network there"
+        if mt.max_inputs is not None and port >= mt.max_inputs:
+            return f"{target.type} takes {mt.max_inputs} input{'s' * (mt.max_inputs != 1)}"
+        for edge in graph.edges:
+            if edge.dst == dst and edge.port == port and edge != ignoring:
+                return (f"input {port} of {dst} is taken (wired from {edge.src}); drag that wire "
+                        f"off first")
+        if self._reaches(dst, src, ignoring):
+            return f"that wire would make a cycle: {dst} already feeds {src}"
+        return None
+
+    def _reaches(self, start: str, goal: str, ignoring: Edge | None) -> bool:
+        targets: dict[str, list[str]] = {}
+        for edge in self._graph.edges:
+            if edge != ignoring:
+                targets.setdefault(edge.src, []).append(edge.dst)
+        seen, todo = {start}, [start]
+        while todo:
+            for nxt in targets.get(todo.pop(), ()):
+                if nxt == goal:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    def fragment(self, node_ids) -> dict:
+        """Graph JSON of the given nodes and the wires between them (for the clipboard)."""
+        chosen = set(node_ids)
+        return {"format": "convdesigner.graph", "version": 1, "name": "fragment",
+                "nodes": [n.to_dict() for i, n in self._graph.nodes.items() if i in chosen],
+                "edges": [e.to_dict() for e in self._graph.edges
+                          if e.src in chosen and e.dst in chosen]}
+
+    # -- edits: one undoable command each -------------------------------------------------
+    def push(self, text: str, steps: list) -> None:
+        if steps:
+            self.undo_stack.push(EditCommand(self, text, steps))
+
+    def add_node(self, type_name: str, pos, params: dict | None = None,
+                 connect_from: str | None = None) -> str:
+        """Add a node of type_name at pos; wire connect_from's output into it when given."""
+        if type_name not in REGISTRY:
+            raise KeyError(f"unknown module type {type_name!r}")
+        node_id = unique_id(self._graph.nodes, type_name)
+        node = Node(node_id, type_name, required_defaults(type_name) if params is None
+                    else copy.deepcopy(params), [coord(pos[0]), coord(pos[1])])
+        steps = [AddNode(node)]
+        if connect_from is not None and self.has_output(connect_from) \
+                and REGISTRY[type_name].max_inputs != 0:
+            steps.append(AddEdge(Edge(connect_from, node_id, 0)))
+        self.push(f"Add {type_name} {node_id}", steps)
+        return node_id
+
+    def remove(self, node_ids=(), edges=(), text: str | None = None) -> None:
+        """Delete nodes (with their wires) and wires; Add/Concat inputs close up the gaps."""
+        node_ids = [i for i in self._graph.nodes if i in set(node_ids)]
+        doomed = {e for e in self._graph.edges if e.src in node_ids or e.dst in node_ids}
+        doomed.update(edges)
+        steps = self._edge_removal_steps(doomed, deleted=set(node_ids))
+        steps += [RemoveNode(node_id) for node_id in reversed(node_ids)]
+        if text is None:
+            loose = sum(1 for e in doomed if e.src not in node_ids and e.dst not in node_ids)
+            parts = [f"{len(node_ids)} node{'s' * (len(node_ids) != 1)}"] if node_ids else []
+            parts += [f"{loose} wire{'s' * (loose != 1)}"] if loose else []
+            text = f"Delete {node_ids[0]}" if len(node_ids) == 1 and not loose \
+                else "Delete " + " and ".join(parts)
+        self.push(text, steps)
+
+    def _edge_removal_steps(self, doomed: set[Edge], deleted: set[str]) -> list:
+        """Remove wires, then renumber the remaining inputs of surviving Add/Concat nodes."""
+        edges = self._graph.edges
+        steps: list = [RemoveEdge(e) for e in sorted(doomed, key=edges.index, reverse=True)]
+        for dst in {e.dst for e in doomed} - deleted:
+            if not many_inputs(self._graph.nodes[dst].type):
+                continue
+            kept = sorted((e for e in edges if e.dst == dst and e not in doomed),
+                          key=lambda e: e.port)
+            steps += [ReplaceEdge(e, Edge(e.src, e.dst, rank)) for rank, e in enumerate(kept)
+                      if e.port != rank]
+        return steps
+
+    def connect(self, src: str, dst: str, port: int = 0) -> Edge:
+        problem = self.connection_problem(src, dst, port)
+        if problem:
+            raise ConnectionRefused(problem)
+        edge = Edge(src, dst, port)
+        self.push(f"Connect {src} to {dst}", [AddEdge(edge)])
+        return edge
+
+    def disconnect(self, edge: Edge) -> None:
+        self.push(f"Disconnect {edge.src} from {edge.dst}",
+                  self._edge_removal_steps({edge}, deleted=set()))
+
+    def reconnect(self, old: Edge, src: str, dst: str, port: int) -> Edge:
+        """Move one end of a wire: one command that disconnects old and connects src -> dst."""
+        problem = self.connection_problem(src, dst, port, ignoring=old)
+        if problem:
+            raise ConnectionRefused(problem)
+        steps = self._edge_removal_steps({old}, deleted=set())
+        if many_inputs(self._graph.nodes[dst].type) and dst == old.dst and port > old.port:
+            port -= 1
+        edge = Edge(src, dst, port)
+        self.push(f"Reconnect {src} to {dst}", steps + [AddEdge(edge)])
+        return edge
+
+    def move_nodes(self, positions: dict[str, list], text: str = "Move") -> None:
+        nodes = self._graph.nodes
+        wanted = {i: [coord(p[0]), coord(p[1])] for i, p in positions.items()}
+        moves = {i: (nodes[i].pos, pos) for i, pos in wanted.items() if nodes[i].pos != pos}
+        if moves:
+            if text == "Move":
+                text = f"Move {next(iter(moves))}" if len(moves) == 1 else f"Move {len(moves)} nodes"
+            self.push(text, [MoveNodes(moves)])
+
+    def set_params(self, node_id: str, params: dict) -> None:
+        """Replace a node's params; raise ParamError (with every problem) and change nothing if
+        they are invalid."""
+        node = self._graph.nodes[node_id]
+        resolve_params(REGISTRY[node.type], params)
+        if params != node.params:
+            changed = sorted(k for k in set(params) | set(node.params)
+                             if params.get(k) != node.params.get(k))
+            self.push(f"Set {node_id} {', '.join(changed)}",
+                      [SetParams(node_id, node.params, params)])
+
+    def set_param(self, node_id: str, name: str, value) -> None:
+        """Set one param; value None removes it so that it takes its default."""
+        params = copy.deepcopy(self._graph.nodes[node_id].params)
+        if value is None:
+            params.pop(name, None)
+        else:
+            params[name] = value
+        self.set_params(node_id, params)
+
+    def rename_node(self, old: str, new: str) -> None:
+        new = new.strip()
+        if new == old:
+            return
+        if not new:
+            raise ValueError("a node id cannot be empty")
+        if "/" in new:
+            raise ValueError(f"a node id cannot contain '/'. Received: {new!r}")
+        if new in self._graph.nodes:
+            raise ValueError(f"the id {new!r} is taken by another node")
+        self.push(f"Rename {old} to {new}", [RenameNode(old, new)])
+
+    def paste(self, fragment: dict, offset=(40.0, 40.0), at=None) -> list[str]:
+        """Add a graph-JSON fragment as new nodes (ids renamed where taken) with its inner wires;
+        placed at `at` (its top-left) when given, else shifted by offset. Returns the new ids."""
+        piece = Graph.from_dict(fragment)
+        if not piece.nodes:
+            return []
+        laid = layered_layout(piece, [i for i, n in piece.nodes.items() if n.pos is None])
+        positions = {i: list(n.pos) if n.pos is not None else laid[i]
+                     for i, n in piece.nodes.items()}
+        if at is not None:
+            left = min(p[0] for p in positions.values())
+            top = min(p[1] for p in positions.values())
+            offset = (at[0] - left, at[1] - top)
+        taken, renamed, steps = set(self._graph.nodes), {}, []
+        for old_id, node in piece.nodes.items():
+            new_id = old_id if old_id not in taken else unique_id(taken, node.type)
+            taken.add(new_id)
+            renamed[old_id] = new_id
+            pos = [coord(positions[old_id][0] + offset[0]), coord(positions[old_id][1] + offset[1])]
+            steps.append(AddNode(Node(new_id, node.type, node.params, pos)))
+        steps += [AddEdge(Edge(renamed[e.src], renamed[e.dst], e.port)) for e in piece.edges]
+        self.push(f"Paste {len(renamed)} node{'s' * (len(renamed) != 1)}", steps)
+        return list(renamed.values())
+
+    def arrange(self, node_ids=None, sizes: dict | None = None) -> None:
+        """Layered left-to-right layout of the whole graph or of the given nodes, kept where the
+        nodes were (their top-left corner stays put)."""
+        nodes = self._graph.nodes
+        ids = list(nodes) if node_ids is None else [i for i in nodes if i in set(node_ids)]
+        if not ids:
+            return
+        placed = [nodes[i].pos for i in ids if nodes[i].pos is not None]
+        origin = (min(p[0] for p in placed), min(p[1] for p in placed)) if placed else (0.0, 0.0)
+        self.move_nodes(layered_layout(self._graph, ids, origin=origin, sizes=sizes),
+                        text="Arrange" if node_ids is None else f"Arrange {len(ids)} nodes")
+
+
+def parse_fragment(text: str) -> dict | None:
+    """A graph-JSON fragment from clipboard text, or None when the text is not one."""
+    try:
+        doc = json.loads(text)
+        Graph.from_dict(doc)
+    except ValueError:
+        return None
+    return doc

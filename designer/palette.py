@@ -1,0 +1,94 @@
+"""The palette: every registered module type by category, searchable; drag one onto the canvas or
+double-click it to add it."""
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QTreeWidget, QTreeWidgetItem, \
+    QVBoxLayout, QWidget
+
+from engine.modules import categories
+
+from .icons import category_icon
+
+MODULE_MIME = "application/x-convdesigner-module"
+
+
+def module_mime(type_name: str) -> QMimeData:
+    """What a palette drag carries: the module type's name."""
+    mime = QMimeData()
+    mime.setData(MODULE_MIME, type_name.encode())
+    return mime
+
+
+class _Tree(QTreeWidget):
+    def mimeTypes(self) -> list[str]:
+        return [MODULE_MIME]
+
+    def mimeData(self, items) -> QMimeData:
+        return module_mime(items[0].data(0, Qt.UserRole))
+
+
+class Palette(QWidget):
+    add_requested = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.search = QLineEdit(placeholderText="Search modules")
+        self.search.setClearButtonEnabled(True)
+        self.tree = _Tree()
+        self.tree.setHeaderHidden(True)
+        self.tree.setIndentation(12)
+        self.tree.setIconSize(self.tree.iconSize().expandedTo(self.tree.iconSize() * 0 + _ICON))
+        self.tree.setDragEnabled(True)
+        self.tree.setDragDropMode(QAbstractItemView.DragOnly)
+        self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.search)
+        layout.addWidget(self.tree)
+        self.items: dict[str, QTreeWidgetItem] = {}
+        for category, types in categories().items():
+            group = QTreeWidgetItem(self.tree, [category])
+            group.setFlags(Qt.ItemIsEnabled)
+            font = group.font(0)
+            font.setBold(True)
+            group.setFont(0, font)
+            for mt in types:
+                item = QTreeWidgetItem(group, [mt.name])
+                item.setIcon(0, category_icon(category, 20))
+                item.setToolTip(0, mt.summary)
+                item.setData(0, Qt.UserRole, mt.name)
+                item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsDragEnabled)
+                self.items[mt.name] = item
+            group.setExpanded(True)
+        self.tree.itemDoubleClicked.connect(self._double_clicked)
+        self.search.textChanged.connect(self.filter)
+        self.search.returnPressed.connect(self._add_first_match)
+
+    def filter(self, text: str) -> None:
+        """Show the types whose name, category or summary contains text."""
+        text = text.strip().lower()
+        for index in range(self.tree.topLevelItemCount()):
+            group = self.tree.topLevelItem(index)
+            shown = 0
+            for row in range(group.childCount()):
+                item = group.child(row)
+                match = not text or any(text in part.lower() for part in
+                                        (item.text(0), group.text(0), item.toolTip(0)))
+                item.setHidden(not match)
+                shown += match
+            group.setHidden(shown == 0)
+
+    def visible_types(self) -> list[str]:
+        return [name for name, item in self.items.items()
+                if not item.isHidden() and not item.parent().isHidden()]
+
+    def _double_clicked(self, item: QTreeWidgetItem) -> None:
+        name = item.data(0, Qt.UserRole)
+        if name:
+            self.add_requested.emit(name)
+
+    def _add_first_match(self) -> None:
+        shown = self.visible_types()
+        if shown:
+            self.add_requested.emit(shown[0])

@@ -1,0 +1,169 @@
+"""Trainer: determinism, partial batches, pause/resume/stop from a thread, divergence, resume."""
+import math
+import threading
+
+import numpy as np
+import pytest
+
+from engine import Graph, compile_network
+from engine.optim import Optimizer
+from engine.session import Session
+from engine.train import Trainer, TrainingDiverged, evaluate
+
+
+def small_graph(dropout=True):
+    nodes = [{"id": "in", "type": "Input", "params": {"shape": [1, 6, 6]}},
+             {"id": "c1", "type": "Conv2D", "params": {"filters": 3, "kernel_size": 3}},
+             {"id": "r1", "type": "Activation", "params": {"function": "relu"}},
+             {"id": "f", "type": "Flatten", "params": {}},
+             {"id": "d1", "type": "Dense", "params": {"units": 8}},
+             {"id": "bn", "type": "BatchNorm", "params": {}},
+             {"id": "r2", "type": "Activation", "params": {"function": "relu"}},
+             {"id": "dr", "type": "Dropout", "params": {"rate": 0.3 if dropout else 0.0}},
+             {"id": "d2", "type": "Dense", "params": {"units": 3}},
+             {"id": "out", "type": "Output", "params": {"loss": "cross_entropy"}}]
+    ids = [n["id"] for n in nodes]
+    return Graph.from_dict({"format": "convdesigner.graph", "version": 1, "name": "small",
+                            "nodes": nodes,
+                            "edges": [{"from": a, "to": b, "port": 0}
+                                      for a, b in zip(ids, ids[1:])]})
+
+
+def toy_data(n=70, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.standard_normal((n, 1, 6, 6)).astype(np.float32) * 0.3
+    x[np.arange(n), 0, y * 2, y * 2] += 2.0
+    return x, y
+
+
+def make_trainer(epochs=3, seed=0, graph=None, **kw):
+    net = compile_network(graph or small_graph(), seed=seed)
+    x, y = toy_data()
+    return Trainer(net, Optimizer("adam", lr=0.01), x[:56], y[:56], x[56:], y[56:],
+                   epochs=epochs, batch_size=16, seed=seed, **kw)
+
+
+def test_learns_and_records_history():
+    trainer = make_trainer(epochs=8)
+    batches = []
+    trainer.batch_listeners.append(batches.append)
+    history = trainer.run()
+    assert len(history["epoch"]) == 8 and history["epoch"][-1] == 8
+    assert len(batches) == 8 * 4 and batches[3].batch == 4 and batches[3].batches == 4
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert history["val_acc"][-1] > 0.8
+    assert all(v > 0 for v in history["samples_per_sec"])
+
+
+def test_deterministic_for_a_seed():
+    a, b = make_trainer(seed=3), make_trainer(seed=3)
+    a.run()
+    b.run()
+    for key, value in a.net.weights().items():
+        np.testing.assert_array_equal(value, b.net.weights()[key])
+    assert a.history == b.history
+    c = make_trainer(seed=4)
+    c.run()
+    assert c.history["train_loss"] != a.history["train_loss"]
+
+
+def test_last_partial_batch_counts():
+    trainer = make_trainer(epochs=1)
+    sizes = []
+    trainer.batch_listeners.append(lambda e: sizes.append(e.batch))
+    trainer.run()
+    assert sizes == [1, 2, 3, 4]  # 56 samples in batches of 16: 16, 16, 16, 8
+
+
+def test_pause_resume_and_stop_from_another_thread():
+    trainer = make_trainer(epochs=1000)
+    paused_at = threading.Event()
+
+    def listener(event):
+        if event.step == 5:
+            trainer.pause()
+            paused_at.set()
+
+    trainer.batch_listeners.append(listener)
+    worker = threading.Thread(target=trainer.run)
+    worker.start()
+    assert paused_at.wait(30)
+    steps = trainer.optimizer.step_count
+    worker.join(0.3)
+    assert worker.is_alive() and trainer.paused
+    assert trainer.optimizer.step_count == steps == 5
+    weights = trainer.net.weights()
+    trainer.resume()
+    worker.join(0.2)
+    trainer.stop()
+    worker.join(30)
+    assert not worker.is_alive() and trainer.stopped_reason == "stopped"
+    assert trainer.optimizer.step_count > steps
+    assert any(not np.array_equal(weights[k], v) for k, v in trainer.net.weights().items())
+
+
+def test_divergence_stops_and_keeps_last_good_weights():
+    trainer = make_trainer(epochs=5)
+    good = {}
+
+    def poison(event):
+        if event.step == 3:
+            good.update(trainer.net.weights())
+            trainer.net.params["d2/weight"][...] = np.nan  # the next forward gives a NaN loss
+    trainer.batch_listeners.append(poison)
+    with pytest.raises(TrainingDiverged, match="diverged.*last good weights"):
+        trainer.run()
+    # the poisoned weights never took part in an update; the ones before it are restored
+    for key, value in trainer.net.weights().items():
+        assert np.all(np.isfinite(value)), key
+    assert trainer.optimizer.step_count == 3
+
+
+def test_huge_learning_rate_diverges_with_message():
+    net = compile_network(small_graph(dropout=False))
+    x, y = toy_data()
+    x *= 1e4
+    trainer = Trainer(net, Optimizer("sgd", lr=1e8), x, y, epochs=50, batch_size=16)
+    with pytest.raises(TrainingDiverged) as info:
+        trainer.run()
+    assert "epoch" in str(info.value) and "lower learning rate" in str(info.value)
+    assert all(np.all(np.isfinite(v)) for v in net.weights().values())
+
+
+@pytest.mark.parametrize("stop_step", [8, 6])  # at an epoch boundary (4 batches/epoch) and inside
+def test_resume_from_file_equals_uninterrupted(tmp_path, stop_step):
+    x, y = toy_data()
+
+    def trainer_for(session, epochs):
+        return Trainer(session.net, session.optimizer, x[:56], y[:56], x[56:], y[56:],
+                       epochs=epochs, batch_size=16, seed=session.seed,
+                       history=session.history, position=session.position)
+
+    straight = Session(small_graph(), seed=5)
+    straight.make_optimizer("momentum", 0.05)
+    trainer_for(straight, 4).run()
+
+    first = Session(small_graph(), seed=5)
+    first.make_optimizer("momentum", 0.05)
+    trainer = trainer_for(first, 4)
+    trainer.batch_listeners.append(lambda e: e.step == stop_step and trainer.stop())
+    trainer.run()
+    first.save(tmp_path / "half.h5")
+
+    resumed = Session.open(tmp_path / "half.h5")
+    assert resumed.optimizer.step_count == stop_step
+    trainer_for(resumed, 4).run()
+    for key, value in straight.net.weights().items():
+        np.testing.assert_array_equal(resumed.net.weights()[key], value, err_msg=key)
+    assert resumed.history == straight.history | {"seconds": resumed.history["seconds"],
+                                                  "samples_per_sec":
+                                                  resumed.history["samples_per_sec"]}
+
+
+def test_evaluate_counts_every_sample():
+    net = compile_network(small_graph())
+    x, y = toy_data(n=37)
+    result = evaluate(net, x, y, batch_size=16)
+    assert result["samples"] == 37 and 0 <= result["accuracy"] <= 1
+    assert math.isfinite(result["loss"])
