@@ -14,10 +14,20 @@ from PySide6.QtGui import QUndoStack
 
 from engine import Graph
 from engine.graph import Edge, Node
-from engine.modules import REGISTRY, ParamError, resolve_params
+from engine.modules import REGISTRY, resolve_params
 
-from .canvas.commands import (AddEdge, AddNode, EditCommand, MoveNodes, RemoveEdge, RemoveNode,
-                              RenameNode, ReplaceEdge, SetParams)
+from .canvas.commands import (
+    AddEdge,
+    AddNode,
+    EditCommand,
+    MoveNodes,
+    RemoveEdge,
+    RemoveNode,
+    RenameNode,
+    ReplaceEdge,
+    SetParams,
+)
+from .aids import ReceptiveField, receptive_fields
 from .layout import coord, layered_layout
 
 CLIPBOARD_MIME = "application/x-convdesigner-graph"
@@ -46,6 +56,18 @@ def unique_id(taken, type_name: str) -> str:
     while f"{prefix}{number}" in taken:
         number += 1
     return f"{prefix}{number}"
+
+
+def renumbered(taken, node_id: str, type_name: str) -> str:
+    """A free id for a copy of node_id that keeps its stem: relu2 -> relu5, block1_conv1 ->
+    block1_conv3 (the type's stem when the id is all digits)."""
+    stem = node_id.rstrip("0123456789")
+    if not stem:
+        return unique_id(taken, type_name)
+    number = 1
+    while f"{stem}{number}" in taken:
+        number += 1
+    return f"{stem}{number}"
 
 
 def required_defaults(type_name: str) -> dict:
@@ -80,10 +102,17 @@ class GraphDocument(QObject):
         self._batch_depth = 0
         self._stale = False
         self.analysis = self._graph.analyze()
+        self._fields: tuple = (None, {})
 
     @property
     def graph(self) -> Graph:
         return self._graph
+
+    @property
+    def busy(self) -> bool:
+        """True while a command runs: self.analysis may not match the graph until it ends (and
+        shapes_changed is emitted)."""
+        return self._batch_depth > 0
 
     # -- whole document -------------------------------------------------------------------
     def reset(self, graph: Graph) -> None:
@@ -161,6 +190,12 @@ class GraphDocument(QObject):
         self.node_renamed.emit(old, new)
 
     # -- queries --------------------------------------------------------------------------
+    def receptive_fields(self) -> dict[str, ReceptiveField]:
+        """Receptive fields for the current analysis (computed once per analysis)."""
+        if self._fields[0] is not self.analysis:
+            self._fields = (self.analysis, receptive_fields(self._graph, self.analysis))
+        return self._fields[1]
+
     def input_port_count(self, node_id: str) -> int:
         """Ports a node shows: Add/Concat keep one free port after their highest wired one."""
         mt = REGISTRY.get(self._graph.nodes[node_id].type)
@@ -299,7 +334,8 @@ class GraphDocument(QObject):
         moves = {i: (nodes[i].pos, pos) for i, pos in wanted.items() if nodes[i].pos != pos}
         if moves:
             if text == "Move":
-                text = f"Move {next(iter(moves))}" if len(moves) == 1 else f"Move {len(moves)} nodes"
+                text = f"Move {next(iter(moves))}" if len(moves) == 1 \
+                    else f"Move {len(moves)} nodes"
             self.push(text, [MoveNodes(moves)])
 
     def set_params(self, node_id: str, params: dict) -> None:
@@ -349,7 +385,7 @@ class GraphDocument(QObject):
             offset = (at[0] - left, at[1] - top)
         taken, renamed, steps = set(self._graph.nodes), {}, []
         for old_id, node in piece.nodes.items():
-            new_id = old_id if old_id not in taken else unique_id(taken, node.type)
+            new_id = old_id if old_id not in taken else renumbered(taken, old_id, node.type)
             taken.add(new_id)
             renamed[old_id] = new_id
             pos = [coord(positions[old_id][0] + offset[0]), coord(positions[old_id][1] + offset[1])]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
+from functools import cache
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
@@ -81,7 +81,7 @@ def _glyph(painter: QPainter, category: str, s: float) -> None:
         painter.drawEllipse(inner)
 
 
-@lru_cache(maxsize=None)
+@cache
 def category_icon(category: str, size: int = 32) -> QIcon:
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.transparent)
@@ -97,7 +97,7 @@ def category_icon(category: str, size: int = 32) -> QIcon:
     return QIcon(pixmap)
 
 
-@lru_cache(maxsize=None)
+@cache
 def action_icon(name: str, size: int = 32) -> QIcon:
     """Toolbar glyphs the platform style lacks: "arrange" (layered layout) and "fit" (frame)."""
     pixmap = QPixmap(size, size)

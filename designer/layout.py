@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from collections import deque
 
-NODE_SIZE = (150.0, 66.0)
-GAP = (84.0, 40.0)
+NODE_SIZE = (130.0, 66.0)  # the canvas draws nodes this size (taller with many input ports)
+GAP = (90.0, 40.0)  # room between layers for a wire's shape label
 
 
 def layered_layout(graph, node_ids=None, origin=(0.0, 0.0), sizes: dict | None = None
@@ -50,7 +50,7 @@ def layered_layout(graph, node_ids=None, origin=(0.0, 0.0), sizes: dict | None =
     for column, layer in enumerate(layers):
         heights = [sizes.get(i, NODE_SIZE)[1] for i in layer]
         y = -(sum(heights) + GAP[1] * (len(layer) - 1)) / 2
-        for node_id, height in zip(layer, heights):
+        for node_id, height in zip(layer, heights, strict=True):
             positions[node_id] = [column * (width + GAP[0]), y]
             y += height + GAP[1]
     left = min(p[0] for p in positions.values())

@@ -2,9 +2,15 @@
 double-click it to add it."""
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QTreeWidget, QTreeWidgetItem, \
-    QVBoxLayout, QWidget
+from PySide6.QtCore import QMimeData, QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLineEdit,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.modules import categories
 
@@ -38,7 +44,7 @@ class Palette(QWidget):
         self.tree = _Tree()
         self.tree.setHeaderHidden(True)
         self.tree.setIndentation(12)
-        self.tree.setIconSize(self.tree.iconSize().expandedTo(self.tree.iconSize() * 0 + _ICON))
+        self.tree.setIconSize(QSize(20, 20))
         self.tree.setDragEnabled(True)
         self.tree.setDragDropMode(QAbstractItemView.DragOnly)
         self.tree.setSelectionMode(QAbstractItemView.SingleSelection)

@@ -28,6 +28,10 @@ class CPUBackend:
     def add_into(self, target, source) -> None:
         np.add(target, source, out=target)
 
+    def stage(self, array: np.ndarray, slot: str, dtype=np.float32) -> np.ndarray:
+        """A host batch as this backend's array (the CUDA backend reuses a buffer per slot)."""
+        return self.to_device(array, dtype)
+
     def synchronize(self) -> None:
         pass
 

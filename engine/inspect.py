@@ -1,11 +1,13 @@
 """What the inspection panels show, as plain arrays: filters, activations, saliency, receptive
-fields, confusion matrices and per-layer health statistics."""
+fields, confusion matrices, per-layer health statistics and the one-batch smoke test."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import losses
 from .graph import Graph
 from .modules import REGISTRY
 from .network import Network
@@ -23,7 +25,7 @@ class ReceptiveField:
         """The input cells one unit sees, clipped to the input."""
         return tuple(slice(max(0, o + i * j), min(n, o + i * j + s))
                      for o, i, j, s, n in zip(self.offset, index, self.jump, self.size,
-                                              input_spatial))
+                                              input_spatial, strict=True))
 
 
 def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
@@ -43,15 +45,17 @@ def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
         if any(f is None for f in sources) or len(analysis.shapes[node_id]) < 2:
             fields[node_id] = None
             continue
-        field = max(sources, key=lambda f: np.prod(f.size))
+        field_ = max(sources, key=lambda f: np.prod(f.size))
         if mt.kernel_geometry is not None:
             kernel, stride, pad_begin, dilation = mt.kernel_geometry(analysis.params[node_id])
-            span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-            field = ReceptiveField(
-                tuple(s + (k - 1) * j for s, k, j in zip(field.size, span, field.jump)),
-                tuple(j * s for j, s in zip(field.jump, stride)),
-                tuple(o - p * j for o, p, j in zip(field.offset, pad_begin, field.jump)))
-        fields[node_id] = field
+            span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True)]
+            field_ = ReceptiveField(
+                tuple(s + (k - 1) * j for s, k, j in zip(field_.size, span, field_.jump,
+                                                         strict=True)),
+                tuple(j * s for j, s in zip(field_.jump, stride, strict=True)),
+                tuple(o - p * j for o, p, j in zip(field_.offset, pad_begin,
+                                                        field_.jump, strict=True)))
+        fields[node_id] = field_
     return fields
 
 
@@ -70,13 +74,21 @@ def activations(net: Network, x: np.ndarray, node_ids: list[str]) -> dict[str, n
     return {node_id: net.activation(node_id)[0] for node_id in node_ids}
 
 
-def saliency(net: Network, x: np.ndarray, class_index: int) -> np.ndarray:
-    """|d score[class] / d input| for one sample: which input cells the class score is
-    sensitive to. Same shape as x."""
-    logits = net.forward(x[None], training=False)
+def saliency(net: Network, x: np.ndarray, class_index) -> np.ndarray:
+    """|d score[class] / d input| for one sample x (no batch axis), or for a batch x [N, ...]
+    with one class per sample: which input cells the class score is sensitive to. Same shape
+    as x. Evaluation mode, so the samples of a batch do not affect each other."""
+    single = x.ndim == len(net.input_shape)
+    batch = x[None] if single else x
+    classes = np.atleast_1d(np.asarray(class_index, np.int64))
+    needed_before = net._input_grad
+    logits = net.forward(batch, training=False)
     dy = np.zeros_like(logits)
-    dy[0, class_index] = 1.0
-    return np.abs(net.backward(dy)[0])
+    dy[np.arange(len(batch)), classes] = 1.0
+    grad = np.abs(net.backward(dy))
+    # Training skips the input gradient; leave the network as the Trainer set it.
+    net.set_input_grad(needed_before)
+    return grad[0] if single else grad
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, classes: int) -> np.ndarray:
@@ -100,12 +112,16 @@ def predict_classes(net: Network, x: np.ndarray, batch_size: int = 256,
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
-def layer_health(net: Network) -> dict[str, dict[str, float]]:
-    """From the last training forward/backward: activation mean/std, share of dead (zero) ReLU
-    outputs, and for layers with weights, gradient norm and update-to-weight ratio scale."""
+def layer_health(net: Network, before: dict[str, np.ndarray] | None = None,
+                 samples: int | None = None) -> dict[str, dict[str, float]]:
+    """From the last training forward/backward: activation mean/std, share of dead (never
+    positive) ReLU units, and for layers with weights, gradient norm and gradient-to-weight norm
+    ratio. With `before` (the parameters before the last optimizer step) also the
+    update-to-weight ratio |w - before| / |before|. `samples` limits the activation statistics
+    to the first samples of the batch (they are the costly part on big layers)."""
     health: dict[str, dict[str, float]] = {}
     for node_id in net.order:
-        act = net.backend.to_host(net._acts[node_id])
+        act = net.backend.to_host(net._acts[node_id])[:samples]
         stats = {"mean": float(act.mean()), "std": float(act.std())}
         node = net.graph.nodes[node_id]
         if node.type == "Activation" and net.analysis.params[node_id]["function"] == "relu":
@@ -115,8 +131,206 @@ def layer_health(net: Network) -> dict[str, dict[str, float]]:
         if key in net.params:
             weight = net.backend.to_host(net.params[key])
             grad = net.backend.to_host(net.grads[key])
+            weight_norm = float(np.linalg.norm(weight))
             stats["grad_norm"] = float(np.linalg.norm(grad))
-            stats["grad_to_weight"] = float(np.linalg.norm(grad) /
-                                            max(np.linalg.norm(weight), 1e-12))
+            stats["grad_to_weight"] = stats["grad_norm"] / max(weight_norm, 1e-12)
+            if before is not None and key in before:
+                old = np.asarray(before[key])
+                stats["update_ratio"] = float(np.linalg.norm(weight - old)
+                                              / max(np.linalg.norm(old), 1e-12))
         health[node_id] = stats
     return health
+
+
+# Thresholds for health_alerts: rules of thumb (an update of about 1e-3 of the weights per step is
+# the usual healthy pace; far above, training oscillates or explodes; far below, the layer idles).
+DEAD_WARN, DEAD_BAD = 0.5, 0.9
+UPDATE_WARN, UPDATE_BAD, UPDATE_IDLE = 3e-2, 0.3, 1e-6
+STD_VANISHING, STD_EXPLODING = 1e-4, 1e3
+GRAD_VANISHING = 1e-7
+
+
+def health_alerts(stats: dict[str, float]) -> tuple[str, list[str]]:
+    """Grade one node's layer_health statistics: ("ok" | "warn" | "bad", reasons in words)."""
+    bad: list[str] = []
+    warn: list[str] = []
+    if not (math.isfinite(stats["mean"]) and math.isfinite(stats["std"])):
+        bad.append("activations are NaN or infinite")
+    elif stats["std"] > STD_EXPLODING:
+        bad.append(f"activations exploding (std {stats['std']:.3g})")
+    elif stats["std"] < STD_VANISHING and stats.get("dead", 0.0) < DEAD_BAD:
+        warn.append(f"activations vanishing (std {stats['std']:.2g})")
+    dead = stats.get("dead")
+    if dead is not None and dead >= DEAD_BAD:
+        bad.append(f"{dead:.0%} of ReLU units are dead (never positive on this batch)")
+    elif dead is not None and dead >= DEAD_WARN:
+        warn.append(f"{dead:.0%} of ReLU units are dead (never positive on this batch)")
+    grad = stats.get("grad_norm")
+    if grad is not None and not math.isfinite(grad):
+        bad.append("gradient is NaN or infinite")
+    elif grad is not None and grad < GRAD_VANISHING:
+        warn.append(f"gradient vanishing (norm {grad:.2g})")
+    update = stats.get("update_ratio")
+    if update is not None and math.isfinite(update):
+        if update > UPDATE_BAD:
+            bad.append(f"each step changes the weights by {update:.0%}: exploding; lower the "
+                       f"learning rate")
+        elif update > UPDATE_WARN:
+            warn.append(f"each step changes the weights by {update:.1%}: large; the learning "
+                        f"rate may be too high")
+        elif update < UPDATE_IDLE:
+            warn.append(f"each step changes the weights by only {update:.1e}: the layer "
+                        f"barely learns")
+    return ("bad" if bad else "warn" if warn else "ok"), bad + warn
+
+
+def histograms(net: Network, bins: int = 40) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per layer with weights: {"weight": (counts, edges), "grad": (counts, edges)} of the
+    weight array and of its gradient from the last backward."""
+    result: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for key, weight in net.params.items():
+        node_id, name = key.split("/", 1)
+        if name != "weight":
+            continue
+        entry = {}
+        for kind, array in (("weight", weight), ("grad", net.grads[key])):
+            values = net.backend.to_host(array).ravel()
+            values = values[np.isfinite(values)]
+            if values.size == 0:
+                values = np.zeros(1, np.float32)
+            entry[kind] = np.histogram(values, bins=bins)
+        result[node_id] = entry
+    return result
+
+
+# Smoke test ---------------------------------------------------------------------------------------
+
+@dataclass
+class SmokeReport:
+    """What one forward/backward on a batch and a short overfit run found.
+
+    problems: node id -> what is wrong there (None: the network as a whole); empty when all is
+    well. grad_norms: per node with parameters, the norm of all its gradients on the batch.
+    """
+
+    loss: float = math.nan
+    overfit_losses: list[float] = field(default_factory=list)
+    overfit_accuracy: float = math.nan
+    grad_norms: dict[str, float] = field(default_factory=dict)
+    problems: dict[str | None, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, node_id: str | None, message: str) -> None:
+        self.problems.setdefault(node_id, []).append(message)
+
+    def summary(self) -> str:
+        if self.ok:
+            return (f"smoke test passed: loss {self.loss:.4g}, every layer gets a gradient, "
+                    f"{len(self.overfit_losses)} steps overfit the small batch (loss "
+                    f"{self.overfit_losses[0]:.3g} -> {self.overfit_losses[-1]:.3g})")
+        return "smoke test failed:\n" + "\n".join(
+            f"{node_id or 'network'}: {message}"
+            for node_id, messages in self.problems.items() for message in messages)
+
+
+def _copy_network(net: Network) -> Network:
+    copy = Network(net.graph, backend=net.backend.name, seed=net.seed, dtype=net.dtype)
+    copy.load_weights(net.weights())
+    return copy
+
+
+def smoke_test(model: Graph | Network, x: np.ndarray, y: np.ndarray, *,
+               overfit_samples: int = 10, overfit_steps: int = 40, lr: float = 3e-3,
+               backend: str = "cpu", seed: int = 0) -> SmokeReport:
+    """One forward/backward on the batch (x already normalised as training will see it, y its
+    labels): the loss must be finite, no layer may output NaN or a dead all-zero ReLU, and every
+    layer with parameters must get a non-zero gradient. Then `overfit_steps` Adam steps on the
+    first `overfit_samples` samples must fit them (all classified right, or the loss down to a
+    fifth). Works on a copy: the given network's weights are left as they are."""
+    report = SmokeReport()
+    if isinstance(model, Graph):
+        errors = model.validate()
+        for error in errors:
+            report.add(error.node_id, error.message)
+        if errors:
+            return report
+        net = Network(model, backend=backend, seed=seed)
+    else:
+        net = _copy_network(model)
+    x = np.asarray(x, net.dtype)
+    if tuple(x.shape[1:]) != tuple(net.input_shape):
+        report.add(net.input_id, f"the data has samples of shape {list(x.shape[1:])} but the "
+                                 f"Input expects {list(net.input_shape)}")
+        return report
+    net.set_input_grad(False)
+    out = net.backend.to_host(net.run_forward(net.backend.to_device(x, net.dtype), True))
+    dead: list[str] = []
+    for node_id in net.order:
+        act = net.activation(node_id)
+        if not np.isfinite(act).all():
+            report.add(node_id, "outputs NaN or infinity on this batch")
+        elif (net.graph.nodes[node_id].type == "Activation"
+              and net.analysis.params[node_id]["function"] == "relu" and not (act > 0).any()):
+            upstream = [d for d in dead if d in net.graph.ancestors(node_id)]
+            report.add(node_id, "dead ReLU: every output is zero on this batch, so no gradient "
+                                "flows back through it " + (
+                                    f"(it only receives what dead {upstream[0]} lets through)"
+                                    if upstream else "(check the bias or initialisation "
+                                                     "before it)"))
+            dead.append(node_id)
+    loss, dy = losses.compute(net.loss_name, out, y)
+    report.loss = float(loss)
+    if not math.isfinite(loss):
+        report.add(net.output_id, f"the loss is {loss} on the first batch")
+        return report
+    net.run_backward(net.backend.to_device(dy, net.dtype))
+    norms: dict[str, float] = {}
+    for key, grad in net.grads.items():
+        node_id = key.split("/", 1)[0]
+        norms[node_id] = math.hypot(norms.get(node_id, 0.0),
+                                    float(np.linalg.norm(net.backend.to_host(grad))))
+    report.grad_norms = norms
+    for node_id, norm in norms.items():
+        if not math.isfinite(norm):
+            report.add(node_id, "its gradient is NaN or infinite")
+        elif norm == 0.0:
+            after = [d for d in dead if node_id in net.graph.ancestors(d)]
+            report.add(node_id, "gets no gradient, so its parameters cannot learn: " + (
+                f"dead {after[-1]} after it blocks the gradient" if after
+                else "nothing it computes reaches the loss"))
+    if not report.ok:
+        return report
+    _overfit(net, x[:overfit_samples], y[:overfit_samples], overfit_steps, lr, report)
+    return report
+
+
+def _overfit(net: Network, x: np.ndarray, y: np.ndarray, steps: int, lr: float,
+             report: SmokeReport) -> None:
+    from .optim import Optimizer
+
+    optimizer = Optimizer("adam", lr=lr)
+    classify = net.loss_name == "cross_entropy"
+    device_x = net.backend.to_device(x, net.dtype)
+    for step in range(steps):
+        net.rng.bit_generator.state = np.random.PCG64([step]).state
+        out = net.backend.to_host(net.run_forward(device_x, True))
+        loss, dy = losses.compute(net.loss_name, out, y)
+        report.overfit_losses.append(float(loss))
+        if not math.isfinite(loss):
+            report.add(None, f"the loss became {loss} after {step} steps on {len(x)} samples "
+                             f"(Adam, lr {lr:g}): training is unstable")
+            return
+        if classify:
+            report.overfit_accuracy = float(np.mean(np.argmax(out, axis=1) == y))
+        if step >= 5 and (report.overfit_accuracy == 1.0 or
+                          loss < 0.2 * report.overfit_losses[0]):
+            return
+        net.run_backward(net.backend.to_device(dy, net.dtype))
+        optimizer.step(net)
+    report.add(None, f"cannot overfit {len(x)} samples in {steps} steps (Adam, lr {lr:g}): the "
+                     f"loss went from {report.overfit_losses[0]:.3g} to "
+                     f"{report.overfit_losses[-1]:.3g}; the network may be too constrained, or "
+                     f"the labels may not match the inputs")

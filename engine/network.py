@@ -14,7 +14,12 @@ from .modules.activation import RELU_FAMILY
 
 
 class Network:
-    """The executable form of a graph (DESIGN.md 3.4): forward, backward, params, grads, state."""
+    """The executable form of a graph (DESIGN.md 3.4): forward, backward, params, grads, state.
+
+    params, grads and state hold the backend's arrays: numpy on "cpu", numba device arrays on
+    "cuda" (np.asarray(net.params[key]) copies one to the host, assigning to a slice of it writes
+    through; weights() gives them all as numpy).
+    """
 
     def __init__(self, graph: Graph, backend: str = "cpu", seed: int = 0, dtype=np.float32):
         self.graph = graph.copy()
@@ -143,14 +148,14 @@ class Network:
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"input must have shape [N, {', '.join(map(str, self.input_shape))}]."
                              f" Received: {list(x.shape)}")
-        y = self.run_forward(self.backend.to_device(x, self.dtype), training)
+        y = self.run_forward(self.backend.stage(x, "input", self.dtype), training)
         return self.backend.to_host(y).copy()
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """The gradient with respect to the network input, after forward(training=True)."""
         if not self._input_grad:
             self.set_input_grad(True)
-        dx = self.run_backward(self.backend.to_device(np.asarray(dy), self.dtype))
+        dx = self.run_backward(self.backend.stage(np.asarray(dy), "dy", self.dtype))
         return self.backend.to_host(dx).copy()
 
     # -- weights ------------------------------------------------------------------------------
@@ -162,6 +167,14 @@ class Network:
         targets = {**self.params, **self.state}
         for key, value in arrays.items():
             self.backend.copy_into(targets[key], np.asarray(value, self.dtype))
+
+    def to(self, backend: str) -> Network:
+        """This network on another backend ("cpu" or "cuda"): same graph, weights and state."""
+        moved = Network(self.graph, backend=backend, seed=self.seed, dtype=self.dtype)
+        moved.load_weights(self.weights())
+        moved.rng.bit_generator.state = self.rng.bit_generator.state
+        moved.set_input_grad(self._input_grad)
+        return moved
 
     @property
     def parameter_count(self) -> int:

@@ -67,7 +67,7 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, batch_size: int = 256,
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
         inputs = normalize_into(buffer[:len(xb)], xb, mean, std)
-        out = net.backend.to_host(net.run_forward(net.backend.to_device(inputs, net.dtype),
+        out = net.backend.to_host(net.run_forward(net.backend.stage(inputs, "input", net.dtype),
                                                   False))
         loss, _ = losses.compute(net.loss_name, out, yb)
         total_loss += loss * len(xb)
@@ -105,8 +105,10 @@ class Trainer:
         batch = min(batch_size, len(x_train))
         self._inputs = np.empty((batch, *x_train.shape[1:]), net.dtype)
         self._augmented = np.empty((batch, *x_train.shape[1:]), x_train.dtype)
-        self._backup = {k: net.backend.zeros(v.shape, net.dtype)
-                        for k, v in {**net.params, **net.state}.items()}
+        # weights and state at the start of this step [0] and of the previous one [1]
+        self._snapshots = [{k: net.backend.zeros(v.shape, net.dtype)
+                            for k, v in {**net.params, **net.state}.items()} for _ in range(2)]
+        self._steps_run = 0
 
     # -- control from any thread --------------------------------------------------------------
     def pause(self) -> None:
@@ -162,15 +164,18 @@ class Trainer:
                      else (None, None))
         inputs = normalize_into(self._inputs[:n], xb, mean, std)
         net = self.net
+        self._snapshots.reverse()
+        for key, value in {**net.params, **net.state}.items():
+            net.backend.copy_into(self._snapshots[0][key], value)
         net.rng.bit_generator.state = np.random.PCG64([self.seed, pos.epoch, pos.batch, 2]).state
-        out = net.backend.to_host(net.run_forward(net.backend.to_device(inputs, net.dtype), True))
+        out = net.backend.to_host(net.run_forward(net.backend.stage(inputs, "input", net.dtype),
+                                                  True))
         loss, dy = losses.compute(net.loss_name, out, yb)
         if not math.isfinite(loss):
             self._diverged(pos, loss)
-        net.run_backward(net.backend.to_device(dy, net.dtype))
-        for key, value in {**net.params, **net.state}.items():
-            net.backend.copy_into(self._backup[key], value)
+        net.run_backward(net.backend.stage(dy, "dy", net.dtype))
         self.optimizer.step(net)
+        self._steps_run += 1
         correct = int(np.sum(np.argmax(out, axis=1) == yb)) if out.ndim == 2 else 0
         seconds = time.perf_counter() - start
         sums = pos.sums
@@ -185,10 +190,13 @@ class Trainer:
             listener(event)
 
     def _diverged(self, pos: Position, loss: float) -> None:
-        """Put back the weights from before the last update and stop with a message."""
-        if self.optimizer.step_count:
-            for key, value in {**self.net.params, **self.net.state}.items():
-                self.net.backend.copy_into(value, self._backup[key])
+        """Put back the last weights that gave a finite loss and stop with a message.
+
+        The last update may have made the weights non-finite while its own loss was still
+        finite, so the good weights are those at the start of the previous step."""
+        good = self._snapshots[1 if self._steps_run else 0]
+        for key, value in {**self.net.params, **self.net.state}.items():
+            self.net.backend.copy_into(value, good[key])
         self.stopped_reason = (f"training diverged: the loss became {loss} at epoch "
                                f"{pos.epoch + 1}, batch {pos.batch + 1}; the last good weights "
                                f"were kept. Try a lower learning rate.")

@@ -89,7 +89,8 @@ def write_variant(path, session, mutate):
                 f["weights/conv1"].create_dataset("bias", data=np.zeros(6, np.float64))),
      "conv1/bias has dtype float64, expected float32"),
     (lambda f: f["optimizer"].attrs.__setitem__("type", "lbfgs"), "unknown type 'lbfgs'"),
-    (lambda f: f["history"].create_dataset("bad", data=np.zeros(5)), "history/bad has 5"),
+    (lambda f: f["history"].create_dataset("bad", data=np.zeros(5)),
+     r"/history/\w+ has \d entries, the others \d"),
     (lambda f: f["data"].attrs.__setitem__("spec", "{"), "/data.*not valid JSON"),
 ])
 def test_each_load_error_names_the_part(tmp_path, mutate, fragment):

@@ -22,9 +22,11 @@ def pool_reference(ins, arrays, p, training):
 
 
 CASES = [
-    ([3, 8, 8], {"size": 2}, 2),                                      # the 2x2 fast path
-    ([2, 7, 9], {"size": 2}, 1),                                      # fast path, odd sizes
-    ([2, 4, 6, 5], {"size": [1, 2, 2]}, 2),                           # fast path in 3D
+    ([3, 8, 8], {"size": 2}, 2),                                      # the max pairs path
+    ([2, 7, 9], {"size": 2}, 1),                                      # pairs, odd sizes
+    ([2, 4, 6, 5], {"size": [1, 2, 2]}, 2),                           # pairs in 3D
+    ([2, 11], {"size": 2}, 2),                                        # pairs in 1D
+    ([1, 3, 5], {"size": [1, 2]}, 2),                                 # pairs, one row
     ([2, 9], {"size": 3, "stride": 2, "padding": 1}, 3),
     ([1, 7, 8], {"size": [3, 2], "stride": [2, 1], "padding": [1, 0]}, 1),
     ([2, 5, 6, 5], {"size": [2, 3, 2], "stride": [1, 2, 3], "padding": [1, 1, 0]}, 2),

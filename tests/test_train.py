@@ -62,7 +62,8 @@ def test_deterministic_for_a_seed():
     b.run()
     for key, value in a.net.weights().items():
         np.testing.assert_array_equal(value, b.net.weights()[key])
-    assert a.history == b.history
+    untimed = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
+    assert all(a.history[k] == b.history[k] for k in untimed)
     c = make_trainer(seed=4)
     c.run()
     assert c.history["train_loss"] != a.history["train_loss"]
@@ -156,9 +157,8 @@ def test_resume_from_file_equals_uninterrupted(tmp_path, stop_step):
     trainer_for(resumed, 4).run()
     for key, value in straight.net.weights().items():
         np.testing.assert_array_equal(resumed.net.weights()[key], value, err_msg=key)
-    assert resumed.history == straight.history | {"seconds": resumed.history["seconds"],
-                                                  "samples_per_sec":
-                                                  resumed.history["samples_per_sec"]}
+    for key in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+        assert resumed.history[key] == straight.history[key], key
 
 
 def test_evaluate_counts_every_sample():

@@ -2,21 +2,29 @@
 tells them and keep nothing that saving needs (the GraphDocument holds all of it)."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from html import escape
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath,
-                           QPainterPathStroker, QPen)
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+)
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyle
 
 from engine.modules import REGISTRY
 
 from ..icons import category_colour
+from ..layout import NODE_SIZE
 
-NODE_WIDTH = 150.0
+NODE_WIDTH, MIN_HEIGHT = NODE_SIZE
 HEADER = 22.0
-MIN_HEIGHT = 66.0
 PORT_STEP = 18.0
 PORT_RADIUS = 5.5
 ERROR = QColor("#d32f2f")
@@ -24,7 +32,7 @@ SELECTED = QColor("#1565c0")
 WIRE = QColor("#78828c")
 
 
-@lru_cache(maxsize=None)
+@cache
 def font(size: float, bold: bool = False) -> QFont:
     result = QFont()
     result.setPointSizeF(size)
@@ -103,6 +111,7 @@ class NodeItem(QGraphicsItem):
         self.label = ""
         self.errors: list[str] = []
         self.shape_text = ""
+        self.source: tuple | None = None  # what the scene last drew this from (to skip repeats)
         self.height = MIN_HEIGHT
         self.inputs: list[PortItem] = []
         self.output = PortItem(self, "out") if type_name != "Output" else None
@@ -112,6 +121,7 @@ class NodeItem(QGraphicsItem):
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.setAcceptHoverEvents(True)
         self.setZValue(2)
+        self._place_ports()
 
     def set_port_count(self, count: int) -> None:
         if count == len(self.inputs):
@@ -124,6 +134,10 @@ class NodeItem(QGraphicsItem):
             port.setParentItem(None)
             if port.scene() is not None:
                 port.scene().removeItem(port)
+        self._place_ports()
+
+    def _place_ports(self) -> None:
+        count = len(self.inputs)
         self.height = node_height(count)
         for port in self.inputs:
             port.setPos(0, self._port_y(port.index, count))
@@ -262,6 +276,7 @@ class WireItem(QGraphicsPathItem):
     def __init__(self, edge, src: NodeItem, dst: NodeItem):
         super().__init__()
         self.edge, self.src, self.dst = edge, src, dst
+        self.carried: tuple | None = None  # the shape on the label (not `shape`: a Qt method)
         self.label = WireLabel(self)
         self.setFlag(QGraphicsItem.ItemIsSelectable)
         self.setZValue(1)

@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QGraphicsScene
 from engine.graph import Edge
 from engine.modules import REGISTRY, ParamError, resolve_params
 
-from .items import NODE_WIDTH, DraftWire, NodeItem, PortItem, WireItem, wire_path
+from ..layout import GAP
+from .items import MIN_HEIGHT, NODE_WIDTH, DraftWire, NodeItem, PortItem, WireItem, wire_path
 
 SNAP = 28.0
 GRID = 10.0
@@ -89,6 +90,7 @@ class GraphScene(QGraphicsScene):
         item = self.node_items.pop(old)
         self.node_items[new] = item
         item.rename(new)
+        item.source = None  # its params and errors are reported under the new id
         for edge, wire in list(self.wire_items.items()):
             if old in (edge.src, edge.dst):
                 del self.wire_items[edge]
@@ -135,19 +137,28 @@ class GraphScene(QGraphicsScene):
             item.setPos(*pos)
 
     def refresh(self) -> None:
-        """Labels, errors and wire shapes from the document's latest analysis."""
+        """Labels, errors and wire shapes from the document's latest analysis; items whose
+        inputs did not change are left alone (cheap on big graphs)."""
         analysis, graph = self.doc.analysis, self.doc.graph
         errors = analysis.errors_by_node()
         for node_id, item in self.node_items.items():
             node = graph.nodes[node_id]
-            mt = REGISTRY.get(node.type)
-            label = mt.label(analysis.params[node_id]) if mt and node_id in analysis.params \
-                else node_label(node.type, node.params)
+            params = analysis.params.get(node_id)
             shape = analysis.shapes.get(node_id)
-            item.set_state(label, errors.get(node_id, []), shape_text(shape) if shape else "")
+            state = (params if params is not None else node.params, shape,
+                     errors.get(node_id, []))
+            if state == item.source:
+                continue
+            item.source = state
+            mt = REGISTRY.get(node.type)
+            label = mt.label(params) if mt and params is not None \
+                else node_label(node.type, node.params)
+            item.set_state(label, state[2], shape_text(shape) if shape else "")
         for edge, wire in self.wire_items.items():
             shape = analysis.shapes.get(edge.src)
-            wire.label.set_text(shape_text(shape) if shape else "")
+            if shape != wire.carried:
+                wire.carried = shape
+                wire.label.set_text(shape_text(shape) if shape else "")
 
     # -- selection ------------------------------------------------------------------------
     def selected_node_ids(self) -> list[str]:
@@ -178,18 +189,19 @@ class GraphScene(QGraphicsScene):
         if source is not None and self.doc.has_output(source) \
                 and REGISTRY[type_name].max_inputs != 0:
             item = self.node_items[source]
-            pos = self._free_spot(item.pos() + QPointF(NODE_WIDTH + 84, 0))
+            pos = self._free_spot(item.pos() + QPointF(NODE_WIDTH + GAP[0], 0))
             node_id = self.doc.add_node(type_name, (pos.x(), pos.y()), connect_from=source)
         else:
-            pos = self._snap(scene_pos - QPointF(NODE_WIDTH / 2, 33))
+            pos = self._snap(scene_pos - QPointF(NODE_WIDTH / 2, MIN_HEIGHT / 2))
             node_id = self.doc.add_node(type_name, (pos.x(), pos.y()))
         self.select_nodes([node_id])
         return node_id
 
     def _free_spot(self, pos: QPointF) -> QPointF:
-        while any(isinstance(item, NodeItem)
-                  for item in self.items(QRectF(pos, QPointF(pos.x() + NODE_WIDTH, pos.y() + 66)))):
-            pos += QPointF(0, 106)
+        """The first place at or below pos where a new node overlaps no other."""
+        while any(isinstance(item, NodeItem) for item in
+                  self.items(QRectF(pos.x(), pos.y(), NODE_WIDTH, MIN_HEIGHT))):
+            pos += QPointF(0, MIN_HEIGHT + GAP[1])
         return pos
 
     @staticmethod
@@ -260,9 +272,9 @@ class GraphScene(QGraphicsScene):
         self.addItem(draft)
         self._drag = _WireDrag(anchor, draft, detached)
 
-    def _ends(self, port: PortItem) -> tuple[str, str, int]:
-        """(src, dst, port) of a wire between the drag's anchor and port."""
-        anchor = self._drag.anchor
+    @staticmethod
+    def _ends(anchor: PortItem, port: PortItem) -> tuple[str, str, int]:
+        """(src, dst, port) of a wire between a drag's anchor and port."""
         if anchor.kind == "out":
             return anchor.node.node_id, port.node.node_id, port.index
         return port.node.node_id, anchor.node.node_id, anchor.index
@@ -278,7 +290,8 @@ class GraphScene(QGraphicsScene):
         near.sort(key=lambda p: (p.scenePos() - pos).manhattanLength())
         target, problem = None, None
         for port in near:
-            reason = self.doc.connection_problem(*self._ends(port), ignoring=drag.detached)
+            reason = self.doc.connection_problem(*self._ends(drag.anchor, port),
+                                                 ignoring=drag.detached)
             if reason is None:
                 target, problem = port, None
                 break
@@ -305,7 +318,7 @@ class GraphScene(QGraphicsScene):
         if drag.detached is not None and drag.detached in self.wire_items:
             self.wire_items[drag.detached].setVisible(True)
         if drag.target is not None and drag.problem is None:
-            src, dst, port = self._ends(drag.target)
+            src, dst, port = self._ends(drag.anchor, drag.target)
             if drag.detached is None:
                 self.doc.connect(src, dst, port)
             elif drag.detached != Edge(src, dst, port):

@@ -163,6 +163,7 @@ class GraphView(QGraphicsView):
 
     # -- grid -----------------------------------------------------------------------------
     def drawBackground(self, painter: QPainter, rect) -> None:
+        painter.setRenderHint(QPainter.Antialiasing, False)  # crisp and several times faster
         painter.fillRect(rect, QColor("#f4f5f7"))
         zoom = self.zoom()
         for step, colour, visible in ((20, "#e7e9ed", zoom >= 0.6), (100, "#d8dce2", zoom >= 0.15)):

@@ -1,6 +1,7 @@
 """Activations, Softmax, Flatten, Add and Concat on the CPU."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -16,12 +17,13 @@ def activation_forward_cpu(x, y, code, alpha):
     """y = f(x) over flat arrays; code selects f (see FUNCTION_CODES)."""
     for i in prange(x.size):
         v = x[i]
+        # written so that NaN passes through (as in PyTorch): a diverging run must show it
         if code == 0:
-            y[i] = v if v > 0 else 0.0
+            y[i] = 0.0 if v < 0 else v
         elif code == 1:
-            y[i] = v if v > 0 else alpha * v
+            y[i] = alpha * v if v < 0 else v
         elif code == 2:
-            y[i] = v if v > 0 else alpha * (math.exp(v) - 1.0)
+            y[i] = alpha * (math.exp(v) - 1.0) if v < 0 else v
         elif code == 3:
             y[i] = math.tanh(v)
         elif code == 4:
@@ -85,3 +87,118 @@ class FlattenOp(Op):
 
     def backward(self, dout):
         return [dout.reshape(self.in_shape)]
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def softmax_forward_cpu(x, y):
+    """y = softmax of each row of x [N, C], shifted by the row's maximum for stability."""
+    for i in prange(x.shape[0]):
+        top = x[i, 0]
+        for k in range(1, x.shape[1]):
+            top = max(top, x[i, k])
+        total = 0.0
+        for k in range(x.shape[1]):
+            e = math.exp(x[i, k] - top)
+            y[i, k] = e
+            total += e
+        inv = 1.0 / total
+        for k in range(x.shape[1]):
+            y[i, k] *= inv
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def softmax_backward_cpu(y, dy, dx):
+    """dx = y * (dy - sum(dy * y)) per row of [N, C]."""
+    for i in prange(y.shape[0]):
+        dot = 0.0
+        for k in range(y.shape[1]):
+            dot += dy[i, k] * y[i, k]
+        for k in range(y.shape[1]):
+            dx[i, k] = y[i, k] * (dy[i, k] - dot)
+
+
+class SoftmaxOp(Op):
+    """Softmax over the flat [C] axis of each sample."""
+
+    def allocate(self, batch):
+        super().allocate(batch)
+        shape = (batch, *self.spec.out_shape)
+        self.y = np.empty(shape, self.spec.dtype)
+        self.dx = np.empty(shape, self.spec.dtype)
+
+    def forward(self, inputs, training):
+        (x,) = inputs
+        n = x.shape[0]
+        softmax_forward_cpu(x, self.y[:n])
+        return self.y[:n]
+
+    def backward(self, dout):
+        if not self.needs_input_grad[0]:
+            return [None]
+        n = dout.shape[0]
+        softmax_backward_cpu(self.y[:n], dout, self.dx[:n])
+        return [self.dx[:n]]
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def add_forward_cpu(a, b, y):
+    """y = a + b over [N, F] arrays (y may be a)."""
+    for i in prange(a.shape[0]):
+        for k in range(a.shape[1]):
+            y[i, k] = a[i, k] + b[i, k]
+
+
+class AddOp(Op):
+    """Sum of 2+ inputs of one shape; each input's gradient is dout itself (the network copies
+    where a gradient is accumulated)."""
+
+    def allocate(self, batch):
+        super().allocate(batch)
+        self.y = np.empty((batch, math.prod(self.spec.out_shape)), self.spec.dtype)
+
+    def forward(self, inputs, training):
+        n = inputs[0].shape[0]
+        first, second, *rest = (x.reshape(n, -1) for x in inputs)
+        y = self.y[:n]
+        add_forward_cpu(first, second, y)
+        for x in rest:
+            add_forward_cpu(y, x, y)
+        return y.reshape(n, *self.spec.out_shape)
+
+    def backward(self, dout):
+        return [dout if needed else None for needed in self.needs_input_grad]
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def concat_forward_cpu(x, y, offset):
+    """Copy x [N, c, S] into channels offset..offset+c of y [N, C, S]."""
+    n, c, s = x.shape
+    for row in prange(n * c):
+        i, j = row // c, row % c
+        for k in range(s):
+            y[i, offset + j, k] = x[i, j, k]
+
+
+class ConcatOp(Op):
+    """Joins 2+ inputs along the channel axis; backward hands out channel slices of dout."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        bounds = itertools.accumulate((shape[0] for shape in spec.in_shapes), initial=0)
+        self.slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+        self.positions = math.prod(spec.out_shape[1:])
+
+    def allocate(self, batch):
+        super().allocate(batch)
+        self.y = np.empty((batch, self.spec.out_shape[0], self.positions), self.spec.dtype)
+
+    def forward(self, inputs, training):
+        n = inputs[0].shape[0]
+        y = self.y[:n]
+        for x, part in zip(inputs, self.slices, strict=True):
+            concat_forward_cpu(x.reshape(n, -1, self.positions), y, part.start)
+        return y.reshape(n, *self.spec.out_shape)
+
+    def backward(self, dout):
+        return [dout[:, part] if needed else None
+                for part, needed in zip(self.slices, self.needs_input_grad, strict=True)]

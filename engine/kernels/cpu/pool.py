@@ -10,138 +10,184 @@ from numba import njit, prange
 from ...modules.registry import Op
 
 MODE_CODES = {"max": 0, "avg": 1, "l2": 2}
-MAX, AVG = 0, 1
-
-
-def _argmax_buffer(mode, shape):
-    """Where max mode records each maximum's position; an empty stand-in for the other modes."""
-    return np.empty(shape if mode == MAX else (0,) * len(shape), np.int32)
+MAX, AVG, L2 = 0, 1, 2
 
 
 @njit(nogil=True, cache=True)
-def _window(index, length, size, stride, padding):
-    """The in-bounds [begin, end) of window `index` along one axis; padded cells are left out."""
-    begin = index * stride - padding
-    return max(begin, 0), min(begin + size, length)
+def _outputs_reading(offset, length, count, stride, padding):
+    """The [begin, end) of the outputs along one axis whose window cell number `offset` falls
+    inside the input rather than in the padding."""
+    begin = -((offset - padding) // stride)  # ceil((padding - offset) / stride)
+    end = (length - 1 + padding - offset) // stride + 1
+    return max(begin, 0), min(end, count)
+
+
+# The window kernels loop over the window offsets outermost and over a row of outputs innermost:
+# a loop per output over a window of 2 or 3 cells costs several times more than the work inside.
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def pool_forward_cpu(x, y, argmax, size, stride, padding, mode):
-    """Pool x [N, C, D, H, W] into y [N, C, OD, OH, OW] (mode: see MODE_CODES).
+def max_pool_forward_cpu(x, y, argmax, size, stride, padding):
+    """Max over windows of x [N, C, D, H, W] into y [N, C, OD, OH, OW], ignoring padded cells;
+    argmax gets the flat in-plane position of each maximum (the first one on ties, as PyTorch)."""
+    n, c, d, h, w = x.shape
+    od, oh, ow = y.shape[2], y.shape[3], y.shape[4]
+    for plane in prange(n * c):
+        i, j = plane // c, plane % c
+        xp, yp, ap = x[i, j], y[i, j], argmax[i, j]
+        ap[:] = -1  # nothing taken yet
+        for u in range(size[0]):
+            a0, a1 = _outputs_reading(u, d, od, stride[0], padding[0])
+            for v in range(size[1]):
+                b0, b1 = _outputs_reading(v, h, oh, stride[1], padding[1])
+                for z in range(size[2]):
+                    e0, e1 = _outputs_reading(z, w, ow, stride[2], padding[2])
+                    shift = z - padding[2]
+                    for a in range(a0, a1):
+                        p = a * stride[0] + u - padding[0]
+                        for b in range(b0, b1):
+                            q = b * stride[1] + v - padding[1]
+                            xr, yr, ar = xp[p, q], yp[a, b], ap[a, b]
+                            base = (p * h + q) * w + shift
+                            for e in range(e0, e1):
+                                value, current, where = xr[e * stride[2] + shift], yr[e], ar[e]
+                                # branch-free; NaN wins, as in PyTorch
+                                take = (value > current) | (value != value) | (where < 0)
+                                yr[e] = value if take else current
+                                ar[e] = base + e * stride[2] if take else where
 
-    max ignores padded cells and writes each window's flat in-plane position of the maximum to
-    argmax; avg divides by the full window (padded zeros count); l2 is sqrt(sum x^2).
-    """
+
+@njit(parallel=True, nogil=True, cache=True)
+def max_pool_backward_cpu(argmax, dy, dx):
+    """dx [N, C, D*H*W] (flat planes) from dy [N, C, OD, OH, OW] and argmax [N, C, OD*OH*OW]."""
+    n, c = dx.shape[0], dx.shape[1]
+    od, oh, ow = dy.shape[2], dy.shape[3], dy.shape[4]
+    for plane in prange(n * c):
+        i, j = plane // c, plane % c
+        gp, ap = dx[i, j], argmax[i, j]
+        gp[:] = 0.0
+        k = 0
+        for a in range(od):
+            for b in range(oh):
+                for e in range(ow):
+                    gp[ap[k]] += dy[i, j, a, b, e]
+                    k += 1
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def sum_pool_forward_cpu(x, y, size, stride, padding, squares):
+    """avg (the divisor is the whole window: padded zeros count) or, with squares, l2 =
+    sqrt(sum x^2) over windows of x [N, C, D, H, W] into y [N, C, OD, OH, OW]."""
     n, c, d, h, w = x.shape
     od, oh, ow = y.shape[2], y.shape[3], y.shape[4]
     inv_count = 1.0 / (size[0] * size[1] * size[2])
     for plane in prange(n * c):
         i, j = plane // c, plane % c
-        xp = x[i, j]
+        xp, yp = x[i, j], y[i, j]
+        yp[:] = 0.0
+        for u in range(size[0]):
+            a0, a1 = _outputs_reading(u, d, od, stride[0], padding[0])
+            for v in range(size[1]):
+                b0, b1 = _outputs_reading(v, h, oh, stride[1], padding[1])
+                for z in range(size[2]):
+                    e0, e1 = _outputs_reading(z, w, ow, stride[2], padding[2])
+                    shift = z - padding[2]
+                    for a in range(a0, a1):
+                        for b in range(b0, b1):
+                            xr = xp[a * stride[0] + u - padding[0], b * stride[1] + v - padding[1]]
+                            yr = yp[a, b]
+                            if squares:
+                                for e in range(e0, e1):
+                                    value = xr[e * stride[2] + shift]
+                                    yr[e] += value * value
+                            else:
+                                for e in range(e0, e1):
+                                    yr[e] += xr[e * stride[2] + shift]
         for a in range(od):
-            d0, d1 = _window(a, d, size[0], stride[0], padding[0])
             for b in range(oh):
-                h0, h1 = _window(b, h, size[1], stride[1], padding[1])
+                yr = yp[a, b]
                 for e in range(ow):
-                    w0, w1 = _window(e, w, size[2], stride[2], padding[2])
-                    if mode == MAX:
-                        best = xp[d0, h0, w0]
-                        where = (d0 * h + h0) * w + w0
-                        for p in range(d0, d1):
-                            for q in range(h0, h1):
-                                for r in range(w0, w1):
-                                    v = xp[p, q, r]
-                                    if v > best or v != v:  # NaN wins, as in PyTorch
-                                        best = v
-                                        where = (p * h + q) * w + r
-                        y[i, j, a, b, e] = best
-                        argmax[i, j, a, b, e] = where
-                    else:
-                        total = 0.0
-                        for p in range(d0, d1):
-                            for q in range(h0, h1):
-                                for r in range(w0, w1):
-                                    v = xp[p, q, r]
-                                    total += v if mode == AVG else v * v
-                        y[i, j, a, b, e] = total * inv_count if mode == AVG else math.sqrt(total)
+                    yr[e] = math.sqrt(yr[e]) if squares else yr[e] * inv_count
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def pool_backward_cpu(x, y, argmax, dy, dx, size, stride, padding, mode):
-    """dx [N, C, D*H*W] (flat planes) from dy [N, C, OD, OH, OW]; overlapping windows add up.
-
-    The l2 gradient x / y is taken as 0 where y == 0.
-    """
+def sum_pool_backward_cpu(x, y, dy, dx, size, stride, padding, squares):
+    """dx [N, C, D, H, W] from dy for sum_pool_forward_cpu; overlapping windows add up. The l2
+    gradient x / y is taken as 0 where y == 0."""
     n, c, d, h, w = x.shape
-    od, oh, ow = dy.shape[2], dy.shape[3], dy.shape[4]
+    od, oh, ow = y.shape[2], y.shape[3], y.shape[4]
     inv_count = 1.0 / (size[0] * size[1] * size[2])
     for plane in prange(n * c):
         i, j = plane // c, plane % c
-        xp, gp = x[i, j], dx[i, j]
+        xp, yp, gp = x[i, j], y[i, j], dx[i, j]
         gp[:] = 0.0
-        for a in range(od):
-            d0, d1 = _window(a, d, size[0], stride[0], padding[0])
-            for b in range(oh):
-                h0, h1 = _window(b, h, size[1], stride[1], padding[1])
-                for e in range(ow):
-                    g = dy[i, j, a, b, e]
-                    if mode == MAX:
-                        gp[argmax[i, j, a, b, e]] += g
-                        continue
-                    w0, w1 = _window(e, w, size[2], stride[2], padding[2])
-                    if mode == AVG:
-                        g = g * inv_count
-                    else:
-                        norm = y[i, j, a, b, e]
-                        g = g / norm if norm > 0 else 0.0
-                    for p in range(d0, d1):
-                        for q in range(h0, h1):
-                            for r in range(w0, w1):
-                                gp[(p * h + q) * w + r] += g if mode == AVG else g * xp[p, q, r]
+        for u in range(size[0]):
+            a0, a1 = _outputs_reading(u, d, od, stride[0], padding[0])
+            for v in range(size[1]):
+                b0, b1 = _outputs_reading(v, h, oh, stride[1], padding[1])
+                for z in range(size[2]):
+                    e0, e1 = _outputs_reading(z, w, ow, stride[2], padding[2])
+                    shift = z - padding[2]
+                    for a in range(a0, a1):
+                        p = a * stride[0] + u - padding[0]
+                        for b in range(b0, b1):
+                            q = b * stride[1] + v - padding[1]
+                            xr, yr, gr, dyr = xp[p, q], yp[a, b], gp[p, q], dy[i, j, a, b]
+                            if squares:
+                                for e in range(e0, e1):
+                                    k = e * stride[2] + shift
+                                    norm = yr[e]
+                                    gr[k] += dyr[e] * xr[k] / norm if norm > 0 else 0.0
+                            else:
+                                for e in range(e0, e1):
+                                    gr[e * stride[2] + shift] += dyr[e] * inv_count
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def max_pool2x2_forward_cpu(x, y, argmax):
-    """Max over 2x2 windows with stride 2 and no padding on the last two axes of x [N, C, H, W];
-    argmax gets each window's position 0..3 (row-major)."""
+def max_pool_pairs_forward_cpu(x, y, argmax, rows):
+    """Max over windows of rows x 2 cells (rows 1 or 2), stride = window, no padding, on the
+    last two axes of x [N, C, H, W]; argmax gets each maximum's place 0..2*rows-1 in its window.
+    The common 2x2 and 1D size-2 pools take this path."""
     n, c, oh, ow = y.shape
     for plane in prange(n * c):
         i, j = plane // c, plane % c
         for a in range(oh):
-            top, bottom = x[i, j, 2 * a], x[i, j, 2 * a + 1]
+            top, bottom = x[i, j, rows * a], x[i, j, rows * a + rows - 1]
             for b in range(ow):
                 best, where = top[2 * b], 0
                 v = top[2 * b + 1]
-                if v > best or v != v:
+                if v > best or v != v:  # NaN wins, as in PyTorch
                     best, where = v, 1
-                v = bottom[2 * b]
-                if v > best or v != v:
-                    best, where = v, 2
-                v = bottom[2 * b + 1]
-                if v > best or v != v:
-                    best, where = v, 3
+                if rows == 2:
+                    v = bottom[2 * b]
+                    if v > best or v != v:
+                        best, where = v, 2
+                    v = bottom[2 * b + 1]
+                    if v > best or v != v:
+                        best, where = v, 3
                 y[i, j, a, b] = best
                 argmax[i, j, a, b] = where
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def max_pool2x2_backward_cpu(argmax, dy, dx):
+def max_pool_pairs_backward_cpu(argmax, dy, dx, rows):
     """dx [N, C, H, W] from dy; writes every cell, so dx needs no zeroing first."""
-    n, c, h, w = dx.shape
+    n, c = dx.shape[0], dx.shape[1]
     oh, ow = dy.shape[2], dy.shape[3]
     for plane in prange(n * c):
         i, j = plane // c, plane % c
         for a in range(oh):
-            top, bottom = dx[i, j, 2 * a], dx[i, j, 2 * a + 1]
+            top, bottom = dx[i, j, rows * a], dx[i, j, rows * a + rows - 1]
             for b in range(ow):
                 g, where = dy[i, j, a, b], argmax[i, j, a, b]
                 top[2 * b] = g if where == 0 else 0.0
                 top[2 * b + 1] = g if where == 1 else 0.0
-                bottom[2 * b] = g if where == 2 else 0.0
-                bottom[2 * b + 1] = g if where == 3 else 0.0
-            top[2 * ow:] = 0.0  # an odd width leaves a column no window reads
+                if rows == 2:
+                    bottom[2 * b] = g if where == 2 else 0.0
+                    bottom[2 * b + 1] = g if where == 3 else 0.0
+            top[2 * ow:] = 0.0  # an odd width leaves a column that no window reads
             bottom[2 * ow:] = 0.0
-        dx[i, j, 2 * oh:] = 0.0
+        dx[i, j, rows * oh:] = 0.0
 
 
 class PoolOp(Op):
@@ -159,30 +205,35 @@ class PoolOp(Op):
         channels = spec.in_shapes[0][0]
         self.in_view = (channels, *(1,) * missing, *spec.in_shapes[0][1:])
         self.out_view = (channels, *(1,) * missing, *spec.out_shape[1:])
-        self.fast = (self.mode == MAX and self.size == self.stride == (1, 2, 2)
-                     and self.padding == (0, 0, 0))
-        # the fast kernels see [N, C*D, H, W]
-        self.fast_in = (channels * self.in_view[1], *self.in_view[2:])
-        self.fast_out = (channels * self.out_view[1], *self.out_view[2:])
+        self.pairs = (self.mode == MAX and self.size == self.stride
+                     and self.size in ((1, 1, 2), (1, 2, 2)) and self.padding == (0, 0, 0))
+        self.rows = self.size[1]
+        # the pairs kernels see [N, C*D, H, W]
+        self.pairs_in = (channels * self.in_view[1], *self.in_view[2:])
+        self.pairs_out = (channels * self.out_view[1], *self.out_view[2:])
 
     def allocate(self, batch):
         super().allocate(batch)
         dtype = self.spec.dtype
         self.y = np.empty((batch, *self.out_view), dtype)
         self.dx = np.empty((batch, *self.in_view), dtype)
-        self.argmax = _argmax_buffer(self.mode, (batch, *self.out_view))
+        self.argmax = np.empty((batch, *self.out_view), np.int32) if self.mode == MAX else None
 
     def forward(self, inputs, training):
         (x,) = inputs
         n = x.shape[0]
         self.x = x
         y = self.y[:n]
-        if self.fast:
-            max_pool2x2_forward_cpu(x.reshape(n, *self.fast_in), y.reshape(n, *self.fast_out),
-                                    self.argmax[:n].reshape(n, *self.fast_out))
+        if self.pairs:
+            max_pool_pairs_forward_cpu(x.reshape(n, *self.pairs_in),
+                                       y.reshape(n, *self.pairs_out),
+                                       self.argmax[:n].reshape(n, *self.pairs_out), self.rows)
+        elif self.mode == MAX:
+            max_pool_forward_cpu(x.reshape(n, *self.in_view), y, self.argmax[:n], self.size,
+                                 self.stride, self.padding)
         else:
-            pool_forward_cpu(x.reshape(n, *self.in_view), y, self.argmax[:n], self.size,
-                             self.stride, self.padding, self.mode)
+            sum_pool_forward_cpu(x.reshape(n, *self.in_view), y, self.size, self.stride,
+                                 self.padding, self.mode == L2)
         return y.reshape(n, *self.spec.out_shape)
 
     def backward(self, dout):
@@ -190,14 +241,18 @@ class PoolOp(Op):
             return [None]
         n = dout.shape[0]
         dx = self.dx[:n]
-        if self.fast:
-            max_pool2x2_backward_cpu(self.argmax[:n].reshape(n, *self.fast_out),
-                                     dout.reshape(n, *self.fast_out),
-                                     dx.reshape(n, *self.fast_in))
+        if self.pairs:
+            max_pool_pairs_backward_cpu(self.argmax[:n].reshape(n, *self.pairs_out),
+                                        dout.reshape(n, *self.pairs_out),
+                                        dx.reshape(n, *self.pairs_in), self.rows)
+        elif self.mode == MAX:
+            max_pool_backward_cpu(self.argmax[:n].reshape(n, self.out_view[0], -1),
+                                  dout.reshape(n, *self.out_view),
+                                  dx.reshape(n, self.in_view[0], -1))
         else:
-            pool_backward_cpu(self.x.reshape(n, *self.in_view), self.y[:n], self.argmax[:n],
-                              dout.reshape(n, *self.out_view), dx.reshape(n, self.in_view[0], -1),
-                              self.size, self.stride, self.padding, self.mode)
+            sum_pool_backward_cpu(self.x.reshape(n, *self.in_view), self.y[:n],
+                                  dout.reshape(n, *self.out_view), dx, self.size, self.stride,
+                                  self.padding, self.mode == L2)
         return [dx.reshape(n, *self.spec.in_shapes[0])]
 
 
@@ -265,7 +320,7 @@ class ChannelPoolOp(Op):
         dtype = self.spec.dtype
         self.y = np.empty((batch, *self.out_view), dtype)
         self.dx = np.empty((batch, *self.in_view), dtype)
-        self.argmax = _argmax_buffer(self.mode, (batch, *self.out_view))
+        self.argmax = np.empty((batch, *self.out_view), np.int32)
 
     def forward(self, inputs, training):
         (x,) = inputs
@@ -336,7 +391,7 @@ class GlobalPoolOp(Op):
         dtype = self.spec.dtype
         self.y = np.empty((batch, self.in_view[0]), dtype)
         self.dx = np.empty((batch, *self.in_view), dtype)
-        self.argmax = _argmax_buffer(self.mode, (batch, self.in_view[0]))
+        self.argmax = np.empty((batch, self.in_view[0]), np.int32)
 
     def forward(self, inputs, training):
         (x,) = inputs

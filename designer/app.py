@@ -1,0 +1,622 @@
+"""The designer's main window (palette, canvas, properties, summary and log docks; menus, toolbar,
+status bar; files, clipboard, autosave and recovery) and main(), the `convdesigner` entry point."""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QSettings, QSize, QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCursor, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStyle,
+    QTabWidget,
+    QToolButton,
+)
+
+from engine import Graph
+
+from . import recovery
+from .canvas.scene import GraphScene
+from .canvas.view import GraphView
+from .document import CLIPBOARD_MIME, GraphDocument, parse_fragment
+from .files import FileProblem, Trained, load_document, save_document, structure_key, weights_fit
+from .icons import action_icon
+from .log import LogPanel, install_excepthook
+from .palette import Palette
+from .properties import PropertiesPanel, count_text, flops_text
+from .summary import SummaryPanel
+from .templates import TemplateGallery, list_templates
+
+AUTOSAVE_MS = 60_000
+MAX_RECENT = 10
+FILE_FILTER = "Networks (*.json *.h5);;Graph JSON (*.json);;Model files (*.h5)"
+_windows: list[MainWindow] = []
+_numbers = itertools.count(1)
+
+
+class MainWindow(QMainWindow):
+    """One document in one window.
+
+    Training panels plug in with add_panel(widget, title) (a dock tabbed with Summary and Log)
+    and follow selection_changed (ids of the selected nodes) or selected_node_id(); they read
+    the graph from .document.graph and hand trained weights back with set_trained()."""
+
+    selection_changed = Signal(list)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.number = next(_numbers)
+        self.log = logging.getLogger(f"convdesigner.window{self.number}")
+        self.document = GraphDocument(parent=self)
+        self.file_path: Path | None = None
+        self.trained: Trained | None = None
+        self._weights_fit = False
+        self._logged_errors: set = set()
+        self.recovery = recovery.RecoveryFile()
+
+        self.scene = GraphScene(self.document, self)
+        self.view = GraphView(self.scene)
+        self.setCentralWidget(self.view)
+        self.palette = Palette()
+        self.properties = PropertiesPanel(self.document)
+        self.summary = SummaryPanel(self.document)
+        self.log_panel = LogPanel(self.log)
+        self.setDockOptions(QMainWindow.AnimatedDocks | QMainWindow.AllowTabbedDocks
+                            | QMainWindow.AllowNestedDocks)
+        self.setTabPosition(Qt.AllDockWidgetAreas, QTabWidget.North)
+        self.docks: dict[str, QDockWidget] = {}
+        self._dock(self.palette, "Palette", Qt.LeftDockWidgetArea)
+        self._dock(self.properties, "Properties", Qt.RightDockWidgetArea)
+        self._dock(self.summary, "Summary", Qt.BottomDockWidgetArea)
+        self._dock(self.log_panel, "Log", Qt.BottomDockWidgetArea)
+        self.docks["Summary"].raise_()
+        self.resizeDocks([self.docks["Palette"], self.docks["Properties"]], [200, 300],
+                         Qt.Horizontal)
+        self.resizeDocks([self.docks["Summary"]], [220], Qt.Vertical)
+
+        self._make_actions()
+        self._make_menus()
+        self._make_toolbar()
+        self._make_status_bar()
+        self._connect()
+        self._restore_layout()
+        self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS, timeout=self.autosave)
+        self.autosave_timer.start()
+        self._update_title()
+        self._analysis_changed()
+        _windows.append(self)
+
+    # -- construction ---------------------------------------------------------------------
+    def _dock(self, widget, title: str, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title}")
+        dock.setWidget(widget)
+        others = [d for d in self.docks.values() if self.dockWidgetArea(d) == area]
+        self.addDockWidget(area, dock)
+        if others:
+            self.tabifyDockWidget(others[-1], dock)
+        self.docks[title] = dock
+        return dock
+
+    def add_panel(self, widget, title: str, area=Qt.BottomDockWidgetArea) -> QDockWidget:
+        """Add a dockable panel (tabbed with the panels already in area) and list it in View."""
+        dock = self._dock(widget, title, area)
+        self.view_menu.insertAction(self._panels_end, dock.toggleViewAction())
+        dock.raise_()
+        return dock
+
+    def _action(self, text: str, slot, shortcut=None, icon=None, canvas=False,
+                tip: str = "") -> QAction:
+        action = QAction(text, self)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        if icon is not None:
+            action.setIcon(icon)
+        if tip:
+            action.setStatusTip(tip)
+        if canvas:
+            # canvas keys (Del, F, L, Ctrl+C...) act only while the canvas has the focus, so
+            # that they never steal keys from the text fields of the panels
+            action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
+        return action
+
+    def _make_actions(self) -> None:
+        style = self.style()
+        std = style.standardIcon
+        self.new_action = self._action("&New…", self.new_document, QKeySequence.New,
+                                       std(QStyle.SP_FileIcon), tip="Start from a template")
+        self.new_window_action = self._action("New &Window", self.new_window, "Ctrl+Shift+N")
+        self.open_action = self._action("&Open…", self.open_dialog, QKeySequence.Open,
+                                        std(QStyle.SP_DialogOpenButton))
+        self.save_action = self._action("&Save", self.save, QKeySequence.Save,
+                                        std(QStyle.SP_DialogSaveButton))
+        self.save_as_action = self._action("Save &As…", self.save_as, "Ctrl+Shift+S")
+        self.close_action = self._action("&Close Window", self.close, QKeySequence.Close)
+        self.quit_action = self._action("&Quit", self.quit_all, QKeySequence.Quit)
+
+        stack = self.document.undo_stack
+        self.undo_action = stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcuts([QKeySequence("Ctrl+Z")])
+        self.undo_action.setIcon(std(QStyle.SP_ArrowBack))
+        self.redo_action = stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.redo_action.setIcon(std(QStyle.SP_ArrowForward))
+        self.cut_action = self._action("Cu&t", self.cut, "Ctrl+X", canvas=True)
+        self.copy_action = self._action("&Copy", self.copy, "Ctrl+C", canvas=True)
+        self.paste_action = self._action("&Paste", self.paste, "Ctrl+V", canvas=True)
+        self.duplicate_action = self._action("D&uplicate", self.duplicate, "Ctrl+D", canvas=True)
+        self.delete_action = self._action("&Delete", self.delete_selection,
+                                          ["Delete", "Backspace"], std(QStyle.SP_TrashIcon),
+                                          canvas=True)
+        self.select_all_action = self._action("Select &All", self.select_all, "Ctrl+A")
+        self.add_module_action = self._action("Add &Module…\tTab", self.view.open_quick_add)
+
+        self.fit_action = self._action("&Fit to View", self.view.fit_all, "F",
+                                       action_icon("fit"), canvas=True)
+        self.zoom_in_action = self._action("Zoom &In", lambda: self.view.set_zoom(
+            self.view.zoom() * 1.25), ["Ctrl++", "Ctrl+="])
+        self.zoom_out_action = self._action("Zoom &Out", lambda: self.view.set_zoom(
+            self.view.zoom() / 1.25), "Ctrl+-")
+        self.zoom_reset_action = self._action("&Actual Size", lambda: self.view.set_zoom(1.0),
+                                              "Ctrl+0")
+        self.arrange_action = self._action("A&rrange Left to Right", self.arrange, "L",
+                                           action_icon("arrange"), canvas=True,
+                                           tip="Lay out the selection (or everything) by depth")
+        self.about_action = self._action("&About convdesigner", self.about)
+
+    def _make_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.new_action, self.new_window_action, self.open_action])
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addActions([self.save_action, self.save_as_action])
+        file_menu.addSeparator()
+        file_menu.addActions([self.close_action, self.quit_action])
+
+        edit_menu = bar.addMenu("&Edit")
+        edit_menu.addActions([self.undo_action, self.redo_action])
+        edit_menu.addSeparator()
+        edit_menu.addActions([self.cut_action, self.copy_action, self.paste_action,
+                              self.duplicate_action, self.delete_action])
+        edit_menu.addSeparator()
+        edit_menu.addActions([self.select_all_action, self.add_module_action])
+
+        self.view_menu = bar.addMenu("&View")
+        self.view_menu.addActions([self.fit_action, self.zoom_in_action, self.zoom_out_action,
+                                   self.zoom_reset_action, self.arrange_action])
+        self.view_menu.addSeparator()
+        for dock in self.docks.values():
+            self.view_menu.addAction(dock.toggleViewAction())
+        self._panels_end = self.view_menu.addSeparator()
+
+        bar.addMenu("&Help").addAction(self.about_action)
+
+        self.view.setContextMenuPolicy(Qt.ActionsContextMenu)
+        for action in (self.add_module_action, None, self.cut_action, self.copy_action,
+                       self.paste_action, self.duplicate_action, self.delete_action, None,
+                       self.arrange_action, self.fit_action):
+            if action is None:
+                action = QAction(self)
+                action.setSeparator(True)
+            self.view.addAction(action)
+
+    def _make_toolbar(self) -> None:
+        bar = self.addToolBar("Main")
+        bar.setObjectName("toolbar-main")
+        bar.setIconSize(QSize(20, 20))
+        bar.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        bar.addActions([self.new_action, self.open_action, self.save_action])
+        bar.addSeparator()
+        bar.addActions([self.undo_action, self.redo_action, self.delete_action])
+        for action in (self.undo_action, self.redo_action):
+            # their text names the step ("Undo Set conv1 filters"): a tooltip, not a label
+            bar.widgetForAction(action).setToolButtonStyle(Qt.ToolButtonIconOnly)
+        bar.addSeparator()
+        bar.addActions([self.arrange_action, self.fit_action])
+
+    def _make_status_bar(self) -> None:
+        status = self.statusBar()
+        self.problems_button = QToolButton(autoRaise=True)
+        self.problems_button.setToolTip("Click to select the next node with a problem")
+        self.problems_button.clicked.connect(self.select_next_problem)
+        self.weights_label = QLabel()
+        self.totals_label = QLabel()
+        self.zoom_label = QLabel("100 %")
+        for widget in (self.problems_button, self.weights_label, self.totals_label,
+                       self.zoom_label):
+            status.addPermanentWidget(widget)
+
+    def _connect(self) -> None:
+        doc = self.document
+        doc.shapes_changed.connect(self._analysis_changed)
+        doc.undo_stack.cleanChanged.connect(self._update_title)
+        doc.undo_stack.indexChanged.connect(self._update_title)
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.scene.status.connect(self._show_status)
+        self.scene.node_activated.connect(self.focus_node)
+        self.properties.problem.connect(self._show_status)
+        self.summary.nodes_selected.connect(self._summary_selected)
+        self.log_panel.node_activated.connect(self.focus_node)
+        self.log_panel.error_logged.connect(lambda text: self._show_status(text))
+        self.palette.add_requested.connect(
+            lambda name: self.scene.add_module(name, self.view.centre_scene_pos()))
+        self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
+        self._selection_changed()
+
+    # -- selection ------------------------------------------------------------------------
+    def selected_node_ids(self) -> list[str]:
+        return self.scene.selected_node_ids()
+
+    def selected_node_id(self) -> str | None:
+        """The one selected node (None when none or several are selected)."""
+        ids = self.scene.selected_node_ids()
+        return ids[0] if len(ids) == 1 else None
+
+    def _selection_changed(self) -> None:
+        ids = self.scene.selected_node_ids()
+        self.properties.set_node(ids[0] if len(ids) == 1 else None)
+        self.summary.show_selection(ids)
+        anything = bool(ids or self.scene.selected_edges())
+        for action in (self.cut_action, self.copy_action, self.duplicate_action):
+            action.setEnabled(bool(ids))
+        self.delete_action.setEnabled(anything)
+        self.selection_changed.emit(ids)
+
+    def _summary_selected(self, ids: list[str]) -> None:
+        self.scene.select_nodes(ids)
+        if ids:
+            self.view.ensureVisible(self.scene.node_items[ids[0]], 60, 60)
+
+    def focus_node(self, node_id: str) -> None:
+        """Select a node, bring it into view and show its properties."""
+        if node_id not in self.scene.node_items:
+            return
+        self.scene.select_nodes([node_id])
+        self.view.ensureVisible(self.scene.node_items[node_id], 60, 60)
+        self.docks["Properties"].show()
+        self.docks["Properties"].raise_()
+
+    def select_next_problem(self) -> None:
+        order = [i for i in self.document.graph.nodes
+                 if i in self.document.analysis.errors_by_node()]
+        if not order:
+            return
+        current = self.selected_node_id()
+        after = order[(order.index(current) + 1) % len(order)] if current in order else order[0]
+        self.focus_node(after)
+
+    # -- analysis feedback ----------------------------------------------------------------
+    def _analysis_changed(self) -> None:
+        analysis, graph = self.document.analysis, self.document.graph
+        errors = {(e.node_id, e.message) for e in analysis.errors}
+        if graph.nodes:
+            for node_id, message in sorted(errors - self._logged_errors, key=str):
+                self.log.warning(f"{node_id}: {message}" if node_id else message,
+                                 extra={"node_id": node_id or ""})
+            for node_id, message in sorted(self._logged_errors - errors, key=str):
+                if node_id is None or node_id in graph.nodes:
+                    self.log.info(f"resolved: {node_id + ': ' if node_id else ''}{message}",
+                                  extra={"node_id": node_id or ""})
+        self._logged_errors = errors
+        count = len(analysis.errors)
+        self.problems_button.setText(f"\u26a0 {count} problem{'s' * (count != 1)}" if count
+                                     else "\u2713 no problems")
+        self.problems_button.setStyleSheet("color: #c62828;" if count else "color: #2e7d32;")
+        self.problems_button.setToolTip("\n".join(str(e) for e in analysis.errors)
+                                        or "The network is complete and every shape fits.")
+        self.totals_label.setText(f"{count_text(sum(analysis.param_counts.values()))} weights · "
+                                  f"{flops_text(sum(analysis.flops.values()))}FLOPs")
+        self._check_weights()
+
+    def _check_weights(self) -> None:
+        fit = weights_fit(self.trained, self.document.graph)
+        if self.trained is not None and self.trained.weights and self._weights_fit and not fit:
+            self.log.warning("this edit changed the network: the trained weights no longer fit "
+                             "and will not be saved (undo to keep them)")
+        self._weights_fit = fit
+        has_weights = self.trained is not None and bool(self.trained.weights)
+        self.weights_label.setVisible(has_weights)
+        if has_weights:
+            self.weights_label.setText("weights: kept" if fit
+                                       else "weights: invalidated by edits (undo to keep them)")
+            self.weights_label.setStyleSheet("" if fit else "color: #b26a00;")
+
+    def set_trained(self, weights: dict, optimizer=None, history=None, data_spec=None,
+                    training=None) -> None:
+        """Record trained state (model-file layouts) that fits the current graph; Save as .h5
+        writes it, and the status bar says when an edit makes it stale."""
+        self.trained = Trained(structure_key(self.document.graph), dict(weights), optimizer,
+                               history, data_spec, training)
+        self._weights_fit = True
+        self._check_weights()
+
+    def _show_status(self, text: str) -> None:
+        if text:
+            self.statusBar().showMessage(text, 8000)
+        else:
+            self.statusBar().clearMessage()
+
+    def _update_title(self) -> None:
+        name = self.file_path.name if self.file_path else self.document.graph.name
+        self.setWindowTitle(f"{name}[*] \u2014 convdesigner")
+        self.setWindowModified(not self.document.undo_stack.isClean())
+
+    # -- editing --------------------------------------------------------------------------
+    def delete_selection(self) -> None:
+        self.document.remove(self.scene.selected_node_ids(), self.scene.selected_edges())
+
+    def copy(self) -> None:
+        ids = self.scene.selected_node_ids()
+        if not ids:
+            return
+        text = json.dumps(self.document.fragment(ids))
+        mime = QMimeData()
+        mime.setData(CLIPBOARD_MIME, text.encode())
+        mime.setText(text)
+        QApplication.clipboard().setMimeData(mime)
+        self._show_status(f"Copied {len(ids)} node{'s' * (len(ids) != 1)}")
+
+    def cut(self) -> None:
+        ids = self.scene.selected_node_ids()
+        if ids:
+            self.copy()
+            self.document.remove(ids, text=f"Cut {len(ids)} node{'s' * (len(ids) != 1)}")
+
+    def paste(self) -> None:
+        mime = QApplication.clipboard().mimeData()
+        text = bytes(mime.data(CLIPBOARD_MIME)).decode() if mime.hasFormat(CLIPBOARD_MIME) \
+            else mime.text()
+        fragment = parse_fragment(text)
+        if fragment is None:
+            self._show_status("The clipboard holds no convdesigner nodes")
+            return
+        cursor = self.view.viewport().mapFromGlobal(QCursor.pos())
+        at = None
+        if self.view.viewport().rect().contains(cursor):
+            point = self.view.mapToScene(cursor)
+            at = (point.x(), point.y())
+        self.scene.select_nodes(self.document.paste(fragment, at=at))
+
+    def duplicate(self) -> None:
+        ids = self.scene.selected_node_ids()
+        if ids:
+            self.scene.select_nodes(self.document.paste(self.document.fragment(ids)))
+
+    def select_all(self) -> None:
+        self.scene.select_nodes(self.document.graph.nodes)
+
+    def arrange(self) -> None:
+        ids = self.scene.selected_node_ids()
+        self.document.arrange(ids if len(ids) > 1 else None, sizes=self.scene.node_sizes())
+        if len(ids) <= 1:
+            self.view.fit_all()
+
+    # -- files ----------------------------------------------------------------------------
+    def load_graph(self, graph: Graph, path: Path | None, trained: Trained | None) -> None:
+        """Make graph this window's document, replacing the current one without asking."""
+        self.document.reset(graph)
+        self.file_path = path
+        self.trained = trained
+        self._weights_fit = weights_fit(trained, graph)
+        self._logged_errors = set()
+        self._analysis_changed()
+        self._update_title()
+        self.view.fit_all()
+
+    def new_document(self) -> None:
+        gallery = TemplateGallery(list_templates(), self)
+        if gallery.exec() != TemplateGallery.Accepted or not self.maybe_save():
+            return
+        graph, name = gallery.chosen()
+        self.load_graph(graph, None, None)
+        self.log.info(f"new network from template {name}" if name else "new blank network")
+
+    def new_window(self) -> MainWindow:
+        window = MainWindow()
+        window.show()
+        return window
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open network", self._last_folder(),
+                                              FILE_FILTER)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path) -> bool:
+        """Open a .json graph or .h5 model; on failure say why and leave the document as it was."""
+        path = Path(path)
+        try:
+            graph, trained = load_document(path)
+        except FileProblem as err:
+            self.log.error(f"could not open {path.name}: {err}")
+            QMessageBox.critical(self, "Cannot open file", f"Could not open {path}:\n\n{err}")
+            return False
+        if not self.maybe_save():
+            return False
+        self.load_graph(graph, path, trained)
+        self._add_recent(path)
+        weights = f" with trained weights ({len(trained.weights)} layers)" \
+            if trained and trained.weights else ""
+        self.log.info(f"opened {path}{weights}")
+        return True
+
+    def save(self) -> bool:
+        return self.save_to(self.file_path) if self.file_path else self.save_as()
+
+    def save_as(self) -> bool:
+        suggested = str(self.file_path or Path(self._last_folder()) /
+                        f"{self.document.graph.name}.json")
+        path, chosen_filter = QFileDialog.getSaveFileName(self, "Save network", suggested,
+                                                          FILE_FILTER)
+        if not path:
+            return False
+        path = Path(path)
+        if path.suffix.lower() not in (".json", ".h5", ".hdf5"):
+            path = path.with_suffix(".h5" if "h5" in chosen_filter and "json" not in
+                                    chosen_filter else ".json")
+        return self.save_to(path)
+
+    def save_to(self, path) -> bool:
+        path = Path(path)
+        graph = self.document.graph
+        is_model = path.suffix.lower() in (".h5", ".hdf5")
+        has_weights = self.trained is not None and bool(self.trained.weights)
+        fit = weights_fit(self.trained, graph)
+        if is_model and has_weights and not fit:
+            answer = QMessageBox.question(
+                self, "Trained weights no longer fit",
+                "The network was edited since its weights were trained, so they no longer fit. "
+                f"Save {path.name} with new, untrained weights instead?",
+                QMessageBox.Save | QMessageBox.Cancel)
+            if answer != QMessageBox.Save:
+                return False
+        try:
+            self.trained = save_document(path, graph, self.trained)
+        except FileProblem as err:
+            self.log.error(f"could not save {path.name}: {err}")
+            QMessageBox.critical(self, "Cannot save file", f"Could not save {path}:\n\n{err}")
+            return False
+        if is_model and not fit:
+            self.log.info(f"{path.name} holds newly initialised (untrained) weights")
+        elif not is_model and has_weights:
+            self.log.info(f"{path.name} holds the network only; save as .h5 to keep the weights")
+        self._weights_fit = weights_fit(self.trained, graph)
+        self._check_weights()
+        self.file_path = path
+        self.document.undo_stack.setClean()
+        self.recovery.discard()
+        self._add_recent(path)
+        self._update_title()
+        self.log.info(f"saved {path}")
+        return True
+
+    def maybe_save(self) -> bool:
+        """Ask about unsaved changes; False when the user cancels."""
+        if self.document.undo_stack.isClean():
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes",
+            f"Save the changes to {self.file_path.name if self.file_path else 'this network'}?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+        if answer == QMessageBox.Save:
+            return self.save()
+        return answer == QMessageBox.Discard
+
+    def _last_folder(self) -> str:
+        recent = self._recent_files()
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
+
+    def _recent_files(self) -> list[str]:
+        value = QSettings().value("recent_files", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _add_recent(self, path: Path) -> None:
+        files = [str(path.resolve())] + [f for f in self._recent_files()
+                                         if f != str(path.resolve())]
+        QSettings().setValue("recent_files", files[:MAX_RECENT])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self._recent_files()
+        for index, name in enumerate(files, 1):
+            action = self.recent_menu.addAction(f"&{index % 10} {Path(name).name}")
+            action.setStatusTip(name)
+            action.triggered.connect(lambda _=False, name=name: self.open_file(name))
+        if not files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    # -- autosave and recovery ------------------------------------------------------------
+    def autosave(self) -> None:
+        if self.document.undo_stack.isClean():
+            self.recovery.discard()
+        else:
+            self.recovery.save(self.document.graph, str(self.file_path or ""))
+
+    def offer_recovery(self) -> None:
+        """Offer the autosaves of windows that did not close (a crash) for recovery."""
+        for orphan in recovery.orphans(self.recovery.folder):
+            source = orphan.source or "an untitled network"
+            answer = QMessageBox.question(
+                self, "Recover unsaved work?",
+                f"convdesigner did not close properly. Recover the unsaved changes to {source} "
+                f"(autosaved {orphan.saved_at.replace('T', ' ')})?",
+                QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+            if answer == QMessageBox.Yes:
+                pristine = not self.document.graph.nodes and self.document.undo_stack.isClean()
+                window = self if pristine else self.new_window()
+                window.load_graph(orphan.graph, Path(orphan.source) if orphan.source else None,
+                                  None)
+                window.document.undo_stack.resetClean()
+                window.autosave()
+                window.log.info(f"recovered unsaved work on {source}")
+            orphan.forget()
+
+    # -- window ---------------------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        settings = QSettings()
+        geometry = settings.value("window/geometry")
+        state = settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 860)
+        if state is not None:
+            self.restoreState(state)
+
+    def closeEvent(self, event) -> None:
+        if not self.maybe_save():
+            event.ignore()
+            return
+        settings = QSettings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
+        self.autosave_timer.stop()
+        self.recovery.close()
+        self.log_panel.detach()
+        if self in _windows:
+            _windows.remove(self)
+        event.accept()
+
+    def quit_all(self) -> None:
+        for window in list(_windows):
+            if not window.close():
+                return
+
+    def about(self) -> None:
+        from engine import __version__
+
+        QMessageBox.about(self, "About convdesigner",
+                          f"convdesigner {__version__}\n\nDesign convolutional networks by wiring "
+                          "modules, train them on your data and keep them as HDF5 files.")
+
+
+def main(argv=None) -> int:
+    """Open the designer, optionally with FILE (.h5 model or .json graph)."""
+    parser = argparse.ArgumentParser(prog="convdesigner", description="Open the designer.")
+    parser.add_argument("file", nargs="?", help=".h5 model or .json graph to open")
+    args, qt_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
+    app.setOrganizationName("convdesigner")
+    app.setApplicationName("convdesigner")
+    app.setStyle("Fusion")
+    data = Path(QStandardPaths.writableLocation(QStandardPaths.AppDataLocation))
+    install_excepthook(data / "convdesigner.log")
+    window = MainWindow()
+    window.show()
+    if args.file:
+        window.open_file(args.file)
+    window.offer_recovery()
+    return app.exec()

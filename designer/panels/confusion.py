@@ -1,0 +1,159 @@
+"""The confusion matrix on the validation set at each epoch end; clicking a cell shows the samples
+that fell in it, each beside its saliency for the predicted class."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
+
+from .common import (
+    BACKGROUND,
+    ImageView,
+    SnapshotPanel,
+    display_image,
+    grid_columns,
+    normalise,
+    rgb_from_nan,
+    tile,
+)
+from .saliency import overlay, saliency_map
+
+CELL_SAMPLES = 12
+
+
+class ConfusionPanel(SnapshotPanel):
+    kind = "confusion"
+    refresh_during_run = False   # the worker sends one at each epoch end while this is shown
+
+    def __init__(self, controller, parent=None):
+        super().__init__(controller, parent)
+        self.matrix_view = ImageView()
+        self.matrix_view.clicked.connect(self._clicked)
+        self.matrix_view.box.setMouseEnabled(False, False)
+        self.cell_view = ImageView()
+        self.cell_plots = pg.GraphicsLayoutWidget()
+        self.cell_plots.setBackground(BACKGROUND)
+        self.cell_stack = QStackedWidget()
+        self.cell_stack.addWidget(self.cell_view)
+        self.cell_stack.addWidget(self.cell_plots)
+        self.cell_info = QLabel("click a cell to see its samples and their saliency")
+        self.cell_info.setWordWrap(True)
+        right = QWidget()
+        column = QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.cell_info)
+        column.addWidget(self.cell_stack, 1)
+        splitter = QSplitter()
+        splitter.addWidget(self.matrix_view)
+        splitter.addWidget(right)
+        splitter.setSizes([450, 450])
+        self.info = QLabel()
+        self.layout_.addWidget(splitter, 1)
+        self.layout_.addWidget(self.info)
+        self.layout_.addWidget(self.message)
+        self.matrix: np.ndarray | None = None
+        self.cell: dict | None = None
+        self._texts: list[pg.TextItem] = []
+        controller.snapshot_ready.connect(self._cell_ready)
+
+    def showEvent(self, event) -> None:
+        self.controller.confusion_at_epoch_end = True
+        super().showEvent(event)
+
+    def hideEvent(self, event) -> None:
+        self.controller.confusion_at_epoch_end = False
+        super().hideEvent(event)
+
+    def show_snapshot(self, payload: dict) -> None:
+        self.message.clear()
+        matrix = payload["matrix"]
+        self.matrix = matrix
+        self._names = payload["class_names"]
+        rows = matrix.sum(axis=1, keepdims=True)
+        recall = matrix / np.maximum(rows, 1)
+        self.matrix_view.set_image(recall.astype(np.float32), colormap="viridis")
+        for text in self._texts:
+            self.matrix_view.box.removeItem(text)
+        self._texts = []
+
+        def label(text, x, y, anchor, colour="#d0d3d8", angle=0):
+            item = pg.TextItem(text, color=colour, anchor=anchor, angle=angle)
+            item.setPos(x, y)
+            self.matrix_view.box.addItem(item)
+            self._texts.append(item)
+        for r in range(matrix.shape[0]):
+            label(payload["class_names"][r], -0.1, r + 0.5, (1, 0.5))
+            for c in range(matrix.shape[1]):
+                label(str(matrix[r, c]), c + 0.5, r + 0.5, (0.5, 0.5),
+                      "#111" if recall[r, c] > 0.6 else "#eee")
+        for c, name in enumerate(payload["predicted_names"]):
+            label(name, c + 0.5, -0.1, (0, 0.5), angle=45)
+        label("true \u2193  predicted \u2192", -0.1, -0.1, (1, 1), "#8a8f98")
+        self.matrix_view.box.autoRange(padding=0.25)
+        total = int(matrix.sum())
+        correct = int(np.trace(matrix[:, :matrix.shape[0]]))
+        self.info.setText(f"validation after epoch {payload['epoch']}: {correct}/{total} right "
+                          f"({correct / max(total, 1):.1%}); colour: share of the true class")
+        if self.cell is not None:
+            self.controller.request("cell_samples", true=self.cell["true"],
+                                    predicted=self.cell["predicted"], limit=CELL_SAMPLES)
+
+    def select_cell(self, true: int, predicted: int) -> None:
+        """Ask for the samples of class `true` predicted as `predicted`."""
+        self.controller.request("cell_samples", true=true, predicted=predicted,
+                                limit=CELL_SAMPLES)
+
+    def _clicked(self, x: float, y: float) -> None:
+        if self.matrix is None:
+            return
+        row, col = int(np.floor(y)), int(np.floor(x))
+        if 0 <= row < self.matrix.shape[0] and 0 <= col < self.matrix.shape[1]:
+            self.select_cell(row, col)
+
+    def _cell_ready(self, kind: str, payload: dict) -> None:
+        if kind != "cell_samples":
+            return
+        if "error" in payload:
+            self.cell_info.setText(payload["error"])
+            return
+        self.cell = payload
+        names = payload["class_names"]
+
+        def name(k):
+            return names[k] if k < len(names) else f"output {k}"
+        inputs, maps = payload["inputs"], payload["saliency"]
+        count = int(self.matrix[payload["true"], payload["predicted"]]) \
+            if self.matrix is not None else len(inputs)
+        self.cell_info.setText(
+            f"true <b>{name(payload['true'])}</b>, predicted <b>{name(payload['predicted'])}"
+            f"</b>: {count} samples, first {len(inputs)} shown, each beside its saliency for "
+            f"<b>{name(payload['predicted'])}</b>")
+        if len(inputs) == 0:
+            self.cell_view.clear_image()
+            self.cell_stack.setCurrentWidget(self.cell_view)
+            return
+        if inputs.ndim == 3:
+            self._show_signals(inputs, maps)
+            return
+        self.cell_stack.setCurrentWidget(self.cell_view)
+        pairs = []
+        for x, s in zip(inputs, maps, strict=True):
+            image = display_image(x)
+            heat = saliency_map(s if x.ndim == 3 else s[:, x.shape[1] // 2])
+            shown = image if image.ndim == 3 else np.repeat(normalise(image)[..., None], 3, -1)
+            pairs += [shown, overlay(image, heat)]
+        self.cell_view.set_image(rgb_from_nan(tile(pairs, 2 * grid_columns(len(inputs)))))
+
+    def _show_signals(self, inputs: np.ndarray, maps: np.ndarray) -> None:
+        self.cell_stack.setCurrentWidget(self.cell_plots)
+        self.cell_plots.clear()
+        for k, (x, s) in enumerate(zip(inputs, maps, strict=True)):
+            plot = self.cell_plots.addPlot(row=k // 2, col=k % 2)
+            plot.hideAxis("left")
+            plot.hideAxis("bottom")
+            plot.setMouseEnabled(False, False)
+            heat = s.max(axis=0)
+            plot.plot(heat / max(float(heat.max()), 1e-12) * float(np.ptp(x[0]) or 1)
+                      + float(x[0].min()), pen=None, fillLevel=float(x[0].min()),
+                      brush=(255, 159, 67, 90))
+            plot.plot(x[0], pen=pg.mkPen("#4fa3ff", width=1))

@@ -1,0 +1,150 @@
+"""Loss, accuracy and learning-rate curves: training per batch (raw and smoothed) and per epoch,
+validation per epoch; x is the epoch, fractional within one."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from .common import BACKGROUND, MUTED
+
+SMOOTHING = 0.9   # exponential moving average of the per-batch values, debiased at the start
+TRAIN, VAL, RAW = "#4fa3ff", "#ff9f43", (79, 163, 255, 70)
+
+
+class _Smoother:
+    def __init__(self):
+        self.value, self.count = 0.0, 0
+
+    def __call__(self, v: float) -> float:
+        self.value = SMOOTHING * self.value + (1 - SMOOTHING) * v
+        self.count += 1
+        return self.value / (1 - SMOOTHING ** self.count)
+
+
+class CurvesPanel(QWidget):
+    def __init__(self, controller, parent=None):
+        super().__init__(parent)
+        self.controller = controller
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground(BACKGROUND)
+        self.summary = QLabel()
+        self.summary.setStyleSheet(f"color: {MUTED};")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.summary)
+
+        self.loss_plot = self._plot("loss", 0)
+        self.acc_plot = self._plot("accuracy", 1)
+        self.lr_plot = self._plot("learning rate", 2)
+        self.acc_plot.setYRange(0, 1, padding=0.02)
+        for plot in (self.acc_plot, self.lr_plot):
+            plot.setXLink(self.loss_plot)
+        self.view.ci.layout.setRowStretchFactor(2, 0)
+        self.lr_plot.setMaximumHeight(140)
+
+        def curve(plot, colour, name=None, width=1.5, symbol=None, style=None):
+            pen = pg.mkPen(colour, width=width, style=style) if colour else None
+            return plot.plot([], [], pen=pen, name=name, symbol=symbol, symbolSize=6,
+                             symbolBrush=colour, symbolPen=None)
+
+        from PySide6.QtCore import Qt
+
+        self.loss_raw = curve(self.loss_plot, RAW, width=1)
+        self.loss_smooth = curve(self.loss_plot, TRAIN, "train (per batch, smoothed)")
+        self.loss_epoch = curve(self.loss_plot, TRAIN, "train (epoch)", 1, "o", Qt.DashLine)
+        self.loss_val = curve(self.loss_plot, VAL, "validation (epoch)", 2, "s")
+        self.acc_raw = curve(self.acc_plot, RAW, width=1)
+        self.acc_smooth = curve(self.acc_plot, TRAIN, "train (per batch, smoothed)")
+        self.acc_epoch = curve(self.acc_plot, TRAIN, "train (epoch)", 1, "o", Qt.DashLine)
+        self.acc_val = curve(self.acc_plot, VAL, "validation (epoch)", 2, "s")
+        self.lr_curve = curve(self.lr_plot, "#b4e08c")
+        self.clear()
+
+        controller.batch_done.connect(self.add_batches)
+        controller.epoch_done.connect(self.add_epoch)
+        controller.history_changed.connect(self.set_history)
+
+    def _plot(self, title: str, row: int) -> pg.PlotItem:
+        plot = self.view.addPlot(row=row, col=0)
+        plot.setLabel("left", title)
+        plot.setLabel("bottom", "epoch")
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.setClipToView(True)
+        plot.setDownsampling(auto=True, mode="peak")
+        if row == 0:
+            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        return plot
+
+    def clear(self) -> None:
+        self.batch = {k: [] for k in ("x", "loss", "acc", "lr", "loss_s", "acc_s")}
+        self.epochs = {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")}
+        self._smooth_loss, self._smooth_acc = _Smoother(), _Smoother()
+        self._redraw_batches()
+        self._redraw_epochs()
+
+    @property
+    def batch_count(self) -> int:
+        return len(self.batch["x"])
+
+    @property
+    def epoch_count(self) -> int:
+        return len(self.epochs["epoch"])
+
+    def add_batches(self, payload: dict) -> None:
+        b = self.batch
+        for x, loss, acc, lr, _step in payload["points"]:
+            b["x"].append(x)
+            b["loss"].append(loss)
+            b["acc"].append(acc)
+            b["lr"].append(lr)
+            b["loss_s"].append(self._smooth_loss(loss))
+            b["acc_s"].append(self._smooth_acc(acc))
+        self._redraw_batches()
+
+    def add_epoch(self, row: dict) -> None:
+        for key, values in self.epochs.items():
+            values.append(row[key])
+        self._redraw_epochs()
+
+    def set_history(self, history: dict) -> None:
+        """Start over from a model's stored history (per-epoch values only)."""
+        self.clear()
+        epochs = history.get("epoch", [])
+        for key, values in self.epochs.items():
+            values.extend(history.get(key, [math.nan] * len(epochs)))
+        self._redraw_epochs()
+
+    def _redraw_batches(self) -> None:
+        b = self.batch
+        x = np.asarray(b["x"], float)
+        self.loss_raw.setData(x, np.asarray(b["loss"], float))
+        self.loss_smooth.setData(x, np.asarray(b["loss_s"], float))
+        self.acc_raw.setData(x, np.asarray(b["acc"], float))
+        self.acc_smooth.setData(x, np.asarray(b["acc_s"], float))
+        self.lr_curve.setData(x, np.asarray(b["lr"], float))
+        if b["lr"]:
+            # from zero, so a constant rate reads as a flat line at its value
+            self.lr_plot.setYRange(0, max(b["lr"]) * 1.1, padding=0)
+
+    def _redraw_epochs(self) -> None:
+        e = {k: np.asarray(v, float) for k, v in self.epochs.items()}
+        self.loss_epoch.setData(e["epoch"], e["train_loss"])
+        self.acc_epoch.setData(e["epoch"], e["train_acc"])
+        seen = np.isfinite(e["val_loss"])
+        self.loss_val.setData(e["epoch"][seen], e["val_loss"][seen])
+        self.acc_val.setData(e["epoch"][seen], e["val_acc"][seen])
+        if len(e["epoch"]):
+            text = (f"epoch {int(e['epoch'][-1])}: train loss {e['train_loss'][-1]:.4f}, "
+                    f"accuracy {e['train_acc'][-1]:.1%}")
+            if seen.any():
+                best = int(np.nanargmax(np.where(seen, e["val_acc"], -1)))
+                text += (f" · validation loss {e['val_loss'][-1]:.4f}, accuracy "
+                         f"{e['val_acc'][-1]:.1%} (best {e['val_acc'][best]:.1%} at epoch "
+                         f"{int(e['epoch'][best])})")
+            self.summary.setText(text)
+        else:
+            self.summary.setText("no epochs yet")

@@ -1,0 +1,481 @@
+"""The Train panel: dataset (generated or imported) with a preview, split, hyperparameters,
+device, the smoke test, Start / Pause / Resume / Stop and a progress bar."""
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.data import GENERATED, generate
+from engine.optim import DEFAULTS, OPTIMIZERS, SCHEDULES
+
+from ..training import TrainingConfig, find_devices
+from .common import BACKGROUND, LEVEL_COLOURS, MUTED, ImageView, display_image, tile
+
+PREVIEW_PER_CLASS = 8
+IMPORT_FILTER = "Datasets (*.npz *.h5 *.hdf5 *.csv *idx3* *.gz);;All files (*)"
+
+
+@cache
+def generated_shape(name: str) -> tuple[int, ...]:
+    return generate(name, 4).input_shape
+
+
+def shape_text(shape) -> str:
+    return "x".join(str(v) for v in shape)
+
+
+def duration_text(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "-"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class SamplePreview(QStackedWidget):
+    """A few training samples of every class: an image grid with one row per class, or for 1-D
+    data one small plot per class."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.images = ImageView()
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setBackground(BACKGROUND)
+        self.addWidget(self.images)
+        self.addWidget(self.plots)
+        self._labels: list[pg.TextItem] = []
+        self.setMinimumHeight(180)
+
+    def show_samples(self, x: np.ndarray, y: np.ndarray, names: list[str]) -> None:
+        picks = [np.flatnonzero(y == k)[:PREVIEW_PER_CLASS] for k in range(len(names))]
+        if x.ndim == 3:
+            self._show_signals(x, picks, names)
+            return
+        self.setCurrentWidget(self.images)
+        images, rows = [], 0
+        for chosen in picks:
+            row = [display_image(x[i]) for i in chosen]
+            blank = np.full_like(display_image(x[0]), np.nan)
+            images += row + [blank] * (PREVIEW_PER_CLASS - len(row))
+            rows += 1
+        mosaic = tile(images, PREVIEW_PER_CLASS, pad=2)
+        self.images.set_image(mosaic)
+        for label in self._labels:
+            self.images.box.removeItem(label)
+        height = images[0].shape[0] + 2
+        self._labels = []
+        for k, name in enumerate(names):
+            label = pg.TextItem(name, color="#d0d3d8", anchor=(1.0, 0.5))
+            label.setPos(-1, k * height + height / 2 - 1)
+            self.images.box.addItem(label)
+            self._labels.append(label)
+        self.images.box.autoRange(padding=0.02)
+
+    def _show_signals(self, x, picks, names) -> None:
+        self.setCurrentWidget(self.plots)
+        self.plots.clear()
+        for k, chosen in enumerate(picks):
+            plot = self.plots.addPlot(row=k, col=0)
+            plot.hideAxis("bottom")
+            plot.hideAxis("left")
+            plot.setTitle(names[k], size="8pt", color="#d0d3d8")
+            plot.setMouseEnabled(False, False)
+            for j, i in enumerate(chosen[:3]):
+                plot.plot(x[i, 0] + 2.5 * j, pen=pg.mkPen(pg.intColor(j, 3), width=1))
+
+
+class TrainPanel(QWidget):
+    def __init__(self, controller, parent=None):
+        super().__init__(parent)
+        self.controller = controller
+        self._imported: list[str] = []
+        self._load_timer = QTimer(self, singleShot=True, interval=250)
+        self._load_timer.timeout.connect(self.load_data)
+
+        body = QWidget()
+        column = QVBoxLayout(body)
+        column.addWidget(self._data_group())
+        column.addWidget(self._split_group())
+        column.addWidget(self._hyper_group())
+        column.addWidget(self._device_group())
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(body)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        outer.addWidget(scroll, 1)
+        outer.addLayout(self._run_controls())
+
+        controller.data_loaded.connect(self._data_loaded)
+        controller.state_changed.connect(self._state_changed)
+        controller.batch_done.connect(self._batch_done)
+        controller.epoch_done.connect(self._epoch_done)
+        controller.finished.connect(self._finished)
+        controller.diverged.connect(lambda message: self._say(message, "bad"))
+        controller.smoke_done.connect(self._smoke_done)
+        controller.error.connect(lambda message: self._say(message, "bad"))
+        controller.graph_changed.connect(self._graph_changed)
+        self._graph_changed()
+        self._state_changed(controller.state)
+
+    # -- building ---------------------------------------------------------------------------
+    def _data_group(self) -> QGroupBox:
+        box = QGroupBox("Data")
+        form = QFormLayout(box)
+        self.source = QComboBox()
+        for name in GENERATED:
+            self.source.addItem(f"{name} (generated)", name)
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self.samples = QSpinBox(minimum=0, maximum=1_000_000, singleStep=500, value=0)
+        self.samples.setSpecialValueText("default")
+        self.samples.setToolTip("How many samples to generate (default: the dataset's own size)")
+        self.samples.valueChanged.connect(self._schedule_load)
+        import_file = QPushButton("Import file…")
+        import_file.setToolTip("IDX, .npz (x, y), .h5 (x, y) or .csv with a label column")
+        import_file.clicked.connect(self._import_file)
+        import_folder = QPushButton("Import folder…")
+        import_folder.setToolTip("A folder with one subfolder of images per class, or IDX files")
+        import_folder.clicked.connect(self._import_folder)
+        buttons = QHBoxLayout()
+        buttons.addWidget(import_file)
+        buttons.addWidget(import_folder)
+        self.image_size = QLineEdit(placeholderText="as found, e.g. 32x32")
+        self.image_size.setToolTip("Resize the images of a folder to HxW")
+        self.image_size.editingFinished.connect(self._schedule_load)
+        self.color = QComboBox()
+        self.color.addItems(["auto", "gray", "rgb"])
+        self.color.currentIndexChanged.connect(self._schedule_load)
+        form.addRow("Dataset", self.source)
+        form.addRow("Samples", self.samples)
+        form.addRow(buttons)
+        form.addRow("Image size", self.image_size)
+        form.addRow("Colour", self.color)
+        self.data_summary = QLabel("no data loaded")
+        self.data_summary.setWordWrap(True)
+        self.mismatch = QLabel()
+        self.mismatch.setWordWrap(True)
+        self.mismatch.setStyleSheet(f"color: {LEVEL_COLOURS['bad']};")
+        self.fix_shape = QPushButton("Set Input shape")
+        self.fix_shape.clicked.connect(self._fix_shape)
+        fix_row = QHBoxLayout()
+        fix_row.addWidget(self.mismatch, 1)
+        fix_row.addWidget(self.fix_shape)
+        self.preview = SamplePreview()
+        form.addRow(self.data_summary)
+        form.addRow(fix_row)
+        form.addRow(self.preview)
+        return box
+
+    def _split_group(self) -> QGroupBox:
+        box = QGroupBox("Split")
+        form = QFormLayout(box)
+        self.val_percent = QDoubleSpinBox(minimum=0, maximum=90, value=20, suffix=" %",
+                                          decimals=0)
+        self.val_percent.setToolTip("The last share of the samples validates; the rest trains")
+        self.val_percent.valueChanged.connect(self._schedule_load)
+        self.train_range = QLineEdit(placeholderText="A:B (overrides the share)")
+        self.val_range = QLineEdit(placeholderText="A:B")
+        for edit in (self.train_range, self.val_range):
+            edit.editingFinished.connect(self._schedule_load)
+        form.addRow("Validation", self.val_percent)
+        form.addRow("Train range", self.train_range)
+        form.addRow("Validation range", self.val_range)
+        return box
+
+    def _hyper_group(self) -> QGroupBox:
+        box = QGroupBox("Hyperparameters")
+        form = QFormLayout(box)
+        self.epochs = QSpinBox(minimum=1, maximum=100_000, value=10)
+        self.batch_size = QSpinBox(minimum=1, maximum=65_536, value=64)
+        self.optimizer = QComboBox()
+        self.optimizer.addItems(OPTIMIZERS)
+        self.optimizer.setCurrentText("adam")
+        self.optimizer.currentTextChanged.connect(
+            lambda kind: self.lr.setValue(DEFAULTS[kind]["lr"]))
+        self.lr = QDoubleSpinBox(minimum=1e-6, maximum=10.0, decimals=6, singleStep=1e-4,
+                                 value=1e-3)
+        self.schedule = QComboBox()
+        self.schedule.addItems(SCHEDULES)
+        self.schedule.setToolTip("step: x0.1 after each third of the epochs; cosine: down to 0")
+        self.weight_decay = QDoubleSpinBox(minimum=0.0, maximum=1.0, decimals=6,
+                                           singleStep=1e-4)
+        self.translate = QSpinBox(minimum=0, maximum=32, suffix=" px")
+        self.translate.setToolTip("Augmentation: random shift up to this many cells per axis")
+        self.hflip = QCheckBox("flip horizontally")
+        self.brightness = QDoubleSpinBox(minimum=0.0, maximum=1.0, decimals=2, singleStep=0.05)
+        self.contrast = QDoubleSpinBox(minimum=0.0, maximum=1.0, decimals=2, singleStep=0.05)
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Optimizer", self.optimizer)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Schedule", self.schedule)
+        form.addRow("Weight decay", self.weight_decay)
+        form.addRow("Shift", self.translate)
+        form.addRow("", self.hflip)
+        form.addRow("Brightness ±", self.brightness)
+        form.addRow("Contrast ±", self.contrast)
+        form.addRow("Seed", self.seed)
+        return box
+
+    def _device_group(self) -> QGroupBox:
+        box = QGroupBox("Device")
+        form = QFormLayout(box)
+        self.device = QComboBox()
+        devices, note = find_devices()
+        for device_id, label in devices:
+            self.device.addItem(label, device_id)
+        self.device_note = QLabel(note)
+        self.device_note.setWordWrap(True)
+        self.device_note.setStyleSheet(f"color: {MUTED};")
+        self.device_note.setVisible(bool(note))
+        form.addRow("Train on", self.device)
+        form.addRow(self.device_note)
+        return box
+
+    def _run_controls(self) -> QVBoxLayout:
+        layout = QVBoxLayout()
+        self.smoke_first = QCheckBox("smoke test before training")
+        self.smoke_first.setChecked(True)
+        self.smoke_first.setToolTip("One forward/backward on a batch and a short overfit run on "
+                                    "10 samples, to catch broken networks before a long run")
+        buttons = QHBoxLayout()
+        self.smoke_button = QPushButton("Smoke test")
+        self.start_button = QPushButton("Start")
+        self.start_button.setDefault(True)
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.reset_button = QPushButton("Reset weights")
+        self.smoke_button.clicked.connect(lambda: self.controller.run_smoke_test(self.config()))
+        self.start_button.clicked.connect(lambda: self.start())
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.stop_button.clicked.connect(self.controller.stop)
+        self.reset_button.clicked.connect(self.controller.reset)
+        for button in (self.smoke_button, self.start_button, self.pause_button,
+                       self.stop_button, self.reset_button):
+            buttons.addWidget(button)
+        self.progress = QProgressBar(textVisible=True, maximum=1000)
+        self.progress.setFormat("not started")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.start_anyway = QPushButton("Start anyway")
+        self.start_anyway.setVisible(False)
+        self.start_anyway.clicked.connect(lambda: self.start(force=True))
+        layout.addWidget(self.smoke_first)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.start_anyway)
+        return layout
+
+    # -- reading the form -------------------------------------------------------------------
+    def data_spec(self) -> str:
+        name = self.source.currentData()
+        if name in GENERATED and self.samples.value():
+            return f"{name}:{self.samples.value()}"
+        return name
+
+    def set_data_spec(self, spec: str) -> None:
+        """Choose a dataset by spec ("shapes:600", a path) as if picked in the form."""
+        name, _, size = spec.partition(":")
+        if name in GENERATED:
+            self.samples.setValue(int(size) if size.isdigit() else 0)
+            self.source.setCurrentIndex(self.source.findData(name))
+        else:
+            self._add_import(spec)
+        self.load_data()
+
+    def config(self) -> TrainingConfig:
+        size = self.image_size.text().lower().replace(" ", "").split("x")
+        image_size = (int(size[0]), int(size[1])) if len(size) == 2 and all(
+            s.isdigit() for s in size) else None
+        return TrainingConfig(
+            data=self.data_spec(), image_size=image_size,
+            color=self.color.currentText(), val_percent=self.val_percent.value(),
+            train_range=self.train_range.text(), val_range=self.val_range.text(),
+            epochs=self.epochs.value(), batch_size=self.batch_size.value(),
+            optimizer=self.optimizer.currentText(), lr=self.lr.value(),
+            schedule=self.schedule.currentText(), weight_decay=self.weight_decay.value(),
+            augmentation={"translate": self.translate.value(), "hflip": self.hflip.isChecked(),
+                          "brightness": self.brightness.value(),
+                          "contrast": self.contrast.value()},
+            device=self.device.currentData(), seed=self.seed.value(),
+            smoke_test=self.smoke_first.isChecked())
+
+    # -- actions ----------------------------------------------------------------------------
+    def start(self, force: bool = False) -> None:
+        self.start_anyway.setVisible(False)
+        self._say("")
+        self.controller.start(self.config(), force=force)
+
+    def load_data(self) -> None:
+        self._load_timer.stop()
+        self.controller.load_data(self.config())
+
+    def _schedule_load(self) -> None:
+        if not self.controller.busy:
+            self._load_timer.start()
+
+    def _source_changed(self) -> None:
+        self._enable_source_options()
+        self._schedule_load()
+
+    def _enable_source_options(self) -> None:
+        generated = self.source.currentData() in GENERATED
+        self.samples.setEnabled(generated)
+        self.image_size.setEnabled(not generated)
+        self.color.setEnabled(not generated)
+
+    def _add_import(self, path: str) -> None:
+        index = self.source.findData(path)
+        if index < 0:
+            self.source.addItem(Path(path).name or path, path)
+            index = self.source.count() - 1
+            self.source.setItemData(index, path, Qt.ToolTipRole)
+        self.source.setCurrentIndex(index)
+
+    def _import_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import dataset", "", IMPORT_FILTER)
+        if path:
+            self._add_import(path)
+
+    def _import_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Import image folder")
+        if path:
+            self._add_import(path)
+
+    def _toggle_pause(self) -> None:
+        if self.controller.state == "paused":
+            self.controller.resume()
+        else:
+            self.controller.pause()
+
+    def _fix_shape(self) -> None:
+        info = self.controller.data
+        if info is not None:
+            self.controller.request_input_shape(list(info.dataset.input_shape))
+
+    def _say(self, text: str, level: str | None = None) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(f"color: {LEVEL_COLOURS[level]};" if level else "")
+
+    # -- following the controller -----------------------------------------------------------
+    def _graph_changed(self) -> None:
+        shape = self.controller.input_shape()
+        info = self.controller.data
+        if info is None and shape is not None and self.source.currentData() in GENERATED:
+            # start on the built-in dataset the network's Input fits, when one does
+            for name in GENERATED:
+                if generated_shape(name) == shape:
+                    self.source.setCurrentIndex(self.source.findData(name))
+                    break
+        self._show_mismatch()
+
+    def _show_mismatch(self) -> None:
+        info, shape = self.controller.data, self.controller.input_shape()
+        wrong = info is not None and shape is not None and info.dataset.input_shape != shape
+        if wrong:
+            got = shape_text(info.dataset.input_shape)
+            self.mismatch.setText(f"The data's samples are {got} but the network's Input expects "
+                                  f"{shape_text(shape)}.")
+            self.fix_shape.setText(f"Set Input shape to {got}")
+        self.mismatch.setVisible(wrong)
+        self.fix_shape.setVisible(wrong)
+
+    def _data_loaded(self, info) -> None:
+        ds = info.dataset
+        counts = ", ".join(f"{name} {t}/{v}" for name, t, v in
+                           zip(ds.class_names, info.train_counts, info.val_counts, strict=True))
+        lines = [f"<b>{len(ds)}</b> samples of shape <b>{shape_text(ds.input_shape)}</b>, "
+                 f"{ds.num_classes} classes; train {info.train_range[0]}:{info.train_range[1]}, "
+                 f"validation {info.val_range[0]}:{info.val_range[1]}",
+                 f"<span style='color:{MUTED}'>per class (train/validation): {counts}</span>"]
+        missing = [name for name, t, v in zip(ds.class_names, info.train_counts,
+                                              info.val_counts, strict=True)
+                   if t == 0 or (v == 0 and info.val_range[1] > info.val_range[0])]
+        if missing:
+            lines.append(f"<span style='color:{LEVEL_COLOURS['warn']}'>missing from one side of "
+                         f"the split: {', '.join(missing)} (sorted data? set the ranges)</span>")
+        self.data_summary.setText("<br>".join(lines))
+        train = slice(*info.train_range)
+        self.preview.show_samples(ds.x[train], ds.y[train], ds.class_names)
+        self._show_mismatch()
+
+    def _state_changed(self, state: str) -> None:
+        busy = state in ("smoke", "training", "paused", "stopping")
+        for widget in (self.source, self.samples, self.image_size, self.color, self.val_percent,
+                       self.train_range, self.val_range, self.device, self.smoke_button,
+                       self.start_button, self.reset_button, self.start_anyway):
+            widget.setEnabled(not busy and state != "loading")
+        if not busy:
+            self._enable_source_options()
+        self.pause_button.setEnabled(state in ("training", "paused"))
+        self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        self.stop_button.setEnabled(busy and state != "stopping")
+        if state == "smoke":
+            self._say("running the smoke test…")
+        elif state == "paused":
+            self.progress.setFormat(self.progress.format().replace(" (paused)", "") + " (paused)")
+        elif state == "loading":
+            self._say("loading data…")
+        elif state == "idle" and self.status.text() == "loading data…":
+            self._say("")
+
+    def _batch_done(self, payload: dict) -> None:
+        if "epoch" not in payload:
+            return
+        self.progress.setValue(int(1000 * payload["fraction"]))
+        self.progress.setFormat(
+            f"epoch {payload['epoch']}/{payload['epochs']} · batch {payload['batch']}/"
+            f"{payload['batches']} · {payload['samples_per_sec']:,.0f} samples/s · ETA "
+            f"{duration_text(payload['eta'])}")
+        if self.status.text().startswith("running the smoke test"):
+            self._say("training…")
+
+    def _epoch_done(self, row: dict) -> None:
+        val = (f", validation loss {row['val_loss']:.4f} accuracy {row['val_acc']:.1%}"
+               if np.isfinite(row["val_loss"]) else "")
+        self._say(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} accuracy "
+                  f"{row['train_acc']:.1%}{val}")
+
+    def _smoke_done(self, report) -> None:
+        if report.ok:
+            self._say(report.summary(), "ok")
+        else:
+            self._say(report.summary().replace("\n", "<br>"), "bad")
+            self.start_anyway.setVisible(True)
+
+    def _finished(self, reason: str) -> None:
+        if reason == "completed":
+            self._say(self.status.text() + "<br>training complete", "ok")
+        elif reason == "stopped":
+            self._say(self.status.text() + "<br>stopped; the weights reached are kept")
+        elif reason == "failed" and not self.status.text():
+            self._say("training failed", "bad")
+        self.progress.setFormat(self.progress.format().replace(" (paused)", ""))

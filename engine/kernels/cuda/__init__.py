@@ -1,0 +1,1 @@
+"""CUDA kernels (numba-cuda @cuda.jit) and the Op classes that keep their buffers on the device."""

@@ -1,0 +1,181 @@
+"""The canvas driven with the mouse and keyboard: palette drops, wires, refusals, shortcuts."""
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtTest import QTest
+from ui_driver import drop_module, mouse_drag, port_point, wire
+
+from engine.modules import REGISTRY
+
+
+def test_palette_lists_every_type_with_summary_and_filters(window):
+    palette = window.palette
+    assert set(palette.items) == set(REGISTRY)
+    assert palette.items["Conv2D"].toolTip(0) == REGISTRY["Conv2D"].summary
+    palette.search.setText("pool")
+    assert set(palette.visible_types()) >= {"Pool1D", "Pool2D", "Pool3D", "GlobalPool"}
+    assert "Dense" not in palette.visible_types()
+    palette.search.setText("")
+    assert len(palette.visible_types()) == len(REGISTRY)
+
+
+def test_drop_from_palette_adds_node_at_drop_point(window):
+    node_id = drop_module(window, "Conv2D", (300, 200))
+    node = window.document.graph.nodes[node_id]
+    assert node_id == "conv1"
+    assert node.params == {"filters": 16, "kernel_size": 3}  # required params, spec defaults
+    centre = window.scene.node_items[node_id].sceneBoundingRect().center()
+    assert abs(centre.x() - 300) <= 10 and abs(centre.y() - 200) <= 10
+    assert window.selected_node_id() == "conv1"
+    assert drop_module(window, "Conv2D", (600, 200)) == "conv2"
+    window.document.undo_stack.undo()
+    assert list(window.document.graph.nodes) == ["conv1"]
+
+
+def test_double_click_in_palette_adds_at_view_centre(window, qtbot):
+    item = window.palette.items["Dense"]
+    window.palette.tree.scrollToItem(item)
+    rect = window.palette.tree.visualItemRect(item)
+    viewport = window.palette.tree.viewport()
+    QTest.mouseClick(viewport, Qt.LeftButton, Qt.NoModifier, rect.center())  # press, then...
+    QTest.mouseDClick(viewport, Qt.LeftButton, Qt.NoModifier, rect.center())  # ...the double
+    assert list(window.document.graph.nodes) == ["dense1"]
+    centre = window.scene.node_items["dense1"].sceneBoundingRect().center()
+    assert (centre - window.view.centre_scene_pos()).manhattanLength() < 20
+
+
+def test_wire_drawn_with_mouse_shows_shape_label(window):
+    drop_module(window, "Input", (0, 0))
+    drop_module(window, "Conv2D", (260, 0))
+    wire(window, "input", "conv1")
+    edges = [(e.src, e.dst, e.port) for e in window.document.graph.edges]
+    assert edges == [("input", "conv1", 0)]
+    assert window.scene.wire_items[window.document.graph.edges[0]].label.text == "1x28x28"
+    drop_module(window, "Activation", (520, 0))
+    wire(window, "conv1", "act1")
+    labels = sorted(w.label.text for w in window.scene.wire_items.values())
+    assert labels == ["16x26x26", "1x28x28"]
+
+
+def test_wire_dragged_backwards_from_an_input(window):
+    drop_module(window, "Input", (0, 0))
+    drop_module(window, "Flatten", (260, 0))
+    mouse_drag(window, port_point(window, "flatten1", "in"), port_point(window, "input", "out"))
+    assert [(e.src, e.dst) for e in window.document.graph.edges] == [("input", "flatten1")]
+
+
+def test_incompatible_wires_are_refused_with_a_reason(window):
+    drop_module(window, "Input", (0, 0))
+    drop_module(window, "Conv2D", (260, 0))
+    drop_module(window, "Dense", (520, 0))
+    wire(window, "input", "conv1")
+    before = window.document.graph.to_dict()
+
+    mouse_drag(window, port_point(window, "conv1", "out"), port_point(window, "conv1", "in"))
+    assert "conv1 cannot be wired to itself" in window.statusBar().currentMessage()
+    wire(window, "dense1", "conv1")  # conv1's only input is taken
+    assert "input 0 of conv1 is taken" in window.statusBar().currentMessage()
+    wire(window, "conv1", "dense1")
+    wire(window, "dense1", "conv1")
+    assert window.document.graph.to_dict()["edges"][-1] == {"from": "conv1", "to": "dense1",
+                                                           "port": 0}
+    problem = window.document.connection_problem("dense1", "conv1", 0)
+    assert "taken" in problem
+    window.document.disconnect(window.document.graph.edges[0])
+    assert "cycle" in window.document.connection_problem("dense1", "conv1", 0)
+    window.document.undo_stack.undo()
+    window.document.undo_stack.undo()
+    assert window.document.graph.to_dict() == before
+
+
+def test_dragging_a_wire_off_an_input_disconnects_it(window):
+    drop_module(window, "Input", (0, 0))
+    drop_module(window, "Flatten", (260, 0))
+    wire(window, "input", "flatten1")
+    start = port_point(window, "flatten1", "in")
+    mouse_drag(window, start, start + (start - port_point(window, "input", "out")) / 2)
+    assert window.document.graph.edges == []
+    assert window.document.undo_stack.undoText() == "Disconnect input from flatten1"
+
+
+def test_add_grows_a_port_for_each_wire(window):
+    drop_module(window, "Input", (0, 0))
+    drop_module(window, "Activation", (260, -120))
+    drop_module(window, "Activation", (260, 120))
+    drop_module(window, "Add", (520, 0))
+    add = window.scene.node_items["add1"]
+    assert len(add.inputs) == 2
+    for source in ("input", "act1", "act2"):
+        wire(window, source, "add1", len(window.document.graph.inputs_of("add1")))
+    assert [e.port for e in window.document.graph.inputs_of("add1")] == [0, 1, 2]
+    assert len(add.inputs) == 4
+    window.document.remove(["act1"])  # the inputs after it close up
+    assert [(e.src, e.port) for e in window.document.graph.inputs_of("add1")] == [
+        ("input", 0), ("act2", 1)]
+    assert len(add.inputs) == 3
+
+
+def test_type_to_add_chains_from_the_selected_node(window, qtbot):
+    drop_module(window, "Input", (0, 0))
+    window.view.setFocus()
+    for typed in ("conv2d", "act", "pool2d"):
+        QTest.keyClick(window.view, Qt.Key_Tab)
+        assert window.view.quick_add.isVisible()
+        QTest.keyClicks(window.view.quick_add.search, typed)
+        QTest.keyClick(window.view.quick_add.search, Qt.Key_Return)
+    graph = window.document.graph
+    assert [n.type for n in graph.nodes.values()] == ["Input", "Conv2D", "Activation", "Pool2D"]
+    assert [(e.src, e.dst) for e in graph.edges] == [("input", "conv1"), ("conv1", "act1"),
+                                                     ("act1", "pool1")]
+    xs = [graph.nodes[i].pos[0] for i in graph.nodes]
+    assert xs == sorted(xs)
+    assert window.document.analysis.shapes["pool1"] == (16, 13, 13)
+
+
+def test_delete_key_undo_and_redo_shortcuts(window):
+    drop_module(window, "Input", (0, 0))
+    drop_module(window, "Flatten", (260, 0))
+    wire(window, "input", "flatten1")
+    window.view.setFocus()
+    window.scene.select_nodes(["flatten1"])
+    QTest.keyClick(window.view, Qt.Key_Delete)
+    assert list(window.document.graph.nodes) == ["input"]
+    assert window.undo_action.text() == "&Undo Delete flatten1"
+    QTest.keyClick(window.view, Qt.Key_Z, Qt.ControlModifier)
+    assert len(window.document.graph.edges) == 1
+    QTest.keyClick(window.view, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    assert list(window.document.graph.nodes) == ["input"]
+
+
+def test_moving_a_node_is_one_undoable_step(window):
+    drop_module(window, "Input", (0, 0))
+    item = window.scene.node_items["input"]
+    start = window.view.mapFromScene(item.sceneBoundingRect().center() + QPointF(0, 10))
+    mouse_drag(window, start, start + (start * 0 + window.view.mapFromScene(QPointF(100, 40))
+                                       - window.view.mapFromScene(QPointF(0, 0))))
+    pos = window.document.graph.nodes["input"].pos
+    assert pos[0] % 10 == 0 and pos[1] % 10 == 0 and pos != [-65, -33]
+    assert window.document.undo_stack.undoText() == "Move input"
+    window.document.undo_stack.undo()
+    assert item.pos() == QPointF(*window.document.graph.nodes["input"].pos)
+
+
+def test_zoom_fit_and_arrange(window):
+    window.document.reset(window.document.graph.from_dict(_chain(12)))
+    window.view.set_zoom(1.0)
+    window.view.fit_all()
+    rect = window.view.mapFromScene(window.scene.itemsBoundingRect()).boundingRect()
+    assert window.view.viewport().rect().contains(rect)
+    window.view.setFocus()
+    window.scene.select_nodes([])
+    QTest.keyClick(window.view, Qt.Key_L)
+    ys = {n.pos[1] for n in window.document.graph.nodes.values()}
+    assert len(ys) == 1  # a chain lies on one line, left to right
+    assert window.document.undo_stack.undoText() == "Arrange"
+
+
+def _chain(n):
+    nodes = [{"id": "in", "type": "Input", "params": {"shape": [1, 8, 8]}, "pos": [0, 0]}]
+    edges = []
+    for i in range(n):
+        nodes.append({"id": f"a{i}", "type": "Activation", "pos": [37 * i, 91 * (i % 3)]})
+        edges.append({"from": nodes[-2]["id"], "to": f"a{i}"})
+    return {"format": "convdesigner.graph", "version": 1, "nodes": nodes, "edges": edges}

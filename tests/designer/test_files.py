@@ -1,0 +1,157 @@
+"""Files: save, close and reopen; corrupt and foreign files; unsaved changes; autosave and
+recovery after a crash; the template gallery; remembered layout and recent files."""
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+
+from designer import recovery
+from designer.app import MainWindow
+from designer.templates import TemplateGallery, list_templates, render_thumbnail
+from engine.templates import load_template, template_names
+
+
+def open_window(qtbot, path=None):
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    if path is not None:
+        assert window.open_file(path)
+    return window
+
+
+def test_save_close_reopen_gives_an_identical_graph(window, qtbot, tmp_path, dialogs):
+    window.document.reset(load_template("inception-mini"))
+    window.document.move_nodes({"input": (12.5, -40)})
+    window.document.set_param("output", "loss", "mse")
+    dialogs.save_path = str(tmp_path / "net")
+    assert window.save()
+    path = tmp_path / "net.json"
+    assert window.file_path == path and window.document.undo_stack.isClean()
+    saved = window.document.graph.to_dict()
+    window.close()
+    again = open_window(qtbot, path)
+    assert again.document.graph.to_dict() == saved
+    assert not again.isWindowModified()
+    assert QSettings().value("recent_files")[0] == str(path.resolve())
+
+
+def test_model_file_round_trip_keeps_weights_until_an_edit(window, qtbot, tmp_path, dialogs):
+    pytest.importorskip("engine.modelfile")
+    window.document.reset(load_template("lenet5"))
+    assert window.save_to(tmp_path / "lenet.h5")  # an untrained model: fresh weights
+    weights = window.trained.weights
+    window.close()
+    again = open_window(qtbot, tmp_path / "lenet.h5")
+    assert again.document.graph.to_dict() == load_template("lenet5").to_dict()
+    assert set(again.trained.weights) == set(weights)
+    assert all(np.array_equal(again.trained.weights[k], weights[k]) for k in weights)
+    assert again.weights_label.text() == "weights: kept"
+
+    again.document.move_nodes({"conv1": (0, 300)})  # moving keeps the weights
+    assert again.save_to(tmp_path / "moved.h5")
+    assert dialogs.asked == []
+    again.document.set_param("dense3", "units", 5)
+    assert "invalidated" in again.weights_label.text()
+    dialogs.answer = QMessageBox.Cancel
+    assert not again.save_to(tmp_path / "edited.h5")
+    assert "no longer fit" in dialogs.asked[-1][1]
+    assert not (tmp_path / "edited.h5").exists()
+    again.document.undo_stack.undo()
+    assert again.weights_label.text() == "weights: kept"
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'{"format": "something-else"}',
+                                     b"\x89HDF\r\n\x1a\n garbage", b"\x00\xff\xfe binary",
+                                     json.dumps({"format": "convdesigner.graph", "version": 1,
+                                                 "nodes": [{"id": "a", "type": "Nope"}],
+                                                 "edges": [{"from": "a", "to": "b"}]}).encode()])
+def test_opening_a_corrupt_file_leaves_the_document_as_it_was(window, tmp_path, dialogs,
+                                                              content):
+    window.document.reset(load_template("lenet5"))
+    window.document.set_param("conv1", "filters", 4)
+    before = window.document.graph.to_dict()
+    path = tmp_path / ("bad.h5" if content.startswith(b"\x89HDF") else "bad.json")
+    path.write_bytes(content)
+    assert not window.open_file(path)
+    assert dialogs.kinds() == ["critical"]
+    assert path.name in dialogs.asked[0][1]
+    assert window.document.graph.to_dict() == before
+    assert window.document.undo_stack.canUndo()
+    assert window.file_path is None
+
+
+def test_closing_with_unsaved_changes_asks(window, qtbot, dialogs, tmp_path):
+    window.document.add_node("Input", (0, 0))
+    dialogs.answer = QMessageBox.Cancel
+    assert not window.close()
+    assert window.isVisible()
+    dialogs.answer = QMessageBox.Save
+    dialogs.save_path = str(tmp_path / "kept.json")
+    assert window.close()
+    assert (tmp_path / "kept.json").exists()
+    assert [k for k, _ in dialogs.asked] == ["question", "question"]
+
+
+def test_autosave_and_recovery_after_a_crash(window, qtbot, tmp_path, dialogs):
+    window.document.reset(load_template("shapes"))
+    window.document.set_param("conv1", "filters", 3)
+    window.autosave()
+    autosaved = window.recovery.path
+    assert autosaved.exists()
+    assert recovery.orphans(window.recovery.folder) == []  # locked: its window is alive
+    window.recovery.lock.unlock()  # as if the process had died
+    crashed = window.document.graph.to_dict()
+
+    dialogs.answer = QMessageBox.Yes
+    fresh = MainWindow()
+    qtbot.addWidget(fresh)
+    fresh.offer_recovery()
+    assert "did not close properly" in dialogs.asked[-1][1]
+    assert fresh.document.graph.to_dict() == crashed
+    assert fresh.isWindowModified()
+    assert not autosaved.exists()
+    fresh.document.undo_stack.setClean()
+
+    window.document.undo_stack.setClean()
+    window.autosave()  # nothing unsaved: no recovery file
+    assert not window.recovery.path.exists()
+
+
+def test_template_gallery_shows_every_template_with_a_sentence(qtbot):
+    templates = list_templates()
+    assert [t.key for t in templates] == template_names()
+    lenet = templates[0]
+    assert lenet.name == "LeNet-5" and lenet.description.startswith("LeNet-5 (LeCun et al.")
+    assert lenet.description.endswith(".")
+    gallery = TemplateGallery(templates)
+    qtbot.addWidget(gallery)
+    assert gallery.list.count() == len(templates) + 1
+    gallery.list.setCurrentRow(1)
+    graph, name = gallery.chosen()
+    assert name == "LeNet-5" and graph == load_template("lenet5")
+    image = render_thumbnail(graph).toImage()
+    colours = {image.pixelColor(x, image.height() // 2).name() for x in range(image.width())}
+    assert len(colours) > 3  # boxes in several category colours, not a blank card
+
+
+def test_new_from_template(window, monkeypatch):
+    monkeypatch.setattr(TemplateGallery, "exec", lambda self: (self.list.setCurrentRow(2), 1)[1])
+    window.new_document()
+    assert window.document.graph == load_template(template_names()[1])
+    assert window.file_path is None and not window.isWindowModified()
+
+
+def test_window_layout_is_remembered(qtbot):
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    first.docks["Log"].raise_()
+    first.docks["Palette"].hide()
+    first.close()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    second.show()
+    assert second.docks["Palette"].isHidden()

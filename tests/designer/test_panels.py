@@ -1,0 +1,143 @@
+"""Properties, Summary and the learner aids, driven through their widgets."""
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from designer.aids import dense_equivalent, receptive_fields
+from designer.properties import parse_size
+from engine.inspect import receptive_fields as engine_receptive_fields
+from engine.templates import load_template, template_names
+
+
+def type_into(editor, text: str) -> None:
+    editor.selectAll()
+    QTest.keyClick(editor, Qt.Key_Backspace)
+    QTest.keyClicks(editor, text)
+    QTest.keyClick(editor, Qt.Key_Return)
+
+
+@pytest.fixture
+def lenet(window):
+    window.document.reset(load_template("lenet5"))
+    return window
+
+
+def test_properties_are_generated_from_the_param_specs(lenet):
+    lenet.scene.select_nodes(["conv1"])
+    editors = lenet.properties.editors
+    assert list(editors) == ["filters", "kernel_size", "stride", "padding", "dilation", "groups",
+                             "bias"]
+    assert editors["filters"].value() == 6 and editors["filters"].minimum() == 1
+    assert editors["kernel_size"].text() == "5"
+    assert editors["stride"].text() == "" and "1 (default)" in editors["stride"].placeholderText()
+    assert editors["bias"].isChecked()
+    lenet.scene.select_nodes(["pool1"])
+    assert lenet.properties.editors["mode"].currentText() == "max"
+    assert lenet.properties.editors["stride"].placeholderText() == "2 (default)"
+
+
+def test_editing_a_kernel_size_updates_downstream_shapes(lenet):
+    doc = lenet.document
+    assert doc.analysis.shapes["flatten1"] == (400,)
+    lenet.scene.select_nodes(["conv2"])
+    type_into(lenet.properties.editors["kernel_size"], "3")
+    assert doc.graph.nodes["conv2"].params["kernel_size"] == 3
+    assert doc.analysis.shapes["pool2"] == (16, 6, 6)
+    assert doc.analysis.shapes["flatten1"] == (576,)
+    labels = {e.src: w.label.text for e, w in lenet.scene.wire_items.items()}
+    assert labels["conv2"] == "16x12x12" and labels["flatten1"] == "576"
+    assert doc.undo_stack.undoText() == "Set conv2 kernel_size"
+    type_into(lenet.properties.editors["kernel_size"], "3,5")
+    assert doc.graph.nodes["conv2"].params["kernel_size"] == [3, 5]
+    type_into(lenet.properties.editors["padding"], "same")
+    assert doc.analysis.shapes["conv2"] == (16, 14, 14)
+    type_into(lenet.properties.editors["filters"], "8")
+    assert doc.analysis.shapes["conv2"] == (8, 14, 14)
+    assert doc.undo_stack.count() == 4
+
+
+@pytest.mark.parametrize("text, reason", [("abc", "kernel_size takes whole numbers"),
+                                          ("0", "kernel_size must be >= 1"),
+                                          ("3,3,3", "kernel_size needs 2 values"),
+                                          ("", "kernel_size is required")])
+def test_invalid_values_are_refused_with_the_reason(lenet, text, reason):
+    before = lenet.document.graph.to_dict()
+    lenet.scene.select_nodes(["conv1"])
+    editor = lenet.properties.editors["kernel_size"]
+    type_into(editor, text)
+    assert lenet.document.graph.to_dict() == before
+    assert reason in lenet.properties.reason.text()
+    assert reason in lenet.statusBar().currentMessage()
+    assert editor.text() == "5"  # the editor shows the value that still holds
+
+
+def test_rename_and_reset_to_default(lenet):
+    doc = lenet.document
+    lenet.scene.select_nodes(["pool1"])
+    type_into(lenet.properties.id_edit, "maxpool")
+    assert "maxpool" in doc.graph.nodes and "pool1" not in doc.graph.nodes
+    assert lenet.selected_node_id() == "maxpool"
+    type_into(lenet.properties.id_edit, "conv1")
+    assert "taken" in lenet.properties.reason.text()
+    assert not lenet.properties.resets["mode"].isHidden()
+    assert lenet.properties.resets["stride"].isHidden()  # not given: nothing to reset
+    lenet.properties.resets["mode"].click()
+    assert doc.graph.nodes["maxpool"].params == {"size": 2}
+    lenet.scene.select_nodes(["relu1"])
+    lenet.properties.editors["function"].activated.emit(1)  # the user picks leaky_relu
+    assert doc.graph.nodes["relu1"].params["function"] == "leaky_relu"
+    assert lenet.properties.editors["alpha"].value() == pytest.approx(0.01)  # derived default
+
+
+def test_learner_aids_in_properties(lenet):
+    lenet.scene.select_nodes(["conv1"])
+    text = lenet.properties.info.text()
+    assert "156" in text and "weight 6x1x5x5" in text
+    assert "Weight sharing" in text
+    assert f"{dense_equivalent((1, 28, 28), (6, 28, 28)):,}" in text
+    lenet.scene.select_nodes(["pool2"])
+    assert "receptive field</td><td>16x16" in lenet.properties.info.text()
+
+
+@pytest.mark.parametrize("name", template_names())
+def test_receptive_fields_agree_with_the_engine(name):
+    graph = load_template(name)
+    ours = receptive_fields(graph, graph.analyze())
+    theirs = engine_receptive_fields(graph)
+    for node_id, field in theirs.items():
+        expected = field.size if field is not None and field.size else None
+        got = ours[node_id].size or None
+        assert got == expected, node_id
+
+
+def test_summary_table_totals_and_selection(lenet):
+    model = lenet.summary.model_
+    assert model.ids[:3] == ["input", "conv1", "relu1"]
+    assert model.rowCount() == 15
+    total = [model.index(14, c).data() for c in range(4)]
+    assert total[0] == "Total (14 layers)" and total[3] == "61,706"
+    assert model.index(1, 2).data() == "6x28x28" and model.index(1, 5).data() == "5x5"
+    lenet.summary.selectRow(4)
+    assert lenet.selected_node_id() == "conv2"
+    lenet.scene.select_nodes(["dense1"])
+    rows = {i.row() for i in lenet.summary.selectionModel().selectedRows()}
+    assert rows == {model.ids.index("dense1")}
+
+
+def test_summary_marks_errors(lenet):
+    lenet.document.set_param("conv2", "kernel_size", 15)
+    model = lenet.summary.model_
+    row = model.ids.index("conv2")
+    assert model.index(row, 2).data() == "error"
+    assert "larger than the padded input" in model.index(row, 0).data(Qt.ToolTipRole)
+
+
+def test_parse_size():
+    assert parse_size("5", "size", "k") == 5
+    assert parse_size(" 5, 3 ", "size", "k") == [5, 3]
+    assert parse_size("1x28x28", "shape", "shape") == [1, 28, 28]
+    assert parse_size("4", "shape", "shape") == [4]
+    assert parse_size("SAME", "padding", "padding") == "same"
+    assert parse_size("", "size", "k") is None
+    with pytest.raises(ValueError, match='or "same"'):
+        parse_size("same-ish", "padding", "padding")

@@ -1,0 +1,237 @@
+"""Training inside the designer: the controller and its panels on a bare QMainWindow, driven as a
+person would (Train panel buttons), with assertions on the model and on what the panels show."""
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox
+
+from designer.panels import ActivationsPanel, CurvesPanel
+from designer.training import TrainingConfig, TrainingController, install_training_docks
+from engine import Graph, compile_network
+from engine.data import Normalization, load_dataset
+from engine.inspect import filters, receptive_fields, saliency, smoke_test
+from engine.session import Session
+from engine.templates import load_template
+
+RUN = 60_000   # ms; generous for a loaded two-core machine
+
+
+@pytest.fixture
+def rig(qtbot):
+    window = QMainWindow()
+    window.resize(1300, 850)
+    controller = TrainingController(load_template("shapes"))
+    panels = install_training_docks(window, controller)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    train = panels["Train"]
+    train.set_data_spec("shapes:600")
+    qtbot.waitUntil(lambda: controller.data is not None, timeout=RUN)
+    train.batch_size.setValue(64)
+    yield window, controller, panels
+    controller.shutdown()
+
+
+def show(window, title):
+    dock = next(d for d in window.findChildren(QDockWidget) if d.windowTitle() == title)
+    dock.raise_()
+    return dock.widget()
+
+
+def shown(qtbot, panel, **expected):
+    """Wait until the panel shows a snapshot whose payload has the expected values."""
+    qtbot.waitUntil(lambda: panel.payload is not None and all(
+        panel.payload.get(k) == v for k, v in expected.items()), timeout=RUN)
+
+
+def test_train_shows_curves_and_current_filters_and_reopens(qtbot, rig, tmp_path):
+    window, controller, panels = rig
+    train, curves = panels["Train"], panels["Curves"]
+    health = []
+    controller.node_health.connect(health.append)
+    train.epochs.setValue(1)
+    with qtbot.waitSignal(controller.finished, timeout=RUN) as finished:
+        train.start_button.click()
+    assert finished.args == ["completed"]
+    assert curves.batch_count == 8 and curves.epoch_count == 1   # 480 samples, batches of 64
+    assert np.isfinite(curves.epochs["val_loss"]).all()
+    assert "epoch 1/1" in train.progress.format()
+    assert any(entry["stats"] for report in health for entry in report.values())
+
+    panel = show(window, "Filters")
+    qtbot.waitUntil(lambda: panel.shown is not None and not panel._outstanding, timeout=RUN)
+    assert panel.shown_node == "conv1"
+    np.testing.assert_allclose(panel.shown, filters(controller.session.net, "conv1"))
+
+    path = tmp_path / "trained.h5"
+    controller.save(path)
+    reopened = TrainingController()
+    try:
+        again = CurvesPanel(reopened)
+        with qtbot.waitSignal(reopened.history_changed, timeout=RUN):
+            reopened.set_session(Session.open(path))
+        assert again.epoch_count == 1
+        assert again.epochs["train_loss"] == pytest.approx(curves.epochs["train_loss"])
+    finally:
+        reopened.shutdown()
+
+
+def test_pause_then_resume_continues_from_the_same_step(qtbot, rig):
+    window, controller, panels = rig
+    train = panels["Train"]
+    train.smoke_first.setChecked(False)
+    train.epochs.setValue(20)
+    steps = []
+    controller.batch_done.connect(lambda p: steps.extend(point[4] for point in p["points"]))
+    train.start_button.click()
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=RUN)
+    train.pause_button.click()
+    qtbot.waitUntil(lambda: controller.state == "paused", timeout=RUN)
+    paused_at = controller.session.optimizer.step_count
+    assert steps[-1] == paused_at and train.pause_button.text() == "Resume"
+    qtbot.wait(600)
+    assert controller.session.optimizer.step_count == paused_at and steps[-1] == paused_at
+    seen = len(steps)
+    train.pause_button.click()
+    qtbot.waitUntil(lambda: len(steps) > seen, timeout=RUN)
+    assert steps[seen] == paused_at + 1
+    with qtbot.waitSignal(controller.finished, timeout=RUN) as finished:
+        train.stop_button.click()
+    assert finished.args == ["stopped"]
+
+
+def test_stop_keeps_the_weights_reached(qtbot, rig):
+    window, controller, panels = rig
+    train = panels["Train"]
+    train.smoke_first.setChecked(False)
+    train.epochs.setValue(20)
+    train.start_button.click()
+    qtbot.waitUntil(lambda: controller.state == "training" and controller.session is not None
+                    and controller.session.optimizer is not None
+                    and controller.session.optimizer.step_count >= 2, timeout=RUN)
+    with qtbot.waitSignal(controller.finished, timeout=RUN) as finished:
+        train.stop_button.click()
+    assert finished.args == ["stopped"]
+    session = controller.session
+    fresh = compile_network(load_template("shapes"), seed=session.seed)
+    trained = session.net.weights()
+    assert not np.allclose(trained["conv1/weight"], fresh.params["conv1/weight"])
+    assert session.position.batch == session.optimizer.step_count % 8
+    assert controller.trained_state()["weights"]["conv1/weight"] == pytest.approx(
+        trained["conv1/weight"])
+
+
+def test_activation_panel_shows_one_map_per_channel(qtbot, rig):
+    window, controller, panels = rig
+    panel = show(window, "Activations")
+    for node_id, maps in (("conv2", 16), ("pool1", 8), ("dense1", 1)):
+        controller.select_node(node_id)
+        shown(qtbot, panel, node=node_id)
+        assert panel.maps_shown == maps
+    controller.select_node("conv1")
+    shown(qtbot, panel, node="conv1")
+    region = panel.show_unit(0, (10, 10))
+    assert [s.stop - s.start for s in region] == [3, 3]
+    assert panel.input_view.marks   # the receptive field lit up on the input
+
+
+def test_receptive_field_after_conv5_pool2_conv5_is_14(qtbot):
+    doc = {"format": "convdesigner.graph", "version": 1, "name": "rf",
+           "nodes": [{"id": "in", "type": "Input", "params": {"shape": [1, 28, 28]}},
+                     {"id": "c1", "type": "Conv2D", "params": {"filters": 2, "kernel_size": 5}},
+                     {"id": "p1", "type": "Pool2D", "params": {"size": 2}},
+                     {"id": "c2", "type": "Conv2D", "params": {"filters": 2, "kernel_size": 5}},
+                     {"id": "f", "type": "Flatten"},
+                     {"id": "d", "type": "Dense", "params": {"units": 4}},
+                     {"id": "out", "type": "Output"}],
+           "edges": [{"from": a, "to": b} for a, b in
+                     (("in", "c1"), ("c1", "p1"), ("p1", "c2"), ("c2", "f"), ("f", "d"),
+                      ("d", "out"))]}
+    graph = Graph.from_dict(doc)
+    field = receptive_fields(graph)["c2"]
+    assert field.size == (14, 14) and field.jump == (2, 2)
+    assert [s.stop - s.start for s in field.region((3, 3), (28, 28))] == [14, 14]
+
+    controller = TrainingController(graph)
+    try:
+        panel = ActivationsPanel(controller)
+        qtbot.addWidget(panel)
+        panel.show()
+        with qtbot.waitSignal(controller.data_loaded, timeout=RUN):
+            controller.load_data(TrainingConfig(data="shapes:40"))
+        controller.select_node("c2")
+        shown(qtbot, panel, node="c2")
+        region = panel.show_unit(1, (4, 4))
+        assert [s.stop - s.start for s in region] == [14, 14]
+        assert panel.input_view.marks[0].rect().width() == 14
+    finally:
+        controller.shutdown()
+
+
+def test_saliency_has_the_input_shape(qtbot, rig):
+    window, controller, panels = rig
+    panel = show(window, "Saliency")
+    controller.select_sample(3)
+    shown(qtbot, panel, sample=3)
+    assert panel.shown_saliency.shape == (1, 28, 28)
+    net = compile_network(load_template("vgg-small"))
+    x = np.random.default_rng(0).random((2, 3, 32, 32), np.float32)
+    assert saliency(net, x, [1, 2]).shape == x.shape
+    assert saliency(net, x[0], 1).shape == x.shape[1:]
+
+
+def test_smoke_test_flags_a_dead_relu(qtbot, rig):
+    data = load_dataset("shapes:64")
+    x = Normalization.fit(data.x).apply(data.x)
+    net = compile_network(load_template("shapes"))
+    assert smoke_test(net, x, data.y).ok
+    net.params["conv1/bias"][:] = -1e6
+    report = smoke_test(net, x, data.y)
+    assert not report.ok
+    assert "dead ReLU" in report.problems["relu1"][0]
+    assert "no gradient" in report.problems["conv1"][0]
+    assert net.params["conv1/bias"][0] == -1e6   # the check worked on a copy
+
+    window, controller, panels = rig
+    controller.load_trained(weights={"conv1/bias": np.full(8, -1e6, np.float32)})
+    problems = []
+    controller.node_health.connect(problems.append)
+    with qtbot.waitSignal(controller.smoke_done, timeout=RUN) as done:
+        panels["Train"].smoke_button.click()
+    assert not done.args[0].ok
+    qtbot.waitUntil(lambda: bool(problems), timeout=RUN)
+    assert problems[-1]["relu1"]["level"] == "bad"
+    assert "dead ReLU" in panels["Train"].status.text()
+    assert panels["Train"].start_anyway.isVisible()
+
+
+def test_a_diverging_run_stops_with_a_message_and_keeps_good_weights(qtbot, rig):
+    window, controller, panels = rig
+    train = panels["Train"]
+    train.smoke_first.setChecked(False)
+    train.optimizer.setCurrentText("sgd")
+    train.lr.setValue(10.0)
+    train.epochs.setValue(50)
+    messages = []
+    controller.diverged.connect(messages.append)
+    with qtbot.waitSignal(controller.finished, timeout=RUN) as finished:
+        train.start_button.click()
+    assert finished.args == ["diverged"]
+    assert "diverged" in messages[0] and "diverged" in train.status.text()
+    assert all(np.isfinite(w).all() for w in controller.session.net.weights().values())
+
+
+def test_closing_during_training_asks_then_stops(qtbot, rig, dialogs):
+    window, controller, panels = rig
+    train = panels["Train"]
+    train.smoke_first.setChecked(False)
+    train.epochs.setValue(20)
+    train.start_button.click()
+    qtbot.waitUntil(lambda: controller.state == "training", timeout=RUN)
+    dialogs.answer = QMessageBox.Cancel
+    assert not window.close() and window.isVisible() and controller.busy
+    dialogs.answer = QMessageBox.Yes
+    assert window.close()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=RUN)
+    assert controller.session.optimizer.step_count > 0
+    assert [kind for kind, _ in dialogs.asked] == ["question", "question"]

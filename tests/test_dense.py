@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+from opcheck import OpHarness, check_op
+
+
+def dense_reference(ins, arrays, p, training):
+    y = ins[0] @ arrays["weight"].T
+    return y + arrays["bias"] if p["bias"] else y
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("features, units, batch", [(5, 3, 4), (1, 7, 1), (9, 1, 2)])
+def test_dense(features, units, batch, bias):
+    check_op("Dense", {"units": units, "bias": bias}, [(features,)], batch, dense_reference)
+
+
+def test_dense_skips_the_input_gradient_when_not_needed():
+    h = OpHarness("Dense", {"units": 3}, [(4,)], 2)
+    h.op.needs_input_grad = [False]
+    h.forward()
+    (dx,), grads = h.backward(np.ones((2, 3)))
+    assert dx is None
+    np.testing.assert_allclose(grads["bias"], [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(grads["weight"], np.tile(h.inputs[0].sum(axis=0), (3, 1)))
+
+
+def test_dense_backward_accepts_strided_gradient():
+    h = OpHarness("Dense", {"units": 3}, [(4,)], 2)
+    h.forward()
+    wide = np.random.default_rng(1).standard_normal((2, 7))
+    strided, = h.op.backward(wide[:, 2:5])
+    weight_grad = h.op.grads["weight"].copy()
+    contiguous, = h.op.backward(np.ascontiguousarray(wide[:, 2:5]))
+    np.testing.assert_allclose(strided, contiguous)
+    np.testing.assert_allclose(weight_grad, h.op.grads["weight"])
