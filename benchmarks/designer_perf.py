@@ -36,7 +36,7 @@ def residual_graph(count: int) -> dict:
                 else {}
             nodes.append({"id": name, "type": kind, "params": params})
         chain = [previous, *names[:4]]
-        edges += [{"from": a, "to": b, "port": 0} for a, b in zip(chain, chain[1:])]
+        edges += [{"from": a, "to": b, "port": 0} for a, b in zip(chain, chain[1:], strict=False)]
         edges += [{"from": names[3], "to": names[4], "port": 0},
                   {"from": previous, "to": names[4], "port": 1},
                   {"from": names[4], "to": names[5], "port": 0}]
@@ -101,10 +101,13 @@ def main() -> int:
         moves, drags, edits = [], [], []
         for step in range(30):
             x, y = document.graph.nodes[target].pos
-            moves.append(timed(lambda: document.move_nodes({target: (x, y + 10)}), window))
-            drags.append(timed(lambda: item.setPos(item.pos().x() + 3, item.pos().y()), window))
-            filters = 16 if step % 2 else 8  # changes every shape downstream of the block
-            edits.append(timed(lambda: document.set_param(target, "filters", filters), window))
+            moves.append(timed(lambda x=x, y=y: document.move_nodes({target: (x, y + 10)}),
+                               window))
+            drags.append(timed(lambda item=item: item.setPos(item.pos().x() + 3, item.pos().y()),
+                               window))
+            filters = 16 if step % 2 else 8  # changes the shapes inside the block
+            edits.append(timed(lambda f=filters: document.set_param(target, "filters", f),
+                               window))
         print(f"-- {label} (zoom {window.view.zoom():.2f})")
         report("move a node (command + repaint)", moves)
         report("drag frame (item follows mouse)", drags)

@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         self.scene = GraphScene(self.document, self)
         self.view = GraphView(self.scene)
         self.setCentralWidget(self.view)
-        self.palette = Palette()
+        self.palette_panel = Palette()
         self.properties = PropertiesPanel(self.document)
         self.summary = SummaryPanel(self.document)
         self.log_panel = LogPanel(self.log)
@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
                             | QMainWindow.AllowNestedDocks)
         self.setTabPosition(Qt.AllDockWidgetAreas, QTabWidget.North)
         self.docks: dict[str, QDockWidget] = {}
-        self._dock(self.palette, "Palette", Qt.LeftDockWidgetArea)
+        self._dock(self.palette_panel, "Palette", Qt.LeftDockWidgetArea)
         self._dock(self.properties, "Properties", Qt.RightDockWidgetArea)
         self._dock(self.summary, "Summary", Qt.BottomDockWidgetArea)
         self._dock(self.log_panel, "Log", Qt.BottomDockWidgetArea)
@@ -251,7 +251,7 @@ class MainWindow(QMainWindow):
         self.summary.nodes_selected.connect(self._summary_selected)
         self.log_panel.node_activated.connect(self.focus_node)
         self.log_panel.error_logged.connect(lambda text: self._show_status(text))
-        self.palette.add_requested.connect(
+        self.palette_panel.add_requested.connect(
             lambda name: self.scene.add_module(name, self.view.centre_scene_pos()))
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self._selection_changed()
@@ -267,7 +267,7 @@ class MainWindow(QMainWindow):
 
     def _selection_changed(self) -> None:
         ids = self.scene.selected_node_ids()
-        self.properties.set_node(ids[0] if len(ids) == 1 else None)
+        self.properties.set_node(ids[0] if len(ids) == 1 else None, selected=len(ids))
         self.summary.show_selection(ids)
         anything = bool(ids or self.scene.selected_edges())
         for action in (self.cut_action, self.copy_action, self.duplicate_action):
@@ -301,8 +301,9 @@ class MainWindow(QMainWindow):
     # -- analysis feedback ----------------------------------------------------------------
     def _analysis_changed(self) -> None:
         analysis, graph = self.document.analysis, self.document.graph
-        errors = {(e.node_id, e.message) for e in analysis.errors}
-        if graph.nodes:
+        # an empty canvas lacks Input and Output, which is no news: log nothing for it
+        errors = {(e.node_id, e.message) for e in analysis.errors} if graph.nodes else set()
+        if errors or self._logged_errors:
             for node_id, message in sorted(errors - self._logged_errors, key=str):
                 self.log.warning(f"{node_id}: {message}" if node_id else message,
                                  extra={"node_id": node_id or ""})
@@ -312,13 +313,15 @@ class MainWindow(QMainWindow):
                                   extra={"node_id": node_id or ""})
         self._logged_errors = errors
         count = len(analysis.errors)
-        self.problems_button.setText(f"\u26a0 {count} problem{'s' * (count != 1)}" if count
+        self.problems_button.setText("empty network" if not graph.nodes else
+                                     f"\u26a0 {count} problem{'s' * (count != 1)}" if count
                                      else "\u2713 no problems")
-        self.problems_button.setStyleSheet("color: #c62828;" if count else "color: #2e7d32;")
+        self.problems_button.setStyleSheet("color: #5f6b76;" if not graph.nodes else
+                                           "color: #c62828;" if count else "color: #2e7d32;")
         self.problems_button.setToolTip("\n".join(str(e) for e in analysis.errors)
                                         or "The network is complete and every shape fits.")
         self.totals_label.setText(f"{count_text(sum(analysis.param_counts.values()))} weights · "
-                                  f"{flops_text(sum(analysis.flops.values()))}FLOPs")
+                                  f"{flops_text(sum(analysis.flops.values()))} FLOPs")
         self._check_weights()
 
     def _check_weights(self) -> None:

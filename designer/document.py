@@ -16,6 +16,7 @@ from engine import Graph
 from engine.graph import Edge, Node
 from engine.modules import REGISTRY, resolve_params
 
+from .aids import ReceptiveField, receptive_fields
 from .canvas.commands import (
     AddEdge,
     AddNode,
@@ -27,7 +28,6 @@ from .canvas.commands import (
     ReplaceEdge,
     SetParams,
 )
-from .aids import ReceptiveField, receptive_fields
 from .layout import coord, layered_layout
 
 CLIPBOARD_MIME = "application/x-convdesigner-graph"

@@ -70,9 +70,10 @@ def count_text(value: int) -> str:
 
 
 def flops_text(value: int) -> str:
+    """3 significant digits and a prefix: 482k, 1.2M."""
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if value >= scale:
-            return f"{value / scale:.3g} {unit}"
+            return f"{value / scale:.3g}{unit}"
     return str(value)
 
 
@@ -125,8 +126,7 @@ class PropertiesPanel(QWidget):
         self.info.setTextFormat(Qt.RichText)
         self.info.setFrameShape(QFrame.StyledPanel)
         self.info.setStyleSheet("QLabel { background: #f7f8fa; padding: 6px; }")
-        self.empty = QLabel("Select a node to edit it.\n\nAdd nodes from the palette, or press "
-                            "Tab on the canvas and type a name.", wordWrap=True)
+        self.empty = QLabel(wordWrap=True)
         self.empty.setAlignment(Qt.AlignCenter)
         self.empty.setStyleSheet("color: #7b8794;")
 
@@ -135,14 +135,14 @@ class PropertiesPanel(QWidget):
         for widget in (self.title, self.summary, self.form_host, self.reason, self.info):
             column.addWidget(widget)
         column.addStretch(1)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.NoFrame)
-        self.scroll.setWidget(body)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.NoFrame)
+        self.scroll_area.setWidget(body)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.empty)
-        layout.addWidget(self.scroll)
+        layout.addWidget(self.scroll_area)
 
         doc.param_changed.connect(self._param_changed)
         doc.node_renamed.connect(self._renamed)
@@ -152,13 +152,17 @@ class PropertiesPanel(QWidget):
         self.set_node(None)
 
     # -- building the editor --------------------------------------------------------------
-    def set_node(self, node_id: str | None) -> None:
+    def set_node(self, node_id: str | None, selected: int = 0) -> None:
+        """Edit node_id; with None, say what to do (selected: how many nodes are selected)."""
         if node_id is not None and node_id not in self.doc.graph.nodes:
             node_id = None
         self.node_id = node_id
+        self.empty.setText(f"{selected} nodes selected: select one to edit it." if selected > 1
+                           else "Select a node to edit it.\n\nAdd nodes from the palette, or "
+                           "press Tab on the canvas and type a name.")
         self.reason.hide()
         self.empty.setVisible(node_id is None)
-        self.scroll.setVisible(node_id is not None)
+        self.scroll_area.setVisible(node_id is not None)
         while self.form.rowCount():
             self.form.removeRow(0)
         self.editors.clear()

@@ -12,47 +12,64 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
-from .aids import receptive_fields
 from .properties import count_text, flops_text
 
 COLUMNS = ("Layer", "Type", "Output shape", "Weights", "FLOPs", "Receptive field")
 
 
+ALIGN_RIGHT = int(Qt.AlignRight | Qt.AlignVCenter)
+ERROR_COLOUR = QColor("#c62828")
+
+
 class SummaryModel(QAbstractTableModel):
+    """Rows of display strings, rebuilt on every analysis; only the rows that changed are
+    repainted (a parameter edit in a 300-layer network touches a few)."""
+
     def __init__(self, doc, parent=None):
         super().__init__(parent)
         self.doc = doc
-        self.rows: list[tuple] = []
-        self.totals: tuple = ()
+        self.rows: list[tuple[str, ...]] = []
         self.ids: list[str] = []
         self.errors: dict[str, list[str]] = {}
+        self.bold = QFont()
+        self.bold.setBold(True)
         doc.shapes_changed.connect(self.reload)  # also follows renames: they re-analyse
         self.reload()
 
     def reload(self) -> None:
         graph, analysis = self.doc.graph, self.doc.analysis
         order = graph.topological_order()
-        order += [node_id for node_id in graph.nodes if node_id not in set(order)]
-        fields = receptive_fields(graph, analysis)
-        self.errors = analysis.errors_by_node()
+        placed = set(order)
+        order += [node_id for node_id in graph.nodes if node_id not in placed]  # on a cycle
+        fields = self.doc.receptive_fields()
+        errors = analysis.errors_by_node()
         rows = []
         for node_id in order:
             shape = analysis.shapes.get(node_id)
             field = fields.get(node_id)
+            count, flops = analysis.param_counts.get(node_id), analysis.flops.get(node_id)
             rows.append((node_id, graph.nodes[node_id].type,
-                         "x".join(map(str, shape)) if shape else "error"
-                         if node_id in self.errors else "?",
-                         analysis.param_counts.get(node_id), analysis.flops.get(node_id),
+                         "x".join(map(str, shape)) if shape else
+                         "error" if node_id in errors else "?",
+                         "" if count is None else count_text(count),
+                         "" if flops is None else flops_text(flops),
                          field.text() if field else ""))
-        self.beginResetModel()
-        self.ids = order
-        self.rows = rows
-        self.totals = (f"Total ({len(order)} layers)", "", "",
-                       sum(analysis.param_counts.values()), sum(analysis.flops.values()), "")
-        self.endResetModel()
+        rows.append(("Total", f"{len(order)} layers", "",
+                     count_text(sum(analysis.param_counts.values())),
+                     flops_text(sum(analysis.flops.values())), ""))
+        if order != self.ids or not self.rows:
+            self.beginResetModel()
+            self.ids, self.rows, self.errors = order, rows, errors
+            self.endResetModel()
+            return
+        changed = [r for r, row in enumerate(rows)
+                   if row != self.rows[r] or errors.get(row[0]) != self.errors.get(row[0])]
+        self.rows, self.errors = rows, errors
+        for first, last in _runs(changed):  # one signal per run: repaint just those rows
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
 
     def rowCount(self, parent=None) -> int:
-        return 0 if parent is not None and parent.isValid() else len(self.rows) + 1
+        return 0 if parent is not None and parent.isValid() else len(self.rows)
 
     def columnCount(self, parent=None) -> int:
         return len(COLUMNS)
@@ -63,30 +80,33 @@ class SummaryModel(QAbstractTableModel):
         return None
 
     def data(self, index, role=Qt.DisplayRole):
-        total = index.row() == len(self.rows)
-        row = self.totals if total else self.rows[index.row()]
-        value = row[index.column()]
+        row = index.row()
         if role == Qt.DisplayRole:
-            if index.column() == 3 and value is not None:
-                return count_text(value)
-            if index.column() == 4 and value is not None:
-                return flops_text(value)
-            return value if value is not None else ""
-        if role == Qt.TextAlignmentRole and index.column() in (3, 4):
-            return int(Qt.AlignRight | Qt.AlignVCenter)
-        if role == Qt.FontRole and total:
-            font = QFont()
-            font.setBold(True)
-            return font
-        if not total and row[0] in self.errors:
-            if role == Qt.ForegroundRole:
-                return QColor("#c62828")
-            if role == Qt.ToolTipRole:
-                return "\n".join(self.errors[row[0]])
+            return self.rows[row][index.column()]
+        if role == Qt.TextAlignmentRole:
+            return ALIGN_RIGHT if index.column() in (3, 4) else None
+        if role == Qt.FontRole:
+            return self.bold if row == len(self.ids) else None
+        if role in (Qt.ForegroundRole, Qt.ToolTipRole) and row < len(self.ids):
+            problems = self.errors.get(self.ids[row])
+            if problems:
+                return ERROR_COLOUR if role == Qt.ForegroundRole else "\n".join(problems)
         return None
 
     def node_id(self, row: int) -> str | None:
         return self.ids[row] if 0 <= row < len(self.ids) else None
+
+
+def _runs(numbers: list[int]) -> list[tuple[int, int]]:
+    """Sorted numbers as (first, last) runs of consecutive values: [1, 2, 3, 7] -> (1, 3), (7, 7)
+    """
+    runs: list[tuple[int, int]] = []
+    for n in numbers:
+        if runs and runs[-1][1] == n - 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
 
 
 class SummaryPanel(QTableView):

@@ -96,8 +96,11 @@ def render_thumbnail(graph: Graph, width: int = 200, height: int = 96) -> QPixma
     for node_id, node in graph.nodes.items():
         mt = REGISTRY.get(node.type)
         painter.setBrush(category_colour(mt.category if mt else ""))
-        painter.drawRoundedRect(QRectF(pos[node_id][0], pos[node_id][1], NODE_WIDTH,
-                                       heights[node_id]), 12, 12)
+        # at least 5x10 pixels, so that a long chain still shows its colours
+        box = QRectF(0, 0, max(NODE_WIDTH, 5 / scale), max(heights[node_id], 10 / scale))
+        box.moveCenter(QPointF(pos[node_id][0] + NODE_WIDTH / 2,
+                               pos[node_id][1] + heights[node_id] / 2))
+        painter.drawRoundedRect(box, 2 / scale, 2 / scale)
     painter.end()
     return pixmap
 

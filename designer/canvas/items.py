@@ -112,6 +112,7 @@ class NodeItem(QGraphicsItem):
         self.errors: list[str] = []
         self.shape_text = ""
         self.source: tuple | None = None  # what the scene last drew this from (to skip repeats)
+        self.detailed = True
         self.height = MIN_HEIGHT
         self.inputs: list[PortItem] = []
         self.output = PortItem(self, "out") if type_name != "Output" else None
@@ -129,6 +130,7 @@ class NodeItem(QGraphicsItem):
         self.prepareGeometryChange()
         while len(self.inputs) < count:
             self.inputs.append(PortItem(self, "in", len(self.inputs)))
+            self.inputs[-1].setVisible(self.detailed)
         while len(self.inputs) > count:
             port = self.inputs.pop()
             port.setParentItem(None)
@@ -159,6 +161,13 @@ class NodeItem(QGraphicsItem):
             return
         self.label, self.errors, self.shape_text = label, list(errors), shape_text
         self._update_tooltip()
+
+    def set_detail(self, detailed: bool) -> None:
+        self.detailed = detailed
+        for port in [*self.inputs, self.output]:
+            if port is not None:
+                port.setVisible(detailed)
+        self.update()
 
     def rename(self, node_id: str) -> None:
         self.node_id = node_id
@@ -208,6 +217,8 @@ class NodeItem(QGraphicsItem):
         if self.errors and selected:
             painter.setPen(QPen(SELECTED, 1.2, Qt.DashLine))
             painter.drawRoundedRect(rect.adjusted(3, 3, -3, -3), 4, 4)
+        if not self.detailed:
+            return
 
         badge = 0.0
         if self.errors:
@@ -252,9 +263,9 @@ class WireLabel(QGraphicsItem):
         if text != self.text:
             self.prepareGeometryChange()
             self.text = text
-            width = QFontMetricsF(font(8.5)).horizontalAdvance(text) + 10 if text else 0.0
-            self._rect = QRectF(-width / 2, -9, width, 18)
-            self.setVisible(bool(text))
+            width = QFontMetricsF(font(8)).horizontalAdvance(text) + 8 if text else 0.0
+            # above the wire, clear of the ports it runs between
+            self._rect = QRectF(-width / 2, -21, width, 16)
             self.update()
 
     def boundingRect(self) -> QRectF:
@@ -264,9 +275,9 @@ class WireLabel(QGraphicsItem):
         painter.setRenderHint(QPainter.Antialiasing)
         painter.setPen(QPen(QColor("#c5cbd3"), 1))
         painter.setBrush(QColor(255, 255, 255, 235))
-        painter.drawRoundedRect(self._rect, 8, 8)
+        painter.drawRoundedRect(self._rect, 7, 7)
         painter.setPen(QColor("#37424d"))
-        painter.setFont(font(8.5))
+        painter.setFont(font(8))
         painter.drawText(self._rect, Qt.AlignCenter, self.text)
 
 

@@ -51,6 +51,7 @@ class GraphScene(QGraphicsScene):
         self.wire_items: dict[Edge, WireItem] = {}
         self._drag: _WireDrag | None = None
         self._pressed: dict[str, QPointF] = {}
+        self.detailed = True
         self.setSceneRect(-50000, -50000, 100000, 100000)
         doc.node_added.connect(self._add_node)
         doc.node_removed.connect(self._remove_node)
@@ -80,6 +81,7 @@ class GraphScene(QGraphicsScene):
         item.set_port_count(self.doc.input_port_count(node_id))
         item.setPos(*(node.pos or (0, 0)))
         item.set_state(node_label(node.type, node.params), [], "")
+        item.set_detail(self.detailed)
         self.node_items[node_id] = item
         self.addItem(item)
 
@@ -105,6 +107,7 @@ class GraphScene(QGraphicsScene):
         src.wires.add(wire)
         dst.wires.add(wire)
         self.wire_items[edge] = wire
+        wire.label.setVisible(False)  # until refresh() gives it a shape to show
         self.addItem(wire)
         self._mark_ports(edge.src, edge.dst)
 
@@ -159,6 +162,18 @@ class GraphScene(QGraphicsScene):
             if shape != wire.carried:
                 wire.carried = shape
                 wire.label.set_text(shape_text(shape) if shape else "")
+                wire.label.setVisible(self.detailed and shape is not None)
+
+    def set_detail(self, detailed: bool) -> None:
+        """Far out (a big graph in view), hide ports and shape labels and draw nodes as plain
+        boxes: unreadable there anyway, and it keeps repaints of hundreds of nodes fast."""
+        if detailed == self.detailed:
+            return
+        self.detailed = detailed
+        for item in self.node_items.values():
+            item.set_detail(detailed)
+        for wire in self.wire_items.values():
+            wire.label.setVisible(detailed and bool(wire.label.text))
 
     # -- selection ------------------------------------------------------------------------
     def selected_node_ids(self) -> list[str]:
@@ -310,13 +325,24 @@ class GraphScene(QGraphicsScene):
         drag.draft.setPath(wire_path(start, end) if drag.anchor.kind == "out"
                            else wire_path(end, start))
 
-    def _finish_wire(self) -> None:
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key_Escape and self._drag is not None:
+            self._finish_wire(commit=False)
+            self.status.emit("")
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def _finish_wire(self, commit: bool = True) -> None:
+        """End a wire drag: connect, reconnect or disconnect as it ended (unless cancelled)."""
         drag, self._drag = self._drag, None
         self.removeItem(drag.draft)
         if drag.target is not None:
             drag.target.set_highlight(None)
         if drag.detached is not None and drag.detached in self.wire_items:
             self.wire_items[drag.detached].setVisible(True)
+        if not commit:
+            return
         if drag.target is not None and drag.problem is None:
             src, dst, port = self._ends(drag.anchor, drag.target)
             if drag.detached is None:

@@ -9,9 +9,11 @@ from PySide6.QtGui import QColor, QCursor, QPainter, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsView
 
 from ..palette import MODULE_MIME
+from .items import font
 from .quickadd import QuickAddPopup
 
-MIN_ZOOM, MAX_ZOOM = 0.1, 3.0
+MIN_ZOOM, MAX_ZOOM = 0.02, 3.0
+DETAIL_ZOOM = 0.3  # below this, text is too small to read: nodes become plain boxes
 
 
 class GraphView(QGraphicsView):
@@ -22,7 +24,7 @@ class GraphView(QGraphicsView):
         self.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
         self.setDragMode(QGraphicsView.RubberBandDrag)
         self.setRubberBandSelectionMode(Qt.ContainsItemShape)
-        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.NoAnchor)  # set_zoom anchors itself
         self.setResizeAnchor(QGraphicsView.AnchorViewCenter)
         self.setViewportUpdateMode(QGraphicsView.SmartViewportUpdate)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
@@ -40,15 +42,25 @@ class GraphView(QGraphicsView):
     def zoom(self) -> float:
         return self.transform().m11()
 
-    def set_zoom(self, factor: float) -> None:
+    def set_zoom(self, factor: float, anchor: QPointF | None = None) -> None:
+        """Zoom to factor keeping the scene point under anchor (viewport coordinates; default
+        the centre) where it is: the wheel zooms at the cursor."""
+        anchor = QPointF(self.viewport().rect().center()) if anchor is None else anchor
+        fixed = self.mapToScene(anchor.toPoint())
         factor = min(MAX_ZOOM, max(MIN_ZOOM, factor))
         self.scale(factor / self.zoom(), factor / self.zoom())
+        drift = fixed - self.mapToScene(anchor.toPoint())
+        self.centerOn(self.mapToScene(self.viewport().rect().center()) + drift)
+        self._zoomed()
+
+    def _zoomed(self) -> None:
+        self.scene().set_detail(self.zoom() >= DETAIL_ZOOM)
         self.zoom_changed.emit(self.zoom())
 
     def wheelEvent(self, event) -> None:
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.set_zoom(self.zoom() * math.pow(1.2, steps))
+            self.set_zoom(self.zoom() * math.pow(1.2, steps), event.position())
         event.accept()
 
     def fit_all(self) -> None:
@@ -58,11 +70,12 @@ class GraphView(QGraphicsView):
             self.setTransform(QTransform())
             self.centerOn(0, 0)
         else:
+            self.scene().set_detail(True)  # measure the full-detail items
             self.fitInView(rect.adjusted(-40, -40, 40, 40), Qt.KeepAspectRatio)
             if self.zoom() > 1.0:
                 self.setTransform(QTransform())
             self.centerOn(rect.center())
-        self.zoom_changed.emit(self.zoom())
+        self._zoomed()
 
     def centre_scene_pos(self) -> QPointF:
         return self.mapToScene(self.viewport().rect().center())
@@ -161,7 +174,19 @@ class GraphView(QGraphicsView):
         else:
             super().dropEvent(event)
 
-    # -- grid -----------------------------------------------------------------------------
+    # -- grid, and a hint on an empty canvas -----------------------------------------------
+    def drawForeground(self, painter: QPainter, rect) -> None:
+        if self.scene().node_items:
+            return
+        painter.save()
+        painter.resetTransform()
+        painter.setPen(QColor("#8a949e"))
+        painter.setFont(font(11))
+        painter.drawText(self.viewport().rect(), Qt.AlignCenter,
+                         "Drag modules here from the palette, or press Tab and type a name.\n"
+                         "File \u203a New starts from an example network.")
+        painter.restore()
+
     def drawBackground(self, painter: QPainter, rect) -> None:
         painter.setRenderHint(QPainter.Antialiasing, False)  # crisp and several times faster
         painter.fillRect(rect, QColor("#f4f5f7"))

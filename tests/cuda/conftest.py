@@ -15,11 +15,9 @@ import sys
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 _WANT_SIMULATOR = os.environ["NUMBA_ENABLE_CUDASIM"] == "1"
-_NUMBA_CUDA_WAS_IMPORTED = "numba.cuda" in sys.modules
 
 import json  # noqa: E402
 import threading  # noqa: E402
-import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -29,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from numba.cuda.core import config as _cuda_config  # noqa: E402
 
 SIMULATOR = bool(_cuda_config.ENABLE_CUDASIM)
-_MISMATCH = (_NUMBA_CUDA_WAS_IMPORTED and SIMULATOR != _WANT_SIMULATOR) or (
-    not SIMULATOR and _WANT_SIMULATOR)
+_MISMATCH = SIMULATOR != _WANT_SIMULATOR  # numba.cuda was imported before this file ran
 
 
 def _real_gpu() -> bool:
@@ -42,6 +39,11 @@ def _real_gpu() -> bool:
         return cuda.is_available()
     except Exception:  # noqa: BLE001 - a broken driver is no GPU
         return False
+
+
+def pytest_configure(config):
+    # the dropout hash wraps uint64 on purpose; numpy warns about that under the simulator
+    config.addinivalue_line("filterwarnings", "ignore:overflow encountered:RuntimeWarning")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -65,7 +67,8 @@ def pytest_collection_modifyitems(config, items):
 
 # -- the simulator, made as strict as the hardware (and quicker) ------------------------------
 def _barrier_blocks(kernel_module) -> None:
-    """Run simulated blocks with a barrier instead of numba's polling loop (a third faster).
+    """Run simulated blocks with a barrier instead of numba's loop that polls its threads while
+    holding the GIL (several times faster).
 
     Stricter too: a block whose threads do not all reach a syncthreads fails after a minute
     instead of being released.
@@ -101,7 +104,8 @@ def _barrier_blocks(kernel_module) -> None:
             first = next((f for f in failures if "another thread" not in str(f[0])), failures[0])
             raise first[0].with_traceback(first[1])
 
-    BlockThread.run, BlockThread.syncthreads, BlockManager.run = thread_run, syncthreads, manager_run
+    BlockThread.run, BlockThread.syncthreads = thread_run, syncthreads
+    BlockManager.run = manager_run
 
 
 _DEVICE_ARRAY_ATTRIBUTES = {
@@ -140,11 +144,6 @@ def strict_simulator():
     from numba.cuda.simulator.kernel import FakeCUDAKernel
 
     _barrier_blocks(kernel_module)
-
-    warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)  # hashing wraps
-    # the simulator's block manager polls its threads while holding the GIL: hand it over often
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(2e-4)
     original_getattr, original_call = FakeCUDAArray.__getattr__, FakeCUDAKernel.__call__
 
     def getattr_(self, name):
@@ -165,7 +164,6 @@ def strict_simulator():
     FakeCUDAArray.__getattr__, FakeCUDAKernel.__call__ = getattr_, call
     yield
     FakeCUDAArray.__getattr__, FakeCUDAKernel.__call__ = original_getattr, original_call
-    sys.setswitchinterval(switch_interval)
     target = os.environ.get("CONVDESIGNER_RECORD_KERNELS")
     if target:
         previous = json.loads(Path(target).read_text()) if Path(target).exists() else []

@@ -144,3 +144,13 @@ def test_the_trainer_runs_on_the_gpu_as_on_the_cpu():
                                                              rel=1e-4)
     result = evaluate(nets["cuda"][0], x, y, batch_size=4)
     assert result["samples"] == 10 and np.isfinite(result["loss"])
+
+
+def test_the_benchmark_step_trains():
+    from engine.kernels.cuda.bench import cuda_train_step_timer
+
+    net = compile_network(tiny("lenet5", 12), backend="cuda", seed=4)
+    before = net.weights()
+    step = cuda_train_step_timer(net, 2)
+    assert step() > 0
+    assert not np.array_equal(net.weights()["conv1/weight"], before["conv1/weight"])

@@ -23,19 +23,20 @@ def conv_reference(ins, arrays, p, training):
     dims = x.ndim - 2
     kernel, stride, dilation = p["kernel_size"], p["stride"], p["dilation"]
     if p["padding"] == "same":
-        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        total = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
         pads = [(t // 2, t - t // 2) for t in total]
     else:
         pads = [(q, q) for q in p["padding"]]
     padded = np.pad(x, [(0, 0), (0, 0), *pads])
     out = [(n + a + b - d * (k - 1) - 1) // s + 1
-           for n, (a, b), k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation)]
+           for n, (a, b), k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation,
+                                                 strict=True)]
     groups, filters = p["groups"], weight.shape[0]
     cg, fg = x.shape[1] // groups, filters // groups
     y = np.zeros((x.shape[0], filters, *out))
     for tap in itertools.product(*(range(k) for k in kernel)):
         window = tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
-                       for t, d, o, s in zip(tap, dilation, out, stride))
+                       for t, d, o, s in zip(tap, dilation, out, stride, strict=True))
         for g in range(groups):
             cells = padded[(slice(None), slice(g * cg, (g + 1) * cg), *window)]
             taps = weight[(slice(g * fg, (g + 1) * fg), slice(None), *tap)]
@@ -147,6 +148,7 @@ def test_gemm_kernels_with_the_gpu_tile_shape():
     tiles so their load and store patterns are exercised too."""
     from engine.kernels.cuda import gemm
 
+    previous = gemm.TX, gemm.TM, gemm.BK
     gemm.configure(*gemm.GPU_TILES)
     try:
         for type_name, shape, params, reference in [
@@ -164,7 +166,7 @@ def test_gemm_kernels_with_the_gpu_tile_shape():
             np.testing.assert_allclose(grads["weight"], reference_grads["weight"], rtol=1e-8,
                                        atol=1e-9)
     finally:
-        gemm.configure(*gemm.SIMULATOR_TILES)
+        gemm.configure(*previous)
 
 
 def numeric_linear_grads(h, reference, dout):

@@ -1,4 +1,5 @@
 """The canvas driven with the mouse and keyboard: palette drops, wires, refusals, shortcuts."""
+import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 from ui_driver import drop_module, mouse_drag, port_point, wire
@@ -7,7 +8,7 @@ from engine.modules import REGISTRY
 
 
 def test_palette_lists_every_type_with_summary_and_filters(window):
-    palette = window.palette
+    palette = window.palette_panel
     assert set(palette.items) == set(REGISTRY)
     assert palette.items["Conv2D"].toolTip(0) == REGISTRY["Conv2D"].summary
     palette.search.setText("pool")
@@ -31,10 +32,10 @@ def test_drop_from_palette_adds_node_at_drop_point(window):
 
 
 def test_double_click_in_palette_adds_at_view_centre(window, qtbot):
-    item = window.palette.items["Dense"]
-    window.palette.tree.scrollToItem(item)
-    rect = window.palette.tree.visualItemRect(item)
-    viewport = window.palette.tree.viewport()
+    item = window.palette_panel.items["Dense"]
+    window.palette_panel.tree.scrollToItem(item)
+    rect = window.palette_panel.tree.visualItemRect(item)
+    viewport = window.palette_panel.tree.viewport()
     QTest.mouseClick(viewport, Qt.LeftButton, Qt.NoModifier, rect.center())  # press, then...
     QTest.mouseDClick(viewport, Qt.LeftButton, Qt.NoModifier, rect.center())  # ...the double
     assert list(window.document.graph.nodes) == ["dense1"]
@@ -179,3 +180,70 @@ def _chain(n):
         nodes.append({"id": f"a{i}", "type": "Activation", "pos": [37 * i, 91 * (i % 3)]})
         edges.append({"from": nodes[-2]["id"], "to": f"a{i}"})
     return {"format": "convdesigner.graph", "version": 1, "nodes": nodes, "edges": edges}
+
+
+def test_rubber_band_selects_the_nodes_inside(window):
+    for step, type_name in enumerate(("Input", "Flatten", "Dense")):
+        drop_module(window, type_name, (step * 220, 0))
+    window.view.set_zoom(0.5)
+    window.view.centerOn(220, 0)
+    corner = window.view.mapFromScene(QPointF(-120, -80))
+    mouse_drag(window, corner, window.view.mapFromScene(QPointF(330, 80)))
+    assert window.selected_node_ids() == ["input", "flatten1"]
+
+
+def test_wheel_zooms_at_the_cursor_and_middle_drag_pans(window):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    drop_module(window, "Input", (0, 0))
+    view = window.view
+    view.set_zoom(1.0)
+    spot = QPoint(200, 150)
+    under = view.mapToScene(spot)
+    wheel = QWheelEvent(QPointF(spot), QPointF(view.viewport().mapToGlobal(spot)), QPoint(),
+                        QPoint(0, 240), Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False)
+    QApplication.sendEvent(view.viewport(), wheel)
+    assert view.zoom() == pytest.approx(1.44)
+    assert (view.mapToScene(spot) - under).manhattanLength() < 2  # the point stays put
+    before = view.mapToScene(view.viewport().rect().center())
+    viewport = view.viewport()
+    QTest.mousePress(viewport, Qt.MiddleButton, Qt.NoModifier, QPoint(300, 300))
+    QTest.mouseMove(viewport, QPoint(250, 260))
+    QTest.mouseRelease(viewport, Qt.MiddleButton, Qt.NoModifier, QPoint(250, 260))
+    moved = view.mapToScene(view.viewport().rect().center()) - before
+    assert moved.x() == pytest.approx(50 / 1.44, abs=1) and moved.y() == pytest.approx(
+        40 / 1.44, abs=1)
+    assert window.document.undo_stack.count() == 1  # panning edits nothing
+
+
+def test_space_tap_opens_type_to_add_and_space_drag_pans(window):
+    from PySide6.QtCore import QPoint
+
+    view = window.view
+    view.setFocus()
+    QTest.keyPress(view, Qt.Key_Space)
+    QTest.keyRelease(view, Qt.Key_Space)
+    assert view.quick_add.isVisible()
+    view.quick_add.close()
+    before = view.mapToScene(view.viewport().rect().center())
+    QTest.keyPress(view, Qt.Key_Space)
+    mouse_drag(window, QPoint(300, 300), QPoint(200, 300))
+    QTest.keyRelease(view, Qt.Key_Space)
+    assert not view.quick_add.isVisible()
+    assert view.mapToScene(view.viewport().rect().center()).x() > before.x() + 50
+
+
+def test_escape_cancels_a_wire_being_drawn(window):
+    drop_module(window, "Input", (0, 0))
+    drop_module(window, "Flatten", (260, 0))
+    wire(window, "input", "flatten1")
+    viewport = window.view.viewport()
+    start = port_point(window, "flatten1", "in")
+    QTest.mousePress(viewport, Qt.LeftButton, Qt.NoModifier, start)
+    QTest.mouseMove(viewport, start + (start - port_point(window, "input", "out")) / 2)
+    QTest.keyClick(window.view, Qt.Key_Escape)
+    QTest.mouseRelease(viewport, Qt.LeftButton, Qt.NoModifier, start)
+    assert len(window.document.graph.edges) == 1
+    assert all(w.isVisible() for w in window.scene.wire_items.values())

@@ -155,3 +155,22 @@ def test_window_layout_is_remembered(qtbot):
     qtbot.addWidget(second)
     second.show()
     assert second.docks["Palette"].isHidden()
+
+
+def test_main_opens_the_file_given(tmp_path, monkeypatch, qtbot):
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    from designer import app
+
+    path = tmp_path / "lenet.json"
+    load_template("lenet5").save_json(path)
+    monkeypatch.setattr(QApplication, "exec", lambda self=None: 0)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(app, "install_excepthook", lambda log_file: None)
+    before = set(app._windows)
+    assert app.main([str(path)]) == 0
+    (window,) = set(app._windows) - before
+    qtbot.addWidget(window)
+    assert window.file_path == path and window.document.graph == load_template("lenet5")

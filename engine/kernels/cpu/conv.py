@@ -138,11 +138,11 @@ def conv_direct_cpu(src, weight, offsets, out, stride0, stride1, bias):
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
-def conv_grad_weight_direct_cpu(src, dy, offsets, span, dweight):
-    """dweight[f, j, t] = sum over n, p < span of dy[n, f, p] * src[n, g*J + j, p + offsets[t]].
+def conv_grad_weight_direct_cpu(src, dy, start, offsets, span, dweight):
+    """dweight[f, j, t] = sum over n, p < span of dy[n, f, start + p] * src[n, g*J + j, p + offsets[t]]
 
-    src: the padded input on the flat grid [N, C, length]; dy: dY on the same grid (zeros
-    between its rows), [N, F, >= span].
+    src: the padded input on the flat grid [N, C, length]; dy: dY on the same grid after
+    `start` zeros (zeros between its rows too).
     """
     samples = src.shape[0]
     filters, ins, taps = dweight.shape
@@ -154,7 +154,7 @@ def conv_grad_weight_direct_cpu(src, dy, offsets, span, dweight):
         while t + 4 <= taps:  # four taps share each load of dy
             s0 = s1 = s2 = s3 = dweight.dtype.type(0)
             for n in range(samples):
-                d, s = dy[n, f, :span], src[n, c]
+                d, s = dy[n, f, start:start + span], src[n, c]
                 x0 = s[offsets[t]:offsets[t] + span]
                 x1 = s[offsets[t + 1]:offsets[t + 1] + span]
                 x2 = s[offsets[t + 2]:offsets[t + 2] + span]
@@ -170,7 +170,7 @@ def conv_grad_weight_direct_cpu(src, dy, offsets, span, dweight):
         while t < taps:
             s0 = dweight.dtype.type(0)
             for n in range(samples):
-                d = dy[n, f, :span]
+                d = dy[n, f, start:start + span]
                 x0 = src[n, c, offsets[t]:offsets[t] + span]
                 for p in range(span):
                     s0 += d[p] * x0[p]
@@ -299,18 +299,21 @@ def _thread_pool() -> tuple[ThreadPoolExecutor, ThreadpoolController]:
 
 
 def choose_algorithms(stride, channels_per_group, filters_per_group, taps) -> dict[str, str]:
-    """One of ALGORITHMS per direction (forward, grad_input, grad_weight)."""
+    """One of ALGORITHMS per direction (forward, grad_input, grad_weight), from timings at batch
+    64 on 2 cores: BLAS wins once its GEMM has a dozen or more rows (filters per group); the
+    direct kernels win below that when each output sums few (channel, tap) terms (depthwise,
+    first layers' grad-weight)."""
     if any(s != 1 for s in stride):
         return dict.fromkeys(("forward", "grad_input", "grad_weight"), "im2col")
     if FORCE_ALGORITHM is not None:
         return dict.fromkeys(("forward", "grad_input", "grad_weight"), FORCE_ALGORITHM)
 
-    def pick(terms):
-        return "direct" if terms <= DIRECT_TERMS else "gemm"
+    def pick(terms, gemm_rows, max_rows):
+        return "direct" if terms <= DIRECT_TERMS and gemm_rows <= max_rows else "gemm"
 
-    return {"forward": pick(channels_per_group * taps),
-            "grad_input": pick(filters_per_group * taps),
-            "grad_weight": pick(channels_per_group * taps)}
+    return {"forward": pick(channels_per_group * taps, filters_per_group, 4),
+            "grad_input": pick(filters_per_group * taps, channels_per_group, 4),
+            "grad_weight": pick(channels_per_group * taps, filters_per_group, 16)}
 
 
 class ConvOp(Op):
@@ -493,8 +496,8 @@ class ConvOp(Op):
         if weight_algorithm == "direct":
             dweight = self.grads["weight"].reshape(self.filters, self.channels_per_group,
                                                    self.taps)
-            conv_grad_weight_direct_cpu(self.xp[:n], self.dym[:n, :, self.margin:],
-                                        self.tap_offsets, self.out_span, dweight)
+            conv_grad_weight_direct_cpu(self.xp[:n], self.dym[:n], self.margin, self.tap_offsets,
+                                        self.out_span, dweight)
             if self.has_bias:
                 conv_grad_bias_cpu(dy5.reshape(n, self.filters, self.positions),
                                    self.grads["bias"])

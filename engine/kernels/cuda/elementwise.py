@@ -1,4 +1,4 @@
-"""Activations, Softmax, Flatten, Add and Concat on the GPU: grid-stride kernels over flat arrays."""
+"""Activations, Softmax, Flatten, Add and Concat on the GPU: grid-stride kernels, flat arrays."""
 from __future__ import annotations
 
 import math
@@ -7,52 +7,53 @@ from numba import cuda
 
 from ...modules.registry import Op
 from ..cpu.elementwise import FUNCTION_CODES
-from .runtime import add_kernel, launch
+from .runtime import ZERO, add_kernel, launch
 
 
 @cuda.jit(cache=True)
-def activation_forward_kernel(x, y, code, alpha):
-    """y = f(x); code selects f (see FUNCTION_CODES)."""
+def activation_forward_kernel(x, y, code, alpha, one):
+    """y = f(x); code selects f (see FUNCTION_CODES). alpha and one come in the arrays' dtype,
+    so that float32 stays float32 (a literal 1.0 would be float64)."""
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         v = x[i]
         if code == 0:
-            y[i] = v if v > 0 else 0.0
+            y[i] = v if v > 0 else ZERO
         elif code == 1:
             y[i] = v if v > 0 else alpha * v
         elif code == 2:
-            y[i] = v if v > 0 else alpha * (math.exp(v) - 1)
+            y[i] = v if v > 0 else alpha * (math.exp(v) - one)
         elif code == 3:
             y[i] = math.tanh(v)
         elif code == 4:
-            y[i] = 1 / (1 + math.exp(-v))
+            y[i] = one / (one + math.exp(-v))
         else:
             y[i] = v + math.log1p(math.exp(-v)) if v > 0 else math.log1p(math.exp(v))
 
 
 @cuda.jit(cache=True)
-def activation_backward_kernel(x, y, dy, dx, code, alpha):
+def activation_backward_kernel(x, y, dy, dx, code, alpha, one):
     """dx = f'(x) dy, from the saved output y where that is cheaper."""
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         v = x[i]
         if code == 0:
-            dx[i] = dy[i] if v > 0 else 0.0
+            dx[i] = dy[i] if v > 0 else ZERO
         elif code == 1:
             dx[i] = dy[i] if v > 0 else alpha * dy[i]
         elif code == 2:
             dx[i] = dy[i] if v > 0 else dy[i] * (y[i] + alpha)
         elif code == 3:
-            dx[i] = dy[i] * (1 - y[i] * y[i])
+            dx[i] = dy[i] * (one - y[i] * y[i])
         elif code == 4:
-            dx[i] = dy[i] * y[i] * (1 - y[i])
+            dx[i] = dy[i] * y[i] * (one - y[i])
         else:
-            dx[i] = dy[i] / (1 + math.exp(-v))
+            dx[i] = dy[i] / (one + math.exp(-v))
 
 
 class ActivationOp(Op):
     def __init__(self, spec):
         super().__init__(spec)
         self.code = FUNCTION_CODES[spec.params["function"]]
-        self.alpha = spec.dtype(spec.params["alpha"])
+        self.alpha, self.one = spec.dtype(spec.params["alpha"]), spec.dtype(1)
 
     def allocate(self, batch):
         super().allocate(batch)
@@ -66,7 +67,7 @@ class ActivationOp(Op):
         self.x = x
         y = self.y[:n]
         activation_forward_kernel[launch(x.size)](x.reshape(-1), y.reshape(-1), self.code,
-                                                  self.alpha)
+                                                  self.alpha, self.one)
         return y
 
     def backward(self, dout):
@@ -76,37 +77,39 @@ class ActivationOp(Op):
         dx = self.dx[:n]
         activation_backward_kernel[launch(dout.size)](
             self.x.reshape(-1), self.y[:n].reshape(-1), dout.reshape(-1), dx.reshape(-1),
-            self.code, self.alpha)
+            self.code, self.alpha, self.one)
         return [dx]
 
 
 @cuda.jit(cache=True)
 def softmax_forward_kernel(x, y, classes):
     """Row-wise softmax of x [rows * classes] (one thread per row; rows are short)."""
+    total = cuda.local.array(1, dtype=y.dtype)
     for row in range(cuda.grid(1), x.size // classes, cuda.gridsize(1)):
         start = row * classes
         top = x[start]
         for j in range(1, classes):
             top = max(top, x[start + j])
-        total = 0.0
+        total[0] = 0
         for j in range(classes):
             e = math.exp(x[start + j] - top)
             y[start + j] = e
-            total += e
+            total[0] += e
         for j in range(classes):
-            y[start + j] /= total
+            y[start + j] /= total[0]
 
 
 @cuda.jit(cache=True)
 def softmax_backward_kernel(y, dy, dx, classes):
     """dx = y (dy - sum(dy y)) per row."""
+    dot = cuda.local.array(1, dtype=dx.dtype)
     for row in range(cuda.grid(1), y.size // classes, cuda.gridsize(1)):
         start = row * classes
-        dot = 0.0
+        dot[0] = 0
         for j in range(classes):
-            dot += dy[start + j] * y[start + j]
+            dot[0] += dy[start + j] * y[start + j]
         for j in range(classes):
-            dx[start + j] = y[start + j] * (dy[start + j] - dot)
+            dx[start + j] = y[start + j] * (dy[start + j] - dot[0])
 
 
 class SoftmaxOp(Op):
@@ -201,7 +204,7 @@ class ConcatOp(Op):
     def forward(self, inputs, training):
         n = inputs[0].shape[0]
         y = self.y[:n].reshape(-1)
-        for x, width, offset in zip(inputs, self.widths, self.offsets):
+        for x, width, offset in zip(inputs, self.widths, self.offsets, strict=True):
             channel_block_copy_kernel[launch(n * width)](x.reshape(-1), y, width, 0,
                                                          self.out_width, offset, width)
         return self.y[:n]
@@ -211,7 +214,7 @@ class ConcatOp(Op):
         flat = dout.reshape(-1)
         grads = []
         for buffer, needed, width, offset in zip(self.dx, self.needs_input_grad, self.widths,
-                                                 self.offsets):
+                                                 self.offsets, strict=True):
             if not needed:
                 grads.append(None)
                 continue

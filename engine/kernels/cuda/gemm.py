@@ -21,11 +21,14 @@ def configure(threads: int, micro: int, depth: int) -> None:
     The simulator runs every thread in Python, so it gets small tiles; its tests can switch to
     the GPU's shape (kernels read these globals when they run there, and when they compile here).
     """
-    global TX, TY, TM, TN, BK, BM, BN, NT, A_LOADS, B_LOADS
+    global TX, TY, TM, TN, BK, BM, BN, NT, A_LOADS, B_LOADS, BM_PADDED, BN_PADDED
     TX = TY = threads
     TM = TN = micro
     BK = depth
     BM, BN, NT = TY * TM, TX * TN, TX * TY
+    # a padding column keeps the k-major stores of a tile off one shared-memory bank; the GPU
+    # compiler needs shapes as plain globals
+    BM_PADDED, BN_PADDED = BM + 1, BN + 1
     A_LOADS, B_LOADS = BM * BK // NT, BN * BK // NT
     # each thread keeps one column (forward, backward data) or one k (weights) of every load
     assert NT % BN == 0 and NT % BK == 0 and BN % (NT // BK) == 0 and A_LOADS * NT == BM * BK
@@ -59,8 +62,8 @@ def gemm_kernel(a, b, c, bias, m_size, n_size, k_size, a_rs, a_cs, b_rs, b_cs, h
 
     Loads run along whichever axis is contiguous in memory, so transposed operands coalesce too.
     """
-    a_tile = cuda.shared.array((BK, BM + 1), dtype=c.dtype)
-    b_tile = cuda.shared.array((BK, BN + 1), dtype=c.dtype)
+    a_tile = cuda.shared.array((BK, BM_PADDED), dtype=c.dtype)
+    b_tile = cuda.shared.array((BK, BN_PADDED), dtype=c.dtype)
     acc = cuda.local.array((TM, TN), dtype=c.dtype)
     b_reg = cuda.local.array(TN, dtype=c.dtype)
     tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
@@ -116,8 +119,8 @@ def conv_forward_kernel(x, w, bias, y, taps, images, in_dims, out_dims, stride, 
 
     taps[kk] for kk = c*T + t: (c * input plane, d, h, w offsets of tap t with dilation).
     """
-    a_tile = cuda.shared.array((BK, BM + 1), dtype=y.dtype)
-    b_tile = cuda.shared.array((BK, BN + 1), dtype=y.dtype)
+    a_tile = cuda.shared.array((BK, BM_PADDED), dtype=y.dtype)
+    b_tile = cuda.shared.array((BK, BN_PADDED), dtype=y.dtype)
     acc = cuda.local.array((TM, TN), dtype=y.dtype)
     b_reg = cuda.local.array(TN, dtype=y.dtype)
     channels, d_in, h_in, w_in = in_dims
@@ -182,8 +185,8 @@ def conv_backward_data_kernel(dy, w, dx, taps, images, in_dims, out_dims, stride
 
     taps[kk] for kk = f*T + t: (f*Cg*T + t, f * output positions, d, h, w offsets of tap t).
     """
-    a_tile = cuda.shared.array((BK, BM + 1), dtype=dx.dtype)
-    b_tile = cuda.shared.array((BK, BN + 1), dtype=dx.dtype)
+    a_tile = cuda.shared.array((BK, BM_PADDED), dtype=dx.dtype)
+    b_tile = cuda.shared.array((BK, BN_PADDED), dtype=dx.dtype)
     acc = cuda.local.array((TM, TN), dtype=dx.dtype)
     b_reg = cuda.local.array(TN, dtype=dx.dtype)
     channels, d_in, h_in, w_in = in_dims
@@ -250,8 +253,8 @@ def conv_backward_weight_kernel(dy, x, dw, taps, images, in_dims, out_dims, stri
 
     taps as in conv_forward_kernel.
     """
-    a_tile = cuda.shared.array((BK, BM + 1), dtype=dw.dtype)
-    b_tile = cuda.shared.array((BK, BN + 1), dtype=dw.dtype)
+    a_tile = cuda.shared.array((BK, BM_PADDED), dtype=dw.dtype)
+    b_tile = cuda.shared.array((BK, BN_PADDED), dtype=dw.dtype)
     acc = cuda.local.array((TM, TN), dtype=dw.dtype)
     b_reg = cuda.local.array(TN, dtype=dw.dtype)
     channels, d_in, h_in, w_in = in_dims

@@ -76,7 +76,8 @@ class DeviceLoss:
     """
 
     def __init__(self, backend, name: str, classes: int, capacity: int, dtype=np.float32):
-        self.backend, self.name, self.classes, self.dtype = backend, name, classes, dtype
+        self.backend, self.name, self.classes = backend, name, classes
+        self.dtype = np.dtype(dtype).type
         self.grad = cuda.device_array((capacity, classes), dtype)
         self.row_loss = cuda.device_array(capacity, np.float64)
         self.row_correct = cuda.device_array(capacity, np.float64)

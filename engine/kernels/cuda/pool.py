@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 
-from numba import cuda
+from numba import cuda, float64
 
 from ...modules.registry import Op
 from ..cpu.pool import MODE_CODES
-from .runtime import launch
+from .runtime import ZERO, launch
 
 MAX, AVG = 0, 1
 
@@ -147,7 +147,7 @@ class PoolOp(Op):
 
 
 @cuda.jit(cache=True)
-def channel_pool_forward_kernel(x, y, argmax, size, positions, mode):
+def channel_pool_forward_kernel(x, y, argmax, size, positions, mode, inv_size):
     """y [N*G, S] pools x [N*G, size, S] over its middle axis; argmax (max) gets the winner."""
     total = cuda.local.array(1, dtype=y.dtype)
     for i in range(cuda.grid(1), y.size, cuda.gridsize(1)):
@@ -165,21 +165,21 @@ def channel_pool_forward_kernel(x, y, argmax, size, positions, mode):
             for m in range(size):
                 v = x[base + m * positions]
                 total[0] += v if mode == AVG else v * v
-            y[i] = total[0] / size if mode == AVG else math.sqrt(total[0])
+            y[i] = total[0] * inv_size if mode == AVG else math.sqrt(total[0])
 
 
 @cuda.jit(cache=True)
-def channel_pool_backward_kernel(x, y, argmax, dy, dx, size, positions, mode):
+def channel_pool_backward_kernel(x, y, argmax, dy, dx, size, positions, mode, inv_size):
     """dx [N*G, size, S] from dy [N*G, S]; the l2 gradient x / y is 0 where y == 0."""
     for i in range(cuda.grid(1), dx.size, cuda.gridsize(1)):
         row, k = i // positions, i % positions  # row = group * size + member
         o = row // size * positions + k
         if mode == MAX:
-            dx[i] = dy[o] if argmax[o] == row % size else 0.0
+            dx[i] = dy[o] if argmax[o] == row % size else ZERO
         elif mode == AVG:
-            dx[i] = dy[o] / size
+            dx[i] = dy[o] * inv_size
         else:
-            dx[i] = dy[o] * x[i] / y[o] if y[o] > 0 else 0.0
+            dx[i] = dy[o] * x[i] / y[o] if y[o] > 0 else ZERO
 
 
 class ChannelPoolOp(Op):
@@ -190,6 +190,7 @@ class ChannelPoolOp(Op):
         self.mode = MODE_CODES[spec.params["mode"]]
         self.size = spec.params["size"]
         self.positions = math.prod(spec.in_shapes[0][1:])
+        self.inv_size = spec.dtype(1 / self.size)
 
     def allocate(self, batch):
         super().allocate(batch)
@@ -207,7 +208,7 @@ class ChannelPoolOp(Op):
         self.x = x
         y = self.y[:n].reshape(-1)
         channel_pool_forward_kernel[launch(y.size)](x.reshape(-1), y, self._argmax(n), self.size,
-                                                    self.positions, self.mode)
+                                                    self.positions, self.mode, self.inv_size)
         return self.y[:n]
 
     def backward(self, dout):
@@ -217,7 +218,7 @@ class ChannelPoolOp(Op):
         dx = self.dx[:n].reshape(-1)
         channel_pool_backward_kernel[launch(dx.size)](
             self.x.reshape(-1), self.y[:n].reshape(-1), self._argmax(n), dout.reshape(-1), dx,
-            self.size, self.positions, self.mode)
+            self.size, self.positions, self.mode, self.inv_size)
         return [self.dx[:n]]
 
 
@@ -225,6 +226,7 @@ class ChannelPoolOp(Op):
 def global_pool_forward_kernel(x, y, argmax, positions, mode):
     """y [N*C] = max (argmax: its position) or mean of x [N*C, S] over S; the mean sums in
     float64 so long rows stay accurate in float32."""
+    total = cuda.local.array(1, dtype=float64)
     for row in range(cuda.grid(1), y.size, cuda.gridsize(1)):
         base = row * positions
         if mode == MAX:
@@ -236,20 +238,20 @@ def global_pool_forward_kernel(x, y, argmax, positions, mode):
             y[row] = best
             argmax[row] = where
         else:
-            total = 0.0
+            total[0] = 0
             for k in range(positions):
-                total += x[base + k]
-            y[row] = total / positions
+                total[0] += x[base + k]
+            y[row] = total[0] / positions
 
 
 @cuda.jit(cache=True)
-def global_pool_backward_kernel(argmax, dy, dx, positions, mode):
+def global_pool_backward_kernel(argmax, dy, dx, positions, mode, inv_positions):
     for i in range(cuda.grid(1), dx.size, cuda.gridsize(1)):
         row = i // positions
         if mode == MAX:
-            dx[i] = dy[row] if argmax[row] == i % positions else 0.0
+            dx[i] = dy[row] if argmax[row] == i % positions else ZERO
         else:
-            dx[i] = dy[row] / positions
+            dx[i] = dy[row] * inv_positions
 
 
 class GlobalPoolOp(Op):
@@ -259,6 +261,7 @@ class GlobalPoolOp(Op):
         super().__init__(spec)
         self.mode = MODE_CODES[spec.params["mode"]]
         self.positions = math.prod(spec.in_shapes[0][1:])
+        self.inv_positions = spec.dtype(1 / self.positions)
 
     def allocate(self, batch):
         super().allocate(batch)
@@ -284,5 +287,6 @@ class GlobalPoolOp(Op):
         n = dout.shape[0]
         dx = self.dx[:n].reshape(-1)
         global_pool_backward_kernel[launch(dx.size)](self._argmax(n), dout.reshape(-1), dx,
-                                                     self.positions, self.mode)
+                                                     self.positions, self.mode,
+                                                     self.inv_positions)
         return [self.dx[:n]]

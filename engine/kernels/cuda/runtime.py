@@ -28,6 +28,10 @@ else:
 THREADS = 8 if SIMULATOR else 256
 MAX_BLOCKS = 2 if SIMULATOR else 8192
 REDUCE_THREADS = 8 if SIMULATOR else 256  # per block in one-block-per-channel reductions
+# Stored where a float64 literal 0.0 would make a float32 kernel convert through float64 (slow
+# on consumer GPUs). Only stored, never combined with math.* results: under the simulator those
+# are Python floats, and numpy would round float32 + Python float to float32.
+ZERO = np.float32(0)
 
 
 def one_line(err: BaseException) -> str:

@@ -1,0 +1,166 @@
+"""How training in the designer affects the window: the longest GUI event-loop stall (a 5 ms
+QTimer recording the gaps between its ticks) while a model trains with the panels open, and
+training samples/s with the panels open versus headless (rounds alternate, to share the noise).
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/gui_stall.py [--template vgg-small]
+        [--data shapes-rgb:3000] [--batches 40] [--rounds 2] [--layout all|tabbed] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow  # noqa: E402
+
+from designer.training import TrainingController, install_training_docks  # noqa: E402
+from engine.data import Augmentation, Normalization  # noqa: E402
+from engine.optim import Optimizer  # noqa: E402
+from engine.session import Session  # noqa: E402
+from engine.train import Trainer  # noqa: E402
+
+TICK_MS = 5
+
+
+def wait(app: QApplication, condition, timeout: float) -> None:
+    end = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > end:
+            raise TimeoutError("the benchmark waited too long")
+        app.processEvents(QEventLoop.AllEvents, 20)
+
+
+def headless_rate(template: str, info, batches: int, batch_size: int) -> float:
+    """Samples/s of Trainer.run on this thread alone, over batches 3..batches (wall clock)."""
+    session = Session.open(template)
+    data = info.dataset
+    train = data.subset(*info.train_range)
+    trainer = Trainer(session.net, Optimizer("adam"), train.x, train.y, epochs=1000,
+                      batch_size=batch_size, normalization=Normalization.fit(train.x),
+                      augmentation=Augmentation())
+    stamps: list[float] = []
+
+    def listen(event):
+        stamps.append(time.perf_counter())
+        if len(stamps) >= batches:
+            trainer.stop()
+    trainer.batch_listeners.append(listen)
+    trainer.run()
+    return (len(stamps) - 3) * batch_size / (stamps[-1] - stamps[2])
+
+
+def gui_run(app, controller, panels, batches: int) -> dict:
+    """Train through the Train panel for `batches` batches while a 5 ms timer records gaps."""
+    train = panels["Train"]
+    received: list[tuple[float, int]] = []
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    timer = QTimer(interval=TICK_MS)
+    timer.setTimerType(Qt.PreciseTimer)
+
+    def tick():
+        gaps.append(clock.nsecsElapsed() / 1e6)
+        clock.restart()
+
+    def batch_done(payload):
+        received.append((time.perf_counter(), payload["step"]))
+        if len(received) > 1 and payload["step"] - received[0][1] >= batches:
+            controller.stop()
+
+    timer.timeout.connect(tick)
+    controller.batch_done.connect(batch_done)
+    train.smoke_first.setChecked(False)
+    train.epochs.setValue(1000)
+    start_step = (controller.session.optimizer.step_count
+                  if controller.session and controller.session.optimizer else 0)
+    train.start_button.click()
+    wait(app, lambda: bool(received), 600)
+    gaps.clear()
+    clock.start()
+    timer.start()
+    wait(app, lambda: controller.state == "idle", 3600)
+    timer.stop()
+    controller.batch_done.disconnect(batch_done)
+    (t0, s0), (t1, s1) = received[1], received[-1]
+    batch = train.batch_size.value()
+    gaps_ms = np.asarray(gaps[1:])
+    return {"samples_per_sec": (s1 - s0) * batch / (t1 - t0),
+            "steps": s1 - start_step, "max_stall_ms": float(gaps_ms.max()),
+            "p99_stall_ms": float(np.percentile(gaps_ms, 99)),
+            "stalls_over_50ms": int((gaps_ms > 50).sum()), "ticks": len(gaps_ms)}
+
+
+def lay_out(window: QMainWindow, layout: str) -> None:
+    """'all': every panel visible at once (the heaviest case); 'tabbed': as installed."""
+    if layout != "all":
+        return
+    docks = window.findChildren(QDockWidget)
+    for dock in docks:
+        window.removeDockWidget(dock)
+    left, right = docks[:len(docks) // 2], docks[len(docks) // 2:]
+    window.addDockWidget(Qt.LeftDockWidgetArea, left[0])
+    window.addDockWidget(Qt.RightDockWidgetArea, right[0])
+    for column in (left, right):
+        for above, below in zip(column, column[1:], strict=False):
+            window.splitDockWidget(above, below, Qt.Vertical)
+    for dock in docks:
+        dock.show()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--template", default="vgg-small")
+    parser.add_argument("--data", default="shapes-rgb:3000")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--layout", choices=("all", "tabbed"), default="all")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    app = QApplication.instance() or QApplication([])
+    window = QMainWindow()
+    window.resize(1600, 1000)
+    controller = TrainingController(Session.open(args.template).graph)
+    panels = install_training_docks(window, controller)
+    lay_out(window, args.layout)
+    window.show()
+    panels["Train"].batch_size.setValue(args.batch_size)
+    panels["Train"].set_data_spec(args.data)
+    wait(app, lambda: controller.data is not None, 600)
+    info = controller.data
+    headless_rate(args.template, info, 4, args.batch_size)   # compile and warm the kernels
+
+    results = {"template": args.template, "data": args.data, "layout": args.layout,
+               "batch_size": args.batch_size, "batches": args.batches, "rounds": []}
+    for _ in range(args.rounds):
+        headless = headless_rate(args.template, info, args.batches, args.batch_size)
+        gui = gui_run(app, controller, panels, args.batches)
+        results["rounds"].append({"headless_samples_per_sec": headless, **gui})
+        if not args.json:
+            print(f"headless {headless:7.1f} samples/s | panels open {gui['samples_per_sec']:7.1f}"
+                  f" samples/s ({gui['samples_per_sec'] / headless - 1:+.1%}) | longest stall "
+                  f"{gui['max_stall_ms']:.1f} ms, p99 {gui['p99_stall_ms']:.1f} ms, "
+                  f"{gui['stalls_over_50ms']} over 50 ms in {gui['ticks']} ticks", flush=True)
+    controller.shutdown()
+    rounds = results["rounds"]
+    results["max_stall_ms"] = max(r["max_stall_ms"] for r in rounds)
+    results["panels_vs_headless"] = (sum(r["samples_per_sec"] for r in rounds)
+                                     / sum(r["headless_samples_per_sec"] for r in rounds) - 1)
+    print(json.dumps(results, indent=1) if args.json else
+          f"longest stall {results['max_stall_ms']:.1f} ms; panels open vs headless "
+          f"{results['panels_vs_headless']:+.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
