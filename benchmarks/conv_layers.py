@@ -112,7 +112,7 @@ def main():
         torch.set_num_threads(args.threads)
     header = f"{'layer':13s} {'fwd':>7s} {'gin':>7s} {'gw+gb':>7s} {'total':>7s}"
     print(header + ("   torch: fwd     gin   gw+gb   total" if args.torch else "")
-          + "   (ms, batch %d, %d threads)" % (args.batch, args.threads))
+          + f"   (ms, batch {args.batch}, {args.threads} threads)")
     with limit_threads(args.threads):
         print(f"numba threads {numba.get_num_threads()}")
         for name, type_name, in_shape, params, need_input in LAYERS:

@@ -104,14 +104,10 @@ def lay_out(window: QMainWindow, layout: str) -> None:
     if layout != "all":
         return
     docks = window.findChildren(QDockWidget)
-    for dock in docks:
-        window.removeDockWidget(dock)
     left, right = docks[:len(docks) // 2], docks[len(docks) // 2:]
-    window.addDockWidget(Qt.LeftDockWidgetArea, left[0])
-    window.addDockWidget(Qt.RightDockWidgetArea, right[0])
-    for column in (left, right):
-        for above, below in zip(column, column[1:], strict=False):
-            window.splitDockWidget(above, below, Qt.Vertical)
+    for area, column in ((Qt.LeftDockWidgetArea, left), (Qt.RightDockWidgetArea, right)):
+        for dock in column:   # adding an added dock moves it out of its tab group
+            window.addDockWidget(area, dock, Qt.Vertical)
     for dock in docks:
         dock.show()
 

@@ -79,5 +79,13 @@ def describe_devices() -> str:
                      f"memory {_gib(d['memory_total'])} ({_gib(d['memory_free'])} free)")
     if SIMULATOR:
         lines.append("(NUMBA_ENABLE_CUDASIM=1: this is numba's CUDA simulator, not a GPU)")
-    lines.append("Use --device cuda to train on GPU 0 (CUDA_VISIBLE_DEVICES picks another).")
+    from .backend import BackendError
+    from .kernels.cuda.runtime import ensure_usable
+
+    try:
+        ensure_usable()
+    except BackendError as err:
+        lines.append(str(err))
+    else:
+        lines.append("Use --device cuda to train on GPU 0 (CUDA_VISIBLE_DEVICES picks another).")
     return "\n".join(lines)

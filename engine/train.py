@@ -127,7 +127,10 @@ class Trainer:
 
     @property
     def batches_per_epoch(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
+        """Every sample once per epoch, except that a last batch of one sample is skipped
+        (BatchNorm needs two values per channel; the shuffle skips a different one each time)."""
+        n = len(self.x)
+        return n // self.batch_size + (n % self.batch_size > 1) if n > 1 else 1
 
     # -- the loop -----------------------------------------------------------------------------
     def _rng(self, *stream: int) -> np.random.Generator:

@@ -77,6 +77,15 @@ def test_last_partial_batch_counts():
     assert sizes == [1, 2, 3, 4]  # 56 samples in batches of 16: 16, 16, 16, 8
 
 
+def test_last_batch_of_one_sample_is_skipped_for_batchnorm():
+    net = compile_network(small_graph())
+    x, y = toy_data(n=33)
+    trainer = Trainer(net, Optimizer("sgd"), x, y, epochs=2, batch_size=16)
+    assert trainer.batches_per_epoch == 2
+    trainer.run()
+    assert trainer.optimizer.step_count == 4
+
+
 def test_pause_resume_and_stop_from_another_thread():
     trainer = make_trainer(epochs=1000)
     paused_at = threading.Event()

@@ -175,10 +175,11 @@ class SnapshotPanel(QWidget):
         self._last_request = 0.0
         self.snapshots = 0
         controller.snapshot_ready.connect(self._snapshot_ready)
-        controller.batch_done.connect(lambda _: self._maybe_refresh())
+        # bound methods, not lambdas: Qt drops those connections when the panel is deleted
+        controller.batch_done.connect(self._batch_done)
         controller.state_changed.connect(self._state_changed)
         controller.graph_changed.connect(self.invalidate)
-        controller.history_changed.connect(lambda _: self.invalidate())
+        controller.history_changed.connect(self._history_changed)
 
     def params(self) -> dict:
         return {}
@@ -203,6 +204,12 @@ class SnapshotPanel(QWidget):
         if force or (self.refresh_during_run
                      and time.perf_counter() - self._last_request >= self.interval):
             self.refresh()
+
+    def _batch_done(self, _payload) -> None:
+        self._maybe_refresh()
+
+    def _history_changed(self, _history) -> None:
+        self.invalidate()
 
     def _state_changed(self, state: str) -> None:
         if state in ("idle", "paused"):

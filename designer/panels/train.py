@@ -136,9 +136,9 @@ class TrainPanel(QWidget):
         controller.batch_done.connect(self._batch_done)
         controller.epoch_done.connect(self._epoch_done)
         controller.finished.connect(self._finished)
-        controller.diverged.connect(lambda message: self._say(message, "bad"))
+        controller.diverged.connect(self._problem)
         controller.smoke_done.connect(self._smoke_done)
-        controller.error.connect(lambda message: self._say(message, "bad"))
+        controller.error.connect(self._problem)
         controller.graph_changed.connect(self._graph_changed)
         self._graph_changed()
         self._state_changed(controller.state)
@@ -380,6 +380,9 @@ class TrainPanel(QWidget):
         info = self.controller.data
         if info is not None:
             self.controller.request_input_shape(list(info.dataset.input_shape))
+
+    def _problem(self, message: str) -> None:
+        self._say(message, "bad")
 
     def _say(self, text: str, level: str | None = None) -> None:
         self.status.setText(text)

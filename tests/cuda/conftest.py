@@ -18,6 +18,7 @@ _WANT_SIMULATOR = os.environ["NUMBA_ENABLE_CUDASIM"] == "1"
 
 import json  # noqa: E402
 import threading  # noqa: E402
+import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -108,6 +109,22 @@ def _barrier_blocks(kernel_module) -> None:
     BlockManager.run = manager_run
 
 
+def _locked_shared_arrays(kernelapi) -> None:
+    """numba's simulated cuda.shared.array checks and fills its table without a lock, so two
+    threads starting together can each get a private "shared" array (a flaky wrong sum)."""
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        assert shape != 0 and alignment is None, "dynamic or aligned shared memory"
+        if isinstance(dtype, kernelapi.types.Type):
+            dtype = kernelapi.numpy_support.as_dtype(dtype)
+        caller = traceback.extract_stack(sys._getframe())[-2][0:2]  # file and line
+        with lock:
+            return self._allocations.setdefault(caller, np.empty(shape, dtype))
+
+    kernelapi.FakeCUDAShared.array = array
+
+
 _DEVICE_ARRAY_ATTRIBUTES = {
     "dtype", "size", "ndim", "strides", "nbytes", "itemsize", "flags", "squeeze",
     # what numpy reads when asked for a copy (real device arrays have __array__)
@@ -140,10 +157,15 @@ def strict_simulator():
         yield
         return
     from numba.cuda.simulator import kernel as kernel_module
+    from numba.cuda.simulator import kernelapi
     from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
     from numba.cuda.simulator.kernel import FakeCUDAKernel
 
     _barrier_blocks(kernel_module)
+    _locked_shared_arrays(kernelapi)
+    # every simulated thread is a Python thread: hand the GIL over often, not every 5 ms
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-3)
     original_getattr, original_call = FakeCUDAArray.__getattr__, FakeCUDAKernel.__call__
 
     def getattr_(self, name):
@@ -164,6 +186,7 @@ def strict_simulator():
     FakeCUDAArray.__getattr__, FakeCUDAKernel.__call__ = getattr_, call
     yield
     FakeCUDAArray.__getattr__, FakeCUDAKernel.__call__ = original_getattr, original_call
+    sys.setswitchinterval(switch_interval)
     target = os.environ.get("CONVDESIGNER_RECORD_KERNELS")
     if target:
         previous = json.loads(Path(target).read_text()) if Path(target).exists() else []

@@ -54,10 +54,13 @@ def test_a_gpu_training_step_is_faster_than_the_cpu_one():
         gpu_step()
     gpu = min(gpu_step() for _ in range(5))
     net = compile_network(graph, backend="cpu")
+    net.set_input_grad(False)
     x = np.random.default_rng(0).standard_normal((128, *net.input_shape)).astype(np.float32)
-    net.run_forward(x, True)
-    start = time.perf_counter()
-    out = net.run_forward(x, True)
-    net.run_backward(losses.cross_entropy(out, np.zeros(128, np.int64))[1])
-    cpu = time.perf_counter() - start
+    timings = []
+    for _ in range(2):  # the first compiles
+        start = time.perf_counter()
+        out = net.run_forward(x, True)
+        net.run_backward(losses.cross_entropy(out, np.zeros(128, np.int64))[1])
+        timings.append(time.perf_counter() - start)
+    cpu = timings[-1]
     assert gpu < cpu / 3, f"GPU step {gpu * 1e3:.1f} ms vs CPU {cpu * 1e3:.1f} ms"

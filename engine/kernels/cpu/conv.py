@@ -96,10 +96,10 @@ def conv_gather_cpu(src, cols, n0, offsets, span):
 
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
 def conv_direct_cpu(src, weight, offsets, out, stride0, stride1, bias):
-    """out[n, o, a, b, e] = bias[o] + sum over j, t of weight[o, j, t] * src[n, g*J + j, q + offsets[t]]
+    """out[n, o, a, b, e] = bias[o] + sum over j, t of weight[o, j, t] * src[n, g*J + j, q + off[t]]
 
-    with q = a*stride0 + b*stride1 + e and g the group of o. src: [N, S, length] on the flat grid;
-    weight: [O, J, T]; out: [N, O, A, B, E]; bias: [O] or empty.
+    with q = a*stride0 + b*stride1 + e, off = offsets and g the group of o. src: [N, S, length]
+    on the flat grid; weight: [O, J, T]; out: [N, O, A, B, E]; bias: [O] or empty.
     """
     samples, outs = out.shape[0], out.shape[1]
     ins, taps = weight.shape[1], weight.shape[2]
@@ -138,16 +138,26 @@ def conv_direct_cpu(src, weight, offsets, out, stride0, stride1, bias):
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
-def conv_grad_weight_direct_cpu(src, dy, start, offsets, span, dweight):
-    """dweight[f, j, t] = sum over n, p < span of dy[n, f, start + p] * src[n, g*J + j, p + offsets[t]]
+def conv_grad_weight_direct_cpu(src, dy, start, offsets, span, dweight, dbias):
+    """dweight[f, j, t] = sum over n, p < span of dy[n, f, start + p] * src[n, g*J + j, p + off[t]]
 
-    src: the padded input on the flat grid [N, C, length]; dy: dY on the same grid after
-    `start` zeros (zeros between its rows too).
+    with off = offsets, and dbias[f] = the sum of dy[:, f] (dbias may be empty). src: the padded
+    input on the flat grid [N, C, length]; dy: dY on the same grid after `start` zeros (zeros
+    between its rows too).
     """
     samples = src.shape[0]
     filters, ins, taps = dweight.shape
     filters_per_group = filters // (src.shape[1] // ins)
-    for job in prange(filters * ins):
+    for job in prange(filters * ins + dbias.size):
+        if job >= filters * ins:
+            f = job - filters * ins
+            s0 = dbias.dtype.type(0)
+            for n in range(samples):
+                d = dy[n, f, start:start + span]
+                for p in range(span):
+                    s0 += d[p]
+            dbias[f] = s0
+            continue
         f, j = job // ins, job % ins
         c = f // filters_per_group * ins + j
         t = 0
@@ -176,18 +186,6 @@ def conv_grad_weight_direct_cpu(src, dy, start, offsets, span, dweight):
                     s0 += d[p] * x0[p]
             dweight[f, j, t] = s0
             t += 1
-
-
-@njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
-def conv_grad_bias_cpu(dy, dbias):
-    """dbias[f] = sum of dy[:, f, :] (dy: [N, F, P])."""
-    for f in prange(dy.shape[1]):
-        total = dbias.dtype.type(0)
-        for n in range(dy.shape[0]):
-            row = dy[n, f]
-            for p in range(row.size):
-                total += row[p]
-        dbias[f] = total
 
 
 # -- exact columns, any stride ----------------------------------------------------------------
@@ -350,7 +348,7 @@ class ConvOp(Op):
 
     def _flat_grid(self) -> None:
         """Strides, tap offsets and spans of the flat padded grid (stride-1 algorithms)."""
-        padded = [n + p for n, p in zip(self.in3, self.pad_total)]
+        padded = [n + p for n, p in zip(self.in3, self.pad_total, strict=True)]
         self.grid_strides = s0, s1 = (padded[1] * padded[2], padded[2])
         self.grid_size = math.prod(padded)
         (k_d, k_h, k_w), (d_d, d_h, d_w) = self.kernel, self.dilation
@@ -496,11 +494,9 @@ class ConvOp(Op):
         if weight_algorithm == "direct":
             dweight = self.grads["weight"].reshape(self.filters, self.channels_per_group,
                                                    self.taps)
+            dbias = self.grads["bias"] if self.has_bias else self.no_bias
             conv_grad_weight_direct_cpu(self.xp[:n], self.dym[:n], self.margin, self.tap_offsets,
-                                        self.out_span, dweight)
-            if self.has_bias:
-                conv_grad_bias_cpu(dy5.reshape(n, self.filters, self.positions),
-                                   self.grads["bias"])
+                                        self.out_span, dweight, dbias)
         if uses & {"gemm", "im2col"}:
             self._backward_gemm(n, dy5, input_algorithm, weight_algorithm)
         return [self.dx[:n].reshape(n, *self.spec.in_shapes[0])

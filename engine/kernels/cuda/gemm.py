@@ -3,8 +3,8 @@
 A block of TY x TX threads computes a BM x BN tile of C, each thread a TM x TN micro-tile held in
 registers, stepping through K in BK-deep slices staged in shared memory. The conv kernels never
 build the im2col matrix: a thread reads the input cells its tile needs through a small table of
-per-tap offsets, so there is no division in the inner loops. Every conv runs as 3D (1D and 2D get
-unit leading spatial axes), arrays are passed flat.
+per-tap offsets rather than decoding each tap by division. Every conv runs as 3D (1D and 2D get
+unit leading spatial axes); arrays are passed flat.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def configure(threads: int, micro: int, depth: int) -> None:
     """Tile shape: threads x threads per block, micro x micro outputs each, BK = depth.
 
     The simulator runs every thread in Python, so it gets small tiles; its tests can switch to
-    the GPU's shape (kernels read these globals when they run there, and when they compile here).
+    the GPU's shape, as simulated kernels read these globals at each run (a GPU compile bakes
+    them in).
     """
     global TX, TY, TM, TN, BK, BM, BN, NT, A_LOADS, B_LOADS, BM_PADDED, BN_PADDED
     TX = TY = threads

@@ -1,6 +1,7 @@
 """Per-channel sums on the GPU: one block per channel, a tree over shared memory.
 
-Used for bias gradients (Conv, Dense) and by BatchNorm's statistics.
+Used for bias gradients (Conv, Dense) and by BatchNorm's and the losses' sums. numba's kernel
+cache keys a kernel on its own file only: after editing block_sum, clear the callers' caches.
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ kernels here and raises BackendError with a one-line reason where it does not.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -199,8 +200,9 @@ class CUDABackend:
         self.stream.synchronize()
 
 
+@functools.cache
 def multiprocessors() -> int:
-    """How many SMs the current GPU has (what split-K sizes its grids for)."""
+    """How many SMs the GPU has (what split-K sizes its grids for)."""
     if SIMULATOR:
         return 2
     return cuda.get_current_device().MULTIPROCESSOR_COUNT

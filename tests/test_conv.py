@@ -1,0 +1,121 @@
+"""Conv1D/2D/3D on the CPU against a plain-numpy reference, on every algorithm path."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opcheck import OpHarness, check_op
+
+import engine.kernels.cpu.conv as conv
+
+
+def conv_reference(inputs, arrays, params, training):
+    """Cross-correlation as a sum over kernel taps of strided slices of the zero-padded input."""
+    (x,) = inputs
+    weight = arrays["weight"]
+    kernel, stride, dilation = params["kernel_size"], params["stride"], params["dilation"]
+    if params["padding"] == "same":
+        total = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
+        begin = [t // 2 for t in total]  # an odd extra cell goes at the end, as in PyTorch
+    else:
+        begin = list(params["padding"])
+        total = [2 * p for p in begin]
+    padded = np.pad(x, [(0, 0), (0, 0)] + [(b, t - b) for b, t in zip(begin, total, strict=True)])
+    out = [(n + t - d * (k - 1) - 1) // s + 1
+           for n, t, k, s, d in zip(x.shape[2:], total, kernel, stride, dilation,
+                                    strict=True)]
+    groups = params["groups"]
+    channels_per_group = x.shape[1] // groups
+    filters = weight.shape[0]
+    filters_per_group = filters // groups
+    y = np.zeros((x.shape[0], filters, *out))
+    for tap in np.ndindex(*kernel):
+        window = tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
+                       for t, d, o, s in zip(tap, dilation, out, stride, strict=True))
+        patch = padded[(slice(None), slice(None)) + window]
+        for g in range(groups):
+            fs = slice(g * filters_per_group, (g + 1) * filters_per_group)
+            cs = slice(g * channels_per_group, (g + 1) * channels_per_group)
+            y[:, fs] += np.einsum("nc...,fc->nf...", patch[:, cs], weight[(fs, slice(None)) + tap])
+    if params["bias"]:
+        y += arrays["bias"].reshape((1, filters) + (1,) * len(kernel))
+    return y
+
+
+@pytest.fixture(params=conv.ALGORITHMS)
+def algorithm(request, monkeypatch):
+    monkeypatch.setattr(conv, "FORCE_ALGORITHM", request.param)
+    return request.param
+
+
+CASES = [
+    ("Conv1D", {"filters": 3, "kernel_size": 3}, (2, 9), 2),
+    ("Conv1D", {"filters": 4, "kernel_size": 4, "stride": 2, "padding": 2, "dilation": 2},
+     (3, 13), 3),
+    ("Conv1D", {"filters": 2, "kernel_size": 4, "padding": "same", "bias": False}, (1, 7), 1),
+    ("Conv2D", {"filters": 4, "kernel_size": 3, "padding": 1}, (3, 6, 5), 2),
+    ("Conv2D", {"filters": 3, "kernel_size": [3, 2], "stride": [2, 1], "padding": [1, 0],
+                "dilation": [1, 2]}, (2, 7, 6), 3),
+    ("Conv2D", {"filters": 6, "kernel_size": 3, "groups": 2, "padding": "same", "bias": False},
+     (4, 5, 5), 2),
+    ("Conv2D", {"filters": 4, "kernel_size": 4, "padding": "same", "dilation": 2}, (2, 9, 8), 1),
+    ("Conv2D", {"filters": 4, "kernel_size": 3, "groups": 4, "padding": 1}, (4, 5, 6), 2),
+    ("Conv2D", {"filters": 2, "kernel_size": 1, "stride": 2}, (3, 5, 5), 2),
+    ("Conv3D", {"filters": 2, "kernel_size": [2, 3, 2], "padding": [1, 0, 1]}, (2, 4, 5, 3), 2),
+    ("Conv3D", {"filters": 3, "kernel_size": 2, "stride": [1, 2, 1], "groups": 3,
+                "dilation": [2, 1, 1]}, (3, 5, 4, 3), 1),
+    ("Conv3D", {"filters": 2, "kernel_size": 2, "padding": "same"}, (2, 3, 4, 3), 2),
+]
+
+
+@pytest.mark.parametrize("type_name, params, shape, batch", CASES)
+def test_conv_matches_reference(algorithm, type_name, params, shape, batch):
+    h = check_op(type_name, params, [shape], batch, conv_reference)
+    expected = "im2col" if any(s != 1 for s in h.params["stride"]) else algorithm
+    assert set(h.op.algorithms.values()) == {expected}
+
+
+@settings(max_examples=12, deadline=None)
+@given(channels=st.integers(1, 4), groups=st.sampled_from([1, 2]), filters=st.integers(1, 3),
+       size=st.tuples(st.integers(1, 7), st.integers(1, 7)), kernel=st.tuples(
+           st.integers(1, 3), st.integers(1, 3)), stride=st.tuples(st.integers(1, 2),
+                                                                   st.integers(1, 2)),
+       dilation=st.integers(1, 2), pad=st.integers(0, 2), bias=st.booleans(),
+       batch=st.integers(1, 3), algorithm=st.sampled_from(conv.ALGORITHMS))
+def test_conv2d_random_shapes(channels, groups, filters, size, kernel, stride, dilation, pad,
+                              bias, batch, algorithm):
+    span = [dilation * (k - 1) + 1 for k in kernel]
+    if any(s > n + 2 * pad for s, n in zip(span, size, strict=True)):
+        return
+    params = {"filters": filters * groups, "kernel_size": list(kernel), "stride": list(stride),
+              "dilation": dilation, "padding": pad, "groups": groups, "bias": bias}
+    previous, conv.FORCE_ALGORITHM = conv.FORCE_ALGORITHM, algorithm
+    try:
+        check_op("Conv2D", params, [(channels * groups, *size)], batch, conv_reference, samples=6)
+    finally:
+        conv.FORCE_ALGORITHM = previous
+
+
+@pytest.mark.parametrize("params", [{"filters": 4, "kernel_size": 3, "padding": 1},
+                                    {"filters": 4, "kernel_size": 3, "groups": 2, "stride": 2}])
+def test_weight_grads_without_input_grad(algorithm, params):
+    """needs_input_grad=False: no input gradient, the same weight gradients (float32 too)."""
+    grads = {}
+    for dtype in (np.float64, np.float32):
+        for need in (True, False):
+            h = OpHarness("Conv2D", params, [(4, 6, 7)], 3, dtype=dtype, capacity=5)
+            h.op.needs_input_grad = [need]
+            h.forward()
+            dy = np.random.default_rng(3).standard_normal((3, *h.out_shape))
+            input_grads, grads[dtype, need] = h.backward(dy)
+            assert (input_grads[0] is None) == (not need)
+    for name, value in grads[np.float64, True].items():
+        np.testing.assert_allclose(grads[np.float64, False][name], value, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(grads[np.float32, False][name], value, rtol=1e-4, atol=1e-4)
+
+
+def test_batch_splits_over_workers_and_tiles(algorithm, monkeypatch):
+    """One sample per column tile, so both workers run several tiles each."""
+    monkeypatch.setattr(conv, "COLUMN_BYTES", 1)
+    h = check_op("Conv2D", {"filters": 3, "kernel_size": 3, "padding": 1}, [(2, 5, 5)], 7,
+                 conv_reference, samples=4)
+    assert h.op.chunk == 1
