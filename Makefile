@@ -13,8 +13,10 @@ CORES := $(shell nproc 2>/dev/null || echo 2)
 run: $(STAMP) debs debs-x11
 	$(VENV)/bin/convdesigner $(FILE)
 
+# The CUDA tests run in a second process: numba's simulator must be chosen before numba loads.
 test: $(STAMP) debs
 	QT_QPA_PLATFORM=offscreen NUMBA_NUM_THREADS=$(CORES) $(PY) -m pytest -q
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q tests/cuda
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"

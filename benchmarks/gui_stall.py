@@ -32,11 +32,26 @@ TICK_MS = 5
 
 
 def wait(app: QApplication, condition, timeout: float) -> None:
+    """Run the event loop (sleeping when idle, as the designer's does) until condition()."""
+    if condition():
+        return
+    loop = QEventLoop()
     end = time.perf_counter() + timeout
-    while not condition():
-        if time.perf_counter() > end:
-            raise TimeoutError("the benchmark waited too long")
-        app.processEvents(QEventLoop.AllEvents, 20)
+    expired = []
+
+    def check():
+        if condition():
+            loop.quit()
+        elif time.perf_counter() > end:
+            expired.append(True)
+            loop.quit()
+    poll = QTimer(interval=10)
+    poll.timeout.connect(check)
+    poll.start()
+    loop.exec()
+    poll.stop()
+    if expired:
+        raise TimeoutError("the benchmark waited too long")
 
 
 def headless_rate(template: str, info, batches: int, batch_size: int) -> float:
@@ -56,6 +71,25 @@ def headless_rate(template: str, info, batches: int, batch_size: int) -> float:
     trainer.batch_listeners.append(listen)
     trainer.run()
     return (len(stamps) - 3) * batch_size / (stamps[-1] - stamps[2])
+
+
+def tick_gaps(app, seconds: float) -> np.ndarray:
+    """Gaps between 5 ms timer ticks (ms) over `seconds` of an otherwise idle event loop."""
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    timer = QTimer(interval=TICK_MS)
+    timer.setTimerType(Qt.PreciseTimer)
+
+    def tick():
+        gaps.append(clock.nsecsElapsed() / 1e6)
+        clock.restart()
+    timer.timeout.connect(tick)
+    clock.start()
+    timer.start()
+    end = time.perf_counter() + seconds
+    wait(app, lambda: time.perf_counter() > end, seconds + 60)
+    timer.stop()
+    return np.asarray(gaps[1:])
 
 
 def gui_run(app, controller, panels, batches: int) -> dict:
@@ -87,7 +121,9 @@ def gui_run(app, controller, panels, batches: int) -> dict:
     gaps.clear()
     clock.start()
     timer.start()
+    cpu, wall = time.thread_time(), time.perf_counter()
     wait(app, lambda: controller.state == "idle", 3600)
+    cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
     timer.stop()
     controller.batch_done.disconnect(batch_done)
     (t0, s0), (t1, s1) = received[1], received[-1]
@@ -96,7 +132,8 @@ def gui_run(app, controller, panels, batches: int) -> dict:
     return {"samples_per_sec": (s1 - s0) * batch / (t1 - t0),
             "steps": s1 - start_step, "max_stall_ms": float(gaps_ms.max()),
             "p99_stall_ms": float(np.percentile(gaps_ms, 99)),
-            "stalls_over_50ms": int((gaps_ms > 50).sum()), "ticks": len(gaps_ms)}
+            "stalls_over_50ms": int((gaps_ms > 50).sum()), "ticks": len(gaps_ms),
+            "gui_thread_cpu_share": cpu / wall}
 
 
 def lay_out(window: QMainWindow, layout: str) -> None:
@@ -120,9 +157,13 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--layout", choices=("all", "tabbed"), default="all")
+    parser.add_argument("--switch-interval", type=float, default=None,
+                        help="sys.setswitchinterval (s) for the whole run")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     app = QApplication.instance() or QApplication([])
     window = QMainWindow()
     window.resize(1600, 1000)
@@ -132,12 +173,18 @@ def main(argv=None) -> int:
     window.show()
     panels["Train"].batch_size.setValue(args.batch_size)
     panels["Train"].set_data_spec(args.data)
-    wait(app, lambda: controller.data is not None, 600)
+    wait(app, lambda: controller.data is not None and controller.state == "idle", 600)
     info = controller.data
     headless_rate(args.template, info, 4, args.batch_size)   # compile and warm the kernels
 
+    idle = tick_gaps(app, 5.0)
     results = {"template": args.template, "data": args.data, "layout": args.layout,
-               "batch_size": args.batch_size, "batches": args.batches, "rounds": []}
+               "batch_size": args.batch_size, "batches": args.batches,
+               "idle_max_stall_ms": float(idle.max()),
+               "idle_p99_stall_ms": float(np.percentile(idle, 99)), "rounds": []}
+    if not args.json:
+        print(f"not training: longest stall {idle.max():.1f} ms, p99 "
+              f"{np.percentile(idle, 99):.1f} ms (the machine's own noise)", flush=True)
     for _ in range(args.rounds):
         headless = headless_rate(args.template, info, args.batches, args.batch_size)
         gui = gui_run(app, controller, panels, args.batches)
@@ -146,7 +193,8 @@ def main(argv=None) -> int:
             print(f"headless {headless:7.1f} samples/s | panels open {gui['samples_per_sec']:7.1f}"
                   f" samples/s ({gui['samples_per_sec'] / headless - 1:+.1%}) | longest stall "
                   f"{gui['max_stall_ms']:.1f} ms, p99 {gui['p99_stall_ms']:.1f} ms, "
-                  f"{gui['stalls_over_50ms']} over 50 ms in {gui['ticks']} ticks", flush=True)
+                  f"{gui['stalls_over_50ms']} over 50 ms in {gui['ticks']} ticks | GUI thread "
+                  f"busy {gui['gui_thread_cpu_share']:.0%} of the time", flush=True)
     controller.shutdown()
     rounds = results["rounds"]
     results["max_stall_ms"] = max(r["max_stall_ms"] for r in rounds)

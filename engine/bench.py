@@ -52,7 +52,7 @@ def ours(graph, batch: int, device: str, train: bool) -> list[float]:
     def train_step():
         out = net.backend.to_host(net.run_forward(xd, True))
         _, dy = losses.cross_entropy(out, y)
-        net.run_backward(net.backend.to_device(dy))
+        net.run_backward(net.backend.stage(dy, "dy"))
         optimizer.step(net)
         net.backend.synchronize()
 

@@ -59,6 +59,9 @@ CASES = [
      (4, 5, 5), 2),
     ("Conv2D", {"filters": 4, "kernel_size": 4, "padding": "same", "dilation": 2}, (2, 9, 8), 1),
     ("Conv2D", {"filters": 4, "kernel_size": 3, "groups": 4, "padding": 1}, (4, 5, 6), 2),
+    ("Conv2D", {"filters": 3, "kernel_size": 3}, (2, 7, 5), 2),
+    ("Conv2D", {"filters": 2, "kernel_size": 3, "padding": [2, 0], "bias": False}, (3, 4, 6), 1),
+    ("Conv2D", {"filters": 2, "kernel_size": 3, "padding": 3}, (2, 3, 4), 2),
     ("Conv2D", {"filters": 2, "kernel_size": 1, "stride": 2}, (3, 5, 5), 2),
     ("Conv3D", {"filters": 2, "kernel_size": [2, 3, 2], "padding": [1, 0, 1]}, (2, 4, 5, 3), 2),
     ("Conv3D", {"filters": 3, "kernel_size": 2, "stride": [1, 2, 1], "groups": 3,
@@ -70,8 +73,14 @@ CASES = [
 @pytest.mark.parametrize("type_name, params, shape, batch", CASES)
 def test_conv_matches_reference(algorithm, type_name, params, shape, batch):
     h = check_op(type_name, params, [shape], batch, conv_reference)
-    expected = "im2col" if any(s != 1 for s in h.params["stride"]) else algorithm
-    assert set(h.op.algorithms.values()) == {expected}
+    if any(s != 1 for s in h.params["stride"]):
+        expected = dict.fromkeys(("forward", "grad_input", "grad_weight"), "im2col")
+    elif algorithm == "winograd" and h.op.winograd_ok:
+        expected = {"forward": "winograd", "grad_input": "winograd", "grad_weight": "gemm"}
+    else:
+        forced = "gemm" if algorithm == "winograd" else algorithm
+        expected = dict.fromkeys(("forward", "grad_input", "grad_weight"), forced)
+    assert h.op.algorithms == expected
 
 
 @settings(max_examples=12, deadline=None)

@@ -26,7 +26,8 @@ def rig(qtbot):
     qtbot.waitExposed(window)
     train = panels["Train"]
     train.set_data_spec("shapes:600")
-    qtbot.waitUntil(lambda: controller.data is not None, timeout=RUN)
+    qtbot.waitUntil(lambda: controller.data is not None and controller.state == "idle",
+                    timeout=RUN)
     train.batch_size.setValue(64)
     yield window, controller, panels
     controller.shutdown()

@@ -15,9 +15,11 @@ from threadpoolctl import ThreadpoolController
 from ...modules.conv import conv_geometry
 from ...modules.registry import Op
 
-ALGORITHMS = ("direct", "gemm", "im2col")
+ALGORITHMS = ("direct", "gemm", "im2col", "winograd")
 """direct: numba loops over the flat padded grid (stride 1); gemm: contiguous column copies from
-that grid + BLAS (stride 1); im2col: exact columns + BLAS, col2im for grad-input (any stride)."""
+that grid + BLAS (stride 1); im2col: exact columns + BLAS, col2im for grad-input (any stride);
+winograd: F(2x2, 3x3) transforms + 16 BLAS GEMMs (2D 3x3, stride 1, no dilation or groups;
+forward and grad-input, with gemm for grad-weight)."""
 
 FORCE_ALGORITHM: str | None = None
 """One of ALGORITHMS to use for every direction it can serve (the tests check each path)."""
@@ -27,6 +29,12 @@ COLUMN_BYTES = 1 << 20
 
 DIRECT_TERMS = 32
 """The direct kernels beat columns + GEMM up to about this many (channel, tap) terms."""
+
+WINOGRAD_TILES = 512
+"""2x2 output tiles per Winograd GEMM (samples are batched until they reach it)."""
+
+WINOGRAD_CHANNELS = 16
+"""Winograd beats gemm once both GEMM dimensions (channels, filters) reach this."""
 
 _FASTMATH = {"reassoc", "contract"}  # vectorised dot products: only the order of a sum changes
 
@@ -51,16 +59,19 @@ def _fill(dst, value):
 # tap is one constant offset and each inner loop runs over one long contiguous span -----------
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def conv_embed_cpu(src, dst, start, stride0, stride1):
-    """dst[n, c, start + a*stride0 + b*stride1 + e] = src[n, c, a, b, e] (the rest is kept)."""
-    samples, channels, length = src.shape[0], src.shape[1], src.shape[4]
-    for job in prange(samples * channels):
-        n, c = job // channels, job % channels
-        for a in range(src.shape[2]):
-            for b in range(src.shape[3]):
-                base = start + a * stride0 + b * stride1
-                _copy(dst[n, c, base:base + length], src[n, c, a, b])
+    """dst[n, c, start + a*stride0 + b*stride1 + e] = src[n, c, a, b, e] (the rest is kept).
+
+    Serial: the GEMM workers each embed their own samples (a numba-parallel region between
+    them would leave its threads spinning on the cores the workers need)."""
+    length = src.shape[4]
+    for n in range(src.shape[0]):
+        for c in range(src.shape[1]):
+            for a in range(src.shape[2]):
+                for b in range(src.shape[3]):
+                    base = start + a * stride0 + b * stride1
+                    _copy(dst[n, c, base:base + length], src[n, c, a, b])
 
 
 @njit(nogil=True, cache=True)
@@ -281,6 +292,132 @@ def conv_col2im_cpu(cols, dx, n0, geo):
                                     dst[k] += src[k]
 
 
+# -- Winograd F(2x2, 3x3): 16 products per 2x2 outputs instead of 36 (2D 3x3, stride 1) --------
+# Y = A^T [(G w G^T) * (B^T d B)] A over 4x4 input tiles d that step by 2 (Lavin & Gray, 2016).
+
+
+@njit(nogil=True, cache=True)
+def conv_winograd_weight_cpu(weight, u):
+    """u[4*r + c, o, i] = (G w G^T)[r, c] for w = weight[o, i] as 3x3 (weight: [O, I, 9])."""
+    t = np.empty((4, 3), u.dtype)
+    for o in range(weight.shape[0]):
+        for i in range(weight.shape[1]):
+            w = weight[o, i]
+            for j in range(3):
+                t[0, j] = w[j]
+                t[1, j] = 0.5 * (w[j] + w[3 + j] + w[6 + j])
+                t[2, j] = 0.5 * (w[j] - w[3 + j] + w[6 + j])
+                t[3, j] = w[6 + j]
+            for r in range(4):
+                u[4 * r, o, i] = t[r, 0]
+                u[4 * r + 1, o, i] = 0.5 * (t[r, 0] + t[r, 1] + t[r, 2])
+                u[4 * r + 2, o, i] = 0.5 * (t[r, 0] - t[r, 1] + t[r, 2])
+                u[4 * r + 3, o, i] = t[r, 2]
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _winograd_columns(e, o, v0, v1, v2, v3):
+    # one row of B^T d, split into even (e) and odd (o) columns, times B, for every tile
+    for tw in range(v0.size):
+        v0[tw] = e[tw] - e[tw + 1]
+        v1[tw] = o[tw] + e[tw + 1]
+        v2[tw] = e[tw + 1] - o[tw]
+        v3[tw] = o[tw] - o[tw + 1]
+
+
+@njit(nogil=True, cache=True)
+def conv_winograd_input_cpu(x, v, n0, pad_h, pad_w, tiles_h, tiles_w):
+    """v[4*r + c, ch, tile] = (B^T d B)[r, c] for the 4x4 tile d of x[n0 + i, ch] (zero-padded)
+    whose top-left input cell is (2*th - pad_h, 2*tw - pad_w); x: [N, C, 1, H, W]."""
+    channels, height, width = x.shape[1], x.shape[3], x.shape[4]
+    tiles = tiles_h * tiles_w
+    span = 2 * tiles_w + 2
+    lo, hi = max(0, pad_w), max(0, min(span, width + pad_w))  # columns that hold input
+    d = np.zeros((4, span), x.dtype)  # the tile row's 4 input rows, zero-padded
+    even = np.empty((4, tiles_w + 1), x.dtype)  # B^T d, split into even and odd columns
+    odd = np.empty((4, tiles_w + 1), x.dtype)
+    for i in range(v.shape[2] // tiles):
+        for ch in range(channels):
+            plane = x[n0 + i, ch, 0]
+            for th in range(tiles_h):
+                for r in range(4):
+                    h = 2 * th - pad_h + r
+                    row = d[r]
+                    if 0 <= h < height and lo < hi:
+                        src = plane[h, lo - pad_w:hi - pad_w]
+                        _fill(row[:lo], 0)
+                        _copy(row[lo:hi], src)
+                        _fill(row[hi:], 0)
+                    else:
+                        _fill(row, 0)
+                d0, d1, d2, d3 = d[0], d[1], d[2], d[3]
+                e0, e1, e2, e3 = even[0], even[1], even[2], even[3]
+                o0, o1, o2, o3 = odd[0], odd[1], odd[2], odd[3]
+                for q in range(tiles_w + 1):
+                    c = 2 * q
+                    e0[q], o0[q] = d0[c] - d2[c], d0[c + 1] - d2[c + 1]
+                    e1[q], o1[q] = d1[c] + d2[c], d1[c + 1] + d2[c + 1]
+                    e2[q], o2[q] = d2[c] - d1[c], d2[c + 1] - d1[c + 1]
+                    e3[q], o3[q] = d1[c] - d3[c], d1[c + 1] - d3[c + 1]
+                a, b = i * tiles + th * tiles_w, i * tiles + (th + 1) * tiles_w
+                _winograd_columns(e0, o0, v[0, ch, a:b], v[1, ch, a:b], v[2, ch, a:b],
+                                  v[3, ch, a:b])
+                _winograd_columns(e1, o1, v[4, ch, a:b], v[5, ch, a:b], v[6, ch, a:b],
+                                  v[7, ch, a:b])
+                _winograd_columns(e2, o2, v[8, ch, a:b], v[9, ch, a:b], v[10, ch, a:b],
+                                  v[11, ch, a:b])
+                _winograd_columns(e3, o3, v[12, ch, a:b], v[13, ch, a:b], v[14, ch, a:b],
+                                  v[15, ch, a:b])
+
+
+@njit(nogil=True, cache=True)
+def conv_winograd_output_cpu(m, y, n0, tiles_h, tiles_w, bias):
+    """y[n0 + i, o, 0] = A^T m A per 2x2 output tile (+ bias[o]; bias may be empty)."""
+    outs, height, width = y.shape[1], y.shape[3], y.shape[4]
+    tiles = tiles_h * tiles_w
+    rows = np.empty((4, tiles_w), m.dtype)  # output rows 2*th and 2*th + 1, even/odd columns
+    top_even, top_odd, bottom_even, bottom_odd = rows[0], rows[1], rows[2], rows[3]
+    for i in range(m.shape[2] // tiles):
+        for o in range(outs):
+            b = bias[o] if bias.size else 0
+            plane = y[n0 + i, o, 0]
+            for th in range(tiles_h):
+                a0, a1 = i * tiles + th * tiles_w, i * tiles + (th + 1) * tiles_w
+                m0, m1, m2, m3 = m[0, o, a0:a1], m[1, o, a0:a1], m[2, o, a0:a1], m[3, o, a0:a1]
+                m4, m5, m6, m7 = m[4, o, a0:a1], m[5, o, a0:a1], m[6, o, a0:a1], m[7, o, a0:a1]
+                m8, m9, m10, m11 = (m[8, o, a0:a1], m[9, o, a0:a1], m[10, o, a0:a1],
+                                    m[11, o, a0:a1])
+                m12, m13, m14, m15 = (m[12, o, a0:a1], m[13, o, a0:a1], m[14, o, a0:a1],
+                                      m[15, o, a0:a1])
+                for tw in range(tiles_w):
+                    s0 = m0[tw] + m4[tw] + m8[tw]
+                    s1 = m1[tw] + m5[tw] + m9[tw]
+                    s2 = m2[tw] + m6[tw] + m10[tw]
+                    s3 = m3[tw] + m7[tw] + m11[tw]
+                    t0 = m4[tw] - m8[tw] - m12[tw]
+                    t1 = m5[tw] - m9[tw] - m13[tw]
+                    t2 = m6[tw] - m10[tw] - m14[tw]
+                    t3 = m7[tw] - m11[tw] - m15[tw]
+                    top_even[tw] = s0 + s1 + s2 + b
+                    top_odd[tw] = s1 - s2 - s3 + b
+                    bottom_even[tw] = t0 + t1 + t2 + b
+                    bottom_odd[tw] = t1 - t2 - t3 + b
+                for r in range(2):
+                    h = 2 * th + r
+                    if h < height:
+                        _interleave(plane[h], rows[2 * r], rows[2 * r + 1])
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _interleave(dst, even, odd):
+    half = dst.size // 2
+    for k in range(half):
+        dst[2 * k] = even[k]
+        dst[2 * k + 1] = odd[k]
+    if dst.size % 2:
+        dst[dst.size - 1] = even[half]
+
+
 # -- the op ----------------------------------------------------------------------------------
 
 _pool: ThreadPoolExecutor | None = None
@@ -296,22 +433,29 @@ def _thread_pool() -> tuple[ThreadPoolExecutor, ThreadpoolController]:
     return _pool, _blas
 
 
-def choose_algorithms(stride, channels_per_group, filters_per_group, taps) -> dict[str, str]:
+def choose_algorithms(stride, channels_per_group, filters_per_group, taps,
+                      winograd_ok=False) -> dict[str, str]:
     """One of ALGORITHMS per direction (forward, grad_input, grad_weight), from timings at batch
     64 on 2 cores: BLAS wins once its GEMM has a dozen or more rows (filters per group); the
     direct kernels win below that when each output sums few (channel, tap) terms (depthwise,
     first layers' grad-weight)."""
     if any(s != 1 for s in stride):
         return dict.fromkeys(("forward", "grad_input", "grad_weight"), "im2col")
+    if FORCE_ALGORITHM == "winograd" and winograd_ok:
+        return {"forward": "winograd", "grad_input": "winograd", "grad_weight": "gemm"}
     if FORCE_ALGORITHM is not None:
-        return dict.fromkeys(("forward", "grad_input", "grad_weight"), FORCE_ALGORITHM)
+        forced = "gemm" if FORCE_ALGORITHM == "winograd" else FORCE_ALGORITHM
+        return dict.fromkeys(("forward", "grad_input", "grad_weight"), forced)
 
     def pick(terms, gemm_rows, max_rows):
+        if winograd_ok and min(channels_per_group, filters_per_group) >= WINOGRAD_CHANNELS:
+            return "winograd"
         return "direct" if terms <= DIRECT_TERMS and gemm_rows <= max_rows else "gemm"
 
     return {"forward": pick(channels_per_group * taps, filters_per_group, 4),
             "grad_input": pick(filters_per_group * taps, channels_per_group, 4),
-            "grad_weight": pick(channels_per_group * taps, filters_per_group, 16)}
+            "grad_weight": "direct" if channels_per_group * taps <= DIRECT_TERMS
+            and filters_per_group <= 16 else "gemm"}
 
 
 class ConvOp(Op):
@@ -342,8 +486,12 @@ class ConvOp(Op):
         self.positions = math.prod(self.out3)
         self.geo = np.array([*self.kernel, *self.stride, *self.dilation, *self.pad, *self.out3],
                             np.int64)
+        self.winograd_ok = (self.kernel == (1, 3, 3) and self.in3[0] == 1 and self.groups == 1
+                            and self.dilation == (1, 1, 1) and self.stride == (1, 1, 1))
+        self.tiles_out = (-(-self.out3[1] // 2), -(-self.out3[2] // 2))
+        self.tiles_in = (-(-self.in3[1] // 2), -(-self.in3[2] // 2))
         self.algorithms = choose_algorithms(self.stride, self.channels_per_group,
-                                            self.filters_per_group, self.taps)
+                                            self.filters_per_group, self.taps, self.winograd_ok)
         self._flat_grid()
 
     def _flat_grid(self) -> None:
@@ -392,6 +540,16 @@ class ConvOp(Op):
         per_image = groups * col_elems * np.dtype(dtype).itemsize
         share = -(-batch // self.workers)
         self.chunk = max(1, min(share, COLUMN_BYTES // max(1, per_image)))
+        if "winograd" in uses:
+            tiles_out, tiles_in = math.prod(self.tiles_out), math.prod(self.tiles_in)
+            self.winograd_chunk = max(1, min(share, WINOGRAD_TILES // min(tiles_out, tiles_in)))
+            scale = self.winograd_chunk / self.chunk
+            col_elems = max(col_elems, int(scale * 16 * max(self.channels * tiles_out,
+                                                            self.filters * tiles_in)) + 1)
+            out_elems = max(out_elems, int(scale * 16 * max(self.filters * tiles_out,
+                                                            self.channels * tiles_in)) + 1)
+            self.u = np.empty((16, self.filters, self.channels), dtype)
+            self.u_t = np.empty((16, self.channels, self.filters), dtype)
         sums = groups * (cpg * self.taps + extra) * fpg
         self.cols = [np.empty(self.chunk * groups * col_elems, dtype) for _ in range(self.workers)]
         self.outs = [np.empty(self.chunk * groups * out_elems, dtype) for _ in range(self.workers)]
@@ -408,22 +566,45 @@ class ConvOp(Op):
         (x,) = inputs
         n = x.shape[0]
         self.x5 = x.reshape(n, self.channels, *self.in3)
-        self.padded = False
         algorithm = self.algorithms["forward"]
+        self.padded = algorithm in ("direct", "gemm")  # xp holds this batch for grad-weight
         if algorithm == "direct":
-            self._pad_input(n)
+            self._pad_input(0, n)
             weight = self.params["weight"].reshape(self.filters, self.channels_per_group,
                                                    self.taps)
             bias = self.params["bias"] if self.has_bias else self.no_bias
             conv_direct_cpu(self.xp[:n], weight, self.tap_offsets, self.y[:n],
                             *self.grid_strides, bias)
+        elif algorithm == "winograd":
+            conv_winograd_weight_cpu(self.params["weight"].reshape(self.filters, self.channels, 9),
+                                     self.u)
+            bias = self.params["bias"] if self.has_bias else self.no_bias
+            self._parallel(self._winograd_work(self.x5, self.y[:n], self.u, self.pad[1:],
+                                               self.tiles_out, bias), n)
         else:
             self._forward_gemm(n, algorithm)
         return self.y[:n].reshape(n, *self.spec.out_shape)
 
-    def _pad_input(self, n) -> None:
-        conv_embed_cpu(self.x5, self.xp[:n], self.interior, *self.grid_strides)
-        self.padded = True
+    def _winograd_work(self, src, out, u, pad, tiles, bias):
+        """A worker's loop: transform its samples' tiles, 16 GEMMs, transform back into out."""
+        ins, outs, count = src.shape[1], out.shape[1], tiles[0] * tiles[1]
+
+        def work(worker, lo, hi):
+            for n0 in range(lo, hi, self.winograd_chunk):
+                m = min(self.winograd_chunk, hi - n0)
+                v = self._view(self.cols[worker], 16, ins, m * count)
+                products = self._view(self.outs[worker], 16, outs, m * count)
+                conv_winograd_input_cpu(src, v, n0, pad[0], pad[1], *tiles)
+                np.matmul(u, v, out=products)
+                conv_winograd_output_cpu(products, out, n0, *tiles, bias)
+
+        return work
+
+    def _pad_input(self, lo, hi) -> None:
+        conv_embed_cpu(self.x5[lo:hi], self.xp[lo:hi], self.interior, *self.grid_strides)
+
+    def _embed_grad(self, dy5, lo, hi) -> None:
+        conv_embed_cpu(dy5[lo:hi], self.dym[lo:hi], self.margin, *self.grid_strides)
 
     def _forward_gemm(self, n, algorithm) -> None:
         groups, fpg = self.groups, self.filters_per_group
@@ -434,12 +615,12 @@ class ConvOp(Op):
             np.copyto(self.weight_aug[:, :, rows], self.params["bias"].reshape(groups, fpg))
         y5 = self.y[:n]
         if algorithm == "gemm":
-            self._pad_input(n)
             span = self.out_span
 
             def work(worker, lo, hi):
                 for n0 in range(lo, hi, self.chunk):
                     m = min(self.chunk, hi - n0)
+                    self._pad_input(n0, n0 + m)
                     cols = self._view(self.cols[worker], m, groups, rows + extra, span)
                     out = self._view(self.outs[worker], m, groups, fpg, span)
                     conv_gather_cpu(self.xp, cols, n0, self.tap_offsets, span)
@@ -479,11 +660,11 @@ class ConvOp(Op):
         input_algorithm = self.algorithms["grad_input"] if self.needs_input_grad[0] else None
         weight_algorithm = self.algorithms["grad_weight"]
         uses = {input_algorithm, weight_algorithm}
-        if uses & {"direct", "gemm"}:
-            conv_embed_cpu(dy5, self.dym[:n], self.margin, *self.grid_strides)
-        if weight_algorithm in ("direct", "gemm") and not self.padded:
-            self._pad_input(n)
-        if input_algorithm in ("direct", "gemm"):
+        if "direct" in uses:
+            self._embed_grad(dy5, 0, n)
+            if weight_algorithm == "direct" and not self.padded:
+                self._pad_input(0, n)
+        if input_algorithm in ("direct", "gemm", "winograd"):
             groups, cpg, fpg = self.groups, self.channels_per_group, self.filters_per_group
             weight = self.params["weight"].reshape(groups, fpg, cpg, self.taps)[..., ::-1]
             np.copyto(self.weight_t.reshape(groups, cpg, fpg, self.taps),
@@ -497,6 +678,11 @@ class ConvOp(Op):
             dbias = self.grads["bias"] if self.has_bias else self.no_bias
             conv_grad_weight_direct_cpu(self.xp[:n], self.dym[:n], self.margin, self.tap_offsets,
                                         self.out_span, dweight, dbias)
+        if input_algorithm == "winograd":  # the transposed conv: flipped taps, padding 2 - p
+            conv_winograd_weight_cpu(self.weight_t, self.u_t)
+            pad = (2 - self.pad[1], 2 - self.pad[2])
+            self._parallel(self._winograd_work(dy5, self.dx[:n], self.u_t, pad, self.tiles_in,
+                                               self.no_bias), n)
         if uses & {"gemm", "im2col"}:
             self._backward_gemm(n, dy5, input_algorithm, weight_algorithm)
         return [self.dx[:n].reshape(n, *self.spec.in_shapes[0])
@@ -512,11 +698,19 @@ class ConvOp(Op):
         dx5 = self.dx[:n]
         strides, out_span, in_span = self.grid_strides, self.out_span, self.in_span
 
+        embed_grad = "gemm" in (input_algorithm, weight_algorithm) \
+            and "direct" not in (input_algorithm, weight_algorithm)
+        pad_input = weight_algorithm == "gemm" and not self.padded
+
         def work(worker, lo, hi):
             sums, partial = self.sums[worker], self.partial[worker]
             sums.fill(0)
             for n0 in range(lo, hi, self.chunk):
                 m = min(self.chunk, hi - n0)
+                if embed_grad:
+                    self._embed_grad(dy5, n0, n0 + m)
+                if pad_input:
+                    self._pad_input(n0, n0 + m)
                 if input_algorithm == "gemm":  # the transposed conv: columns of dY, flipped taps
                     cols = self._view(self.cols[worker], m, groups, fpg * self.taps, in_span)
                     out = self._view(self.outs[worker], m, groups, cpg, in_span)
