@@ -3,6 +3,7 @@ snapshot requests between batches; TrainingController turns all of it into Qt si
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import math
 import queue
 import threading
@@ -31,7 +32,7 @@ from engine.train import Trainer, TrainingDiverged, normalize_into
 
 from .files import structure_key
 
-EMIT_INTERVAL = 0.1       # batch_done at most ten times a second
+EMIT_INTERVAL = 0.2       # batch_done at most five times a second
 HEALTH_INTERVAL = 1.0     # node_health about once a second
 HEALTH_SAMPLES = 16       # activation statistics on the first samples of the batch
 SMOKE_BATCH = 32
@@ -181,7 +182,7 @@ class TrainingController(QObject):
     def __init__(self, graph: Graph | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self._lock = threading.Lock()
-        self._graph = graph
+        self._graph = graph.copy() if graph is not None else None
         self._session: Session | None = None
         self._info: DataInfo | None = None
         self._normalization: Normalization | None = None
@@ -193,6 +194,8 @@ class TrainingController(QObject):
         self._pause = threading.Event()
         self._stop = threading.Event()
         self._predictions: np.ndarray | None = None
+        self._points: list[tuple] = []
+        self._last_event = None
         self._data_key = None
         self._idle = threading.Event()
         self._idle.set()
@@ -242,10 +245,12 @@ class TrainingController(QObject):
         self._post(adopt)
 
     def load_trained(self, weights: dict | None = None, optimizer: dict | None = None,
-                     history: dict | None = None, data_spec: dict | None = None) -> None:
-        """Adopt trained state read from a model file for the current graph (the main window's
-        Trained record); the curves show its history again."""
+                     history: dict | None = None, data_spec: dict | None = None,
+                     training: dict | None = None) -> None:
+        """Adopt trained state read from a model file for the current graph (the fields of the
+        main window's Trained record); the curves show its history again."""
         from engine.optim import Optimizer
+        from engine.train import Position
 
         def adopt():
             session = self._sync_session()
@@ -255,8 +260,10 @@ class TrainingController(QObject):
             session.optimizer = Optimizer.from_state_dict(optimizer) if optimizer else None
             session.history = {k: [float(v) for v in values]
                                for k, values in (history or {}).items()}
-            session.position.epoch = len(session.history.get("epoch", []))
-            session.position.batch = 0
+            position = (training or {}).get("position")
+            session.position = (Position(**position) if position else
+                                Position(epoch=len(session.history.get("epoch", []))))
+            session.seed = int((training or {}).get("seed", session.seed))
             session.data_spec = data_spec
             self.history_changed.emit(self._history_copy())
         self._post(adopt)
@@ -425,14 +432,16 @@ class TrainingController(QObject):
         self._call(lambda: self._sync_session(during_run=self._trainer is not None).save(path))
 
     def trained_state(self) -> dict:
-        """{"weights", "optimizer", "history", "data_spec"}: what the main window's
-        set_trained() takes, read between batches."""
+        """{"weights", "optimizer", "history", "data_spec", "training"}: the keyword arguments
+        of the main window's set_trained(), read between batches during a run."""
         def read():
             session = self._sync_session(during_run=self._trainer is not None)
             return {"weights": session.net.weights(),
                     "optimizer": session.optimizer.state_dict() if session.optimizer else None,
                     "history": {k: np.asarray(v) for k, v in session.history.items()},
-                    "data_spec": session.data_spec}
+                    "data_spec": session.data_spec,
+                    "training": {"seed": session.seed,
+                                 "position": dataclasses.asdict(session.position)}}
         return self._call(read)
 
     # -- worker side ----------------------------------------------------------------------------
@@ -574,8 +583,8 @@ class TrainingController(QObject):
             self._set_state("training")
             reason = self._run(config)
         finally:
+            self._flush_points(self._last_event)
             self._trainer = None
-            self._flush_points()
             self._set_state("idle")
             self._idle.set()
             self.finished.emit(reason)
@@ -601,6 +610,7 @@ class TrainingController(QObject):
                           augmentation=Augmentation.from_dict(config.augmentation),
                           history=session.history, position=session.position)
         self._points: list[tuple] = []
+        self._last_event = None
         self._last_emit = time.perf_counter()
         self._last_health = -math.inf   # the first health report comes after two batches
         self._health_before: dict | None = None
@@ -621,6 +631,7 @@ class TrainingController(QObject):
 
     def _after_batch(self, event) -> None:
         trainer = self._trainer
+        self._last_event = event
         now = time.perf_counter()
         self._seen += min(trainer.batch_size, len(trainer.x) - (event.batch - 1)
                           * trainer.batch_size)
@@ -654,7 +665,7 @@ class TrainingController(QObject):
             self._rate_mark = (time.perf_counter(), self._seen)
 
     def _flush_points(self, event=None) -> None:
-        points = getattr(self, "_points", None)
+        points = self._points
         if not points:
             return
         self._points = []
@@ -727,7 +738,12 @@ class TrainingController(QObject):
                     "weight": net.backend.to_host(net.params[f"{node}/weight"]).copy(),
                     "type": net.graph.nodes[node].type, "step": step}
         if kind == "histograms":
-            return {"histograms": inspect.histograms(net), "step": step}
+            layers = [k.split("/")[0] for k in net.params if k.endswith("/weight")]
+            if not layers:
+                raise ValueError("the network has no layer with weights")
+            node = params.get("node") if params.get("node") in layers else layers[0]
+            return {"node": node, "layers": layers, "step": step,
+                    "histograms": inspect.histograms(net, node_ids=[node])[node]}
         x, y, rng = self._samples()
         if kind in ("activations", "saliency"):
             index = min(int(params.get("sample", self.sample_index)), len(x) - 1)

@@ -77,17 +77,21 @@ def activations(net: Network, x: np.ndarray, node_ids: list[str]) -> dict[str, n
 def saliency(net: Network, x: np.ndarray, class_index) -> np.ndarray:
     """|d score[class] / d input| for one sample x (no batch axis), or for a batch x [N, ...]
     with one class per sample: which input cells the class score is sensitive to. Same shape
-    as x. Evaluation mode, so the samples of a batch do not affect each other."""
+    as x. Evaluation mode, so the samples of a batch do not affect each other. The network's
+    parameter gradients are left as the last training step made them."""
     single = x.ndim == len(net.input_shape)
     batch = x[None] if single else x
     classes = np.atleast_1d(np.asarray(class_index, np.int64))
     needed_before = net._input_grad
+    kept = {k: net.backend.to_host(g).copy() for k, g in net.grads.items()}
     logits = net.forward(batch, training=False)
     dy = np.zeros_like(logits)
     dy[np.arange(len(batch)), classes] = 1.0
     grad = np.abs(net.backward(dy))
     # Training skips the input gradient; leave the network as the Trainer set it.
     net.set_input_grad(needed_before)
+    for key, value in kept.items():
+        net.backend.copy_into(net.grads[key], value)
     return grad[0] if single else grad
 
 
@@ -184,13 +188,14 @@ def health_alerts(stats: dict[str, float]) -> tuple[str, list[str]]:
     return ("bad" if bad else "warn" if warn else "ok"), bad + warn
 
 
-def histograms(net: Network, bins: int = 40) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Per layer with weights: {"weight": (counts, edges), "grad": (counts, edges)} of the
-    weight array and of its gradient from the last backward."""
+def histograms(net: Network, bins: int = 40, node_ids=None
+               ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per layer with weights (or those of node_ids): {"weight": (counts, edges),
+    "grad": (counts, edges)} of the weight array and of its gradient from the last backward."""
     result: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for key, weight in net.params.items():
         node_id, name = key.split("/", 1)
-        if name != "weight":
+        if name != "weight" or (node_ids is not None and node_id not in node_ids):
             continue
         entry = {}
         for kind, array in (("weight", weight), ("grad", net.grads[key])):

@@ -18,11 +18,13 @@ from PySide6.QtWidgets import (
 
 from .common import (
     BACKGROUND,
+    CHANNEL_COLOURS,
     ImageView,
     SnapshotPanel,
     display_image,
     grid_columns,
     normalise,
+    status_label,
     tile,
     tile_cell,
 )
@@ -42,6 +44,7 @@ def region_text(region: tuple[slice, ...]) -> str:
 
 class ActivationsPanel(SnapshotPanel):
     kind = "activations"
+    interval = 1.0
 
     def __init__(self, controller, parent=None):
         super().__init__(controller, parent)
@@ -83,8 +86,7 @@ class ActivationsPanel(SnapshotPanel):
         splitter.addWidget(self.inputs)
         splitter.addWidget(self.maps)
         splitter.setSizes([250, 550])
-        self.info = QLabel()
-        self.info.setWordWrap(True)
+        self.info = status_label()
         self.layout_.addLayout(top)
         self.layout_.addWidget(splitter, 1)
         self.layout_.addWidget(self.info)
@@ -150,10 +152,11 @@ class ActivationsPanel(SnapshotPanel):
         act = payload["activation"]
         self.depth.setVisible(act.ndim == 4)
         self.depth_label.setVisible(act.ndim == 4)
-        if act.ndim == 4:
+        if act.ndim == 4 and self.depth.maximum() != act.shape[1] - 1:
+            self.depth.blockSignals(True)   # one redraw below, not one per change
             self.depth.setMaximum(act.shape[1] - 1)
-            if self.depth.value() > act.shape[1] - 1:
-                self.depth.setValue(act.shape[1] // 2)
+            self.depth.setValue(act.shape[1] // 2)
+            self.depth.blockSignals(False)
         self._redraw()
 
     def _redraw(self) -> None:
@@ -189,7 +192,7 @@ class ActivationsPanel(SnapshotPanel):
             self.input_plot.addItem(self.input_region)
             self.input_region.hide()
             for c in range(min(3, x.shape[0])):
-                self.input_plot.plot(x[c], pen=pg.mkPen(pg.intColor(c, 3), width=1))
+                self.input_plot.plot(x[c], pen=pg.mkPen(CHANNEL_COLOURS[c], width=1))
             return
         self.inputs.setCurrentWidget(self.input_view)
         if depth is None and x.ndim == 4 and self.payload["activation"].ndim == 4:

@@ -9,11 +9,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 BACKGROUND = "#2b2d31"
 MUTED = "#8a8f98"
 LEVEL_COLOURS = {"ok": "#2e7d32", "warn": "#e69500", "bad": "#d32f2f"}
+CHANNEL_COLOURS = ("#4fa3ff", "#ff9f43", "#7bd88f")   # line plots of up to three channels
 REFRESH_INTERVAL = 0.5    # a visible panel asks for a new snapshot at most twice a second
 
 
@@ -89,6 +90,15 @@ def rgb_from_nan(image: np.ndarray, background=(0.17, 0.18, 0.19)) -> np.ndarray
     return out
 
 
+def status_label(text: str = "") -> QLabel:
+    """A word-wrapped label whose changing text never widens the panel: a relayout would
+    resize and repaint every plot beside it."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+    return label
+
+
 class _HoverImage(pg.ImageItem):
     def __init__(self, view: ImageView):
         super().__init__(axisOrder="row-major")
@@ -129,9 +139,11 @@ class ImageView(pg.GraphicsLayoutWidget):
 
     def set_image(self, image: np.ndarray, levels=(0.0, 1.0), colormap: str | None = None
                   ) -> None:
+        shape = self.image.image.shape if self.image.image is not None else None
         self.image.setImage(image, levels=levels, autoLevels=False,
                             lut=lut(colormap) if colormap and image.ndim == 2 else None)
-        self.box.autoRange(padding=0.02)
+        if image.shape != shape:   # re-ranging re-lays the axes out: only for a new size
+            self.box.autoRange(padding=0.02)
 
     def clear_image(self) -> None:
         self.image.clear()
@@ -165,12 +177,12 @@ class SnapshotPanel(QWidget):
     def __init__(self, controller, parent=None):
         super().__init__(parent)
         self.controller = controller
-        self.message = QLabel()
-        self.message.setWordWrap(True)
+        self.message = status_label()
         self.message.setStyleSheet(f"color: {MUTED};")
         self.layout_ = QVBoxLayout(self)
         self.layout_.setContentsMargins(4, 4, 4, 4)
         self._outstanding = False
+        self._failed = False
         self._dirty = True
         self._last_request = 0.0
         self.snapshots = 0
@@ -224,11 +236,13 @@ class SnapshotPanel(QWidget):
         if kind != self.kind:
             return
         self._outstanding = False
-        if "error" in payload:
+        failed = "error" in payload
+        if failed != self._failed:   # restyling is slow enough to show in a run's profile
+            self._failed = failed
+            self.message.setStyleSheet(f"color: {LEVEL_COLOURS['warn'] if failed else MUTED};")
+        if failed:
             self.message.setText(payload["error"])
-            self.message.setStyleSheet(f"color: {LEVEL_COLOURS['warn']};")
         else:
-            self.message.setStyleSheet(f"color: {MUTED};")
             self.snapshots += 1
             self.show_snapshot(payload)
         if self._dirty:

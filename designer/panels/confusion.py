@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from .common import (
     BACKGROUND,
@@ -14,6 +14,7 @@ from .common import (
     grid_columns,
     normalise,
     rgb_from_nan,
+    status_label,
     tile,
 )
 from .saliency import overlay, saliency_map
@@ -36,8 +37,7 @@ class ConfusionPanel(SnapshotPanel):
         self.cell_stack = QStackedWidget()
         self.cell_stack.addWidget(self.cell_view)
         self.cell_stack.addWidget(self.cell_plots)
-        self.cell_info = QLabel("click a cell to see its samples and their saliency")
-        self.cell_info.setWordWrap(True)
+        self.cell_info = status_label("click a cell to see its samples and their saliency")
         right = QWidget()
         column = QVBoxLayout(right)
         column.setContentsMargins(0, 0, 0, 0)
@@ -47,7 +47,7 @@ class ConfusionPanel(SnapshotPanel):
         splitter.addWidget(self.matrix_view)
         splitter.addWidget(right)
         splitter.setSizes([450, 450])
-        self.info = QLabel()
+        self.info = status_label()
         self.layout_.addWidget(splitter, 1)
         self.layout_.addWidget(self.info)
         self.layout_.addWidget(self.message)

@@ -6,11 +6,14 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
-from .common import BACKGROUND, MUTED
+from .common import BACKGROUND, MUTED, status_label
 
 SMOOTHING = 0.9   # exponential moving average of the per-batch values, debiased at the start
+REDRAW_MS = 250   # per-batch curves redraw at most four times a second: painting is the GUI's
+# main cost during a run, and it competes with training for the cores
 TRAIN, VAL, RAW = "#4fa3ff", "#ff9f43", (79, 163, 255, 70)
 
 
@@ -30,7 +33,7 @@ class CurvesPanel(QWidget):
         self.controller = controller
         self.view = pg.GraphicsLayoutWidget()
         self.view.setBackground(BACKGROUND)
-        self.summary = QLabel()
+        self.summary = status_label()
         self.summary.setStyleSheet(f"color: {MUTED};")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -51,8 +54,6 @@ class CurvesPanel(QWidget):
             return plot.plot([], [], pen=pen, name=name, symbol=symbol, symbolSize=6,
                              symbolBrush=colour, symbolPen=None)
 
-        from PySide6.QtCore import Qt
-
         self.loss_raw = curve(self.loss_plot, RAW, width=1)
         self.loss_smooth = curve(self.loss_plot, TRAIN, "train (per batch, smoothed)")
         self.loss_epoch = curve(self.loss_plot, TRAIN, "train (epoch)", 1, "o", Qt.DashLine)
@@ -62,6 +63,8 @@ class CurvesPanel(QWidget):
         self.acc_epoch = curve(self.acc_plot, TRAIN, "train (epoch)", 1, "o", Qt.DashLine)
         self.acc_val = curve(self.acc_plot, VAL, "validation (epoch)", 2, "s")
         self.lr_curve = curve(self.lr_plot, "#b4e08c")
+        self._redraw_timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
+        self._redraw_timer.timeout.connect(self._redraw_batches)
         self.clear()
 
         controller.batch_done.connect(self.add_batches)
@@ -71,8 +74,15 @@ class CurvesPanel(QWidget):
     def _plot(self, title: str, row: int) -> pg.PlotItem:
         plot = self.view.addPlot(row=row, col=0)
         plot.setLabel("left", title)
-        plot.setLabel("bottom", "epoch")
+        if row == 2:
+            plot.setLabel("bottom", "epoch")
+        else:
+            plot.getAxis("bottom").setStyle(showValues=False)
         plot.showGrid(x=True, y=True, alpha=0.15)
+        for name in ("left", "bottom"):
+            # replaying an axis (ticks, labels, grid) is most of a repaint; cached, an axis is
+            # drawn again only when its range changes
+            plot.getAxis(name).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
         if row == 0:
@@ -83,6 +93,8 @@ class CurvesPanel(QWidget):
         self.batch = {k: [] for k in ("x", "loss", "acc", "lr", "loss_s", "acc_s")}
         self.epochs = {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")}
         self._smooth_loss, self._smooth_acc = _Smoother(), _Smoother()
+        self._x_end = None
+        self.loss_plot.enableAutoRange()
         self._redraw_batches()
         self._redraw_epochs()
 
@@ -96,6 +108,9 @@ class CurvesPanel(QWidget):
 
     def add_batches(self, payload: dict) -> None:
         b = self.batch
+        if payload.get("epochs", self._x_end) != self._x_end:
+            self._x_end = payload["epochs"]
+            self._fix_x_range(b["x"][0] if b["x"] else payload["points"][0][0], self._x_end)
         for x, loss, acc, lr, _step in payload["points"]:
             b["x"].append(x)
             b["loss"].append(loss)
@@ -103,7 +118,13 @@ class CurvesPanel(QWidget):
             b["lr"].append(lr)
             b["loss_s"].append(self._smooth_loss(loss))
             b["acc_s"].append(self._smooth_acc(acc))
-        self._redraw_batches()
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def _fix_x_range(self, start: float, end: float) -> None:
+        """The whole run on the x axis from its first batch: the axes then stay as they are
+        while it grows (re-laying out the ticks at every update costs more than the curves)."""
+        self.loss_plot.setXRange(max(0.0, float(np.floor(start))), end, padding=0.01)
 
     def add_epoch(self, row: dict) -> None:
         for key, values in self.epochs.items():
@@ -121,12 +142,14 @@ class CurvesPanel(QWidget):
     def _redraw_batches(self) -> None:
         b = self.batch
         x = np.asarray(b["x"], float)
+        self.loss_plot.vb.disableAutoRange()
         self.loss_raw.setData(x, np.asarray(b["loss"], float))
         self.loss_smooth.setData(x, np.asarray(b["loss_s"], float))
+        self.loss_plot.vb.enableAutoRange(axis=pg.ViewBox.YAxis)
         self.acc_raw.setData(x, np.asarray(b["acc"], float))
         self.acc_smooth.setData(x, np.asarray(b["acc_s"], float))
         self.lr_curve.setData(x, np.asarray(b["lr"], float))
-        if b["lr"]:
+        if b["lr"] and max(b["lr"]) * 1.1 != self.lr_plot.vb.viewRange()[1][1]:
             # from zero, so a constant rate reads as a flat line at its value
             self.lr_plot.setYRange(0, max(b["lr"]) * 1.1, padding=0)
 

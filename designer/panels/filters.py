@@ -6,7 +6,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedWidget
 
-from .common import BACKGROUND, ImageView, SnapshotPanel, grid_columns, rgb_from_nan, tile
+from .common import (
+    BACKGROUND,
+    CHANNEL_COLOURS,
+    ImageView,
+    SnapshotPanel,
+    grid_columns,
+    rgb_from_nan,
+    status_label,
+    tile,
+)
 
 MAX_FILTERS = 64
 MAX_CHANNELS = 16   # input channels shown per filter
@@ -43,7 +52,7 @@ class FiltersPanel(SnapshotPanel):
         top = QHBoxLayout()
         top.addWidget(QLabel("Layer"))
         top.addWidget(self.node, 1)
-        self.info = QLabel()
+        self.info = status_label()
         self.images = ImageView()
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground(BACKGROUND)
@@ -86,8 +95,9 @@ class FiltersPanel(SnapshotPanel):
         self.stack.setCurrentWidget(self.images)
         tiles = filter_tiles(filters)
         h, w = tiles[0].shape[:2]
-        mosaic = tile(tiles, grid_columns(len(tiles), w / h), pad=2 if filters.shape[1] > 1
-                      else 1)
+        composite = filters.ndim == 5 or filters.shape[1] not in (1, 3)
+        # a filter made of several small tiles gets a wider gap around it than inside it
+        mosaic = tile(tiles, grid_columns(len(tiles), w / h), pad=3 if composite else 1)
         self.images.set_image(rgb_from_nan(mosaic) if mosaic.ndim == 3 else mosaic,
                               colormap=None)
 
@@ -104,4 +114,4 @@ class FiltersPanel(SnapshotPanel):
             plot.setMouseEnabled(False, False)
             plot.addLine(y=0, pen=pg.mkPen("#555", width=1))
             for c in range(min(3, weight.shape[1])):
-                plot.plot(weight[k, c], pen=pg.mkPen(pg.intColor(c, 3), width=1.5))
+                plot.plot(weight[k, c], pen=pg.mkPen(CHANNEL_COLOURS[c], width=1.5))

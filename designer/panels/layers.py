@@ -55,7 +55,6 @@ class LayersPanel(SnapshotPanel):
         self.layout_.addWidget(self.message)
         self.message.setText("health appears during training, about once a second")
         self.health: dict = {}
-        self.histograms: dict = {}
         self.layer: str | None = None
         controller.node_health.connect(self.show_health)
         controller.node_selected.connect(self._node_selected)
@@ -64,6 +63,16 @@ class LayersPanel(SnapshotPanel):
         if not report or not any(entry["stats"] for entry in report.values()):
             return   # smoke-test problems carry no statistics; the Train panel lists them
         self.health = report
+        if self.isVisible():
+            self._fill_table()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.health:
+            self._fill_table()
+
+    def _fill_table(self) -> None:
+        report = self.health
         self.message.clear()
         self.table.setRowCount(len(report))
         for row, (node_id, entry) in enumerate(report.items()):
@@ -83,25 +92,23 @@ class LayersPanel(SnapshotPanel):
                 self.table.selectRow(row)
         self.table.resizeColumnsToContents()
 
+    def params(self) -> dict:
+        return {"node": self.layer}
+
     def _node_selected(self, node_id: str) -> None:
-        self.layer = node_id or self.layer
-        self._draw_histograms()
+        if node_id:
+            self.layer = node_id
+            self.invalidate()
 
     def _row_selected(self) -> None:
         items = self.table.selectedItems()
         if items:
             self.layer = self.table.item(items[0].row(), 0).text()
-            self._draw_histograms()
+            self.invalidate()
 
     def show_snapshot(self, payload: dict) -> None:
-        self.histograms = payload["histograms"]
-        self._draw_histograms()
-
-    def _draw_histograms(self) -> None:
-        if not self.histograms:
-            return
-        layer = self.layer if self.layer in self.histograms else next(iter(self.histograms))
-        entry = self.histograms[layer]
+        """Histograms of one layer: the one picked, or the first with weights."""
+        layer, entry = payload["node"], payload["histograms"]
         for plot, bars, kind in ((self.weight_plot, self.weight_bars, "weight"),
                                  (self.grad_plot, self.grad_bars, "grad")):
             counts, edges = entry[kind]

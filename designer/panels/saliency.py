@@ -15,7 +15,16 @@ from PySide6.QtWidgets import (
     QStackedWidget,
 )
 
-from .common import BACKGROUND, ImageView, SnapshotPanel, display_image, lut, normalise
+from .common import (
+    BACKGROUND,
+    CHANNEL_COLOURS,
+    ImageView,
+    SnapshotPanel,
+    display_image,
+    lut,
+    normalise,
+    status_label,
+)
 
 
 def saliency_map(saliency: np.ndarray) -> np.ndarray:
@@ -33,6 +42,7 @@ def overlay(image: np.ndarray, heat: np.ndarray, colormap: str = "inferno") -> n
 
 class SaliencyPanel(SnapshotPanel):
     kind = "saliency"
+    interval = 2.0   # a forward and a backward pass on the worker each time
 
     def __init__(self, controller, parent=None):
         super().__init__(controller, parent)
@@ -63,7 +73,7 @@ class SaliencyPanel(SnapshotPanel):
         self.stack = QStackedWidget()
         self.stack.addWidget(images)
         self.stack.addWidget(self.plots)
-        self.info = QLabel()
+        self.info = status_label()
         self.layout_.addLayout(top)
         self.layout_.addWidget(self.stack, 1)
         self.layout_.addWidget(self.info)
@@ -102,10 +112,11 @@ class SaliencyPanel(SnapshotPanel):
         x = payload["input"]
         self.depth.setVisible(x.ndim == 4)
         self.depth_label.setVisible(x.ndim == 4)
-        if x.ndim == 4:
+        if x.ndim == 4 and self.depth.maximum() != x.shape[1] - 1:
+            self.depth.blockSignals(True)
             self.depth.setMaximum(x.shape[1] - 1)
-            if not 0 < self.depth.value() < x.shape[1]:
-                self.depth.setValue(x.shape[1] // 2)
+            self.depth.setValue(x.shape[1] // 2)
+            self.depth.blockSignals(False)
         logits = payload["logits"]
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
@@ -141,7 +152,7 @@ class SaliencyPanel(SnapshotPanel):
         self.plots.clear()
         top = self.plots.addPlot(row=0, col=0, title="input")
         for c in range(min(3, x.shape[0])):
-            top.plot(x[c], pen=pg.mkPen(pg.intColor(c, 3), width=1))
+            top.plot(x[c], pen=pg.mkPen(CHANNEL_COLOURS[c], width=1))
         bottom = self.plots.addPlot(row=1, col=0, title="saliency")
         bottom.setXLink(top)
         bottom.plot(saliency.max(axis=0), pen=pg.mkPen("#ff9f43", width=1.2),

@@ -31,7 +31,16 @@ from engine.data import GENERATED, generate
 from engine.optim import DEFAULTS, OPTIMIZERS, SCHEDULES
 
 from ..training import TrainingConfig, find_devices
-from .common import BACKGROUND, LEVEL_COLOURS, MUTED, ImageView, display_image, tile
+from .common import (
+    BACKGROUND,
+    CHANNEL_COLOURS,
+    LEVEL_COLOURS,
+    MUTED,
+    ImageView,
+    display_image,
+    status_label,
+    tile,
+)
 
 PREVIEW_PER_CLASS = 8
 IMPORT_FILTER = "Datasets (*.npz *.h5 *.hdf5 *.csv *idx3* *.gz);;All files (*)"
@@ -67,6 +76,7 @@ class SamplePreview(QStackedWidget):
         self.addWidget(self.plots)
         self._labels: list[pg.TextItem] = []
         self.setMinimumHeight(180)
+        self.setMaximumHeight(320)
 
     def show_samples(self, x: np.ndarray, y: np.ndarray, names: list[str]) -> None:
         picks = [np.flatnonzero(y == k)[:PREVIEW_PER_CLASS] for k in range(len(names))]
@@ -91,7 +101,10 @@ class SamplePreview(QStackedWidget):
             label.setPos(-1, k * height + height / 2 - 1)
             self.images.box.addItem(label)
             self._labels.append(label)
-        self.images.box.autoRange(padding=0.02)
+        # room on the left for the class names (text items do not count in auto-ranging)
+        rows_h, width = mosaic.shape[:2]
+        self.images.box.setRange(xRange=(-0.3 * width, width), yRange=(0, rows_h),
+                                 padding=0.02)
 
     def _show_signals(self, x, picks, names) -> None:
         self.setCurrentWidget(self.plots)
@@ -103,7 +116,7 @@ class SamplePreview(QStackedWidget):
             plot.setTitle(names[k], size="8pt", color="#d0d3d8")
             plot.setMouseEnabled(False, False)
             for j, i in enumerate(chosen[:3]):
-                plot.plot(x[i, 0] + 2.5 * j, pen=pg.mkPen(pg.intColor(j, 3), width=1))
+                plot.plot(x[i, 0] + 2.5 * j, pen=pg.mkPen(CHANNEL_COLOURS[j], width=1))
 
 
 class TrainPanel(QWidget):
@@ -281,8 +294,7 @@ class TrainPanel(QWidget):
             buttons.addWidget(button)
         self.progress = QProgressBar(textVisible=True, maximum=1000)
         self.progress.setFormat("not started")
-        self.status = QLabel()
-        self.status.setWordWrap(True)
+        self.status = status_label()
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.start_anyway = QPushButton("Start anyway")
         self.start_anyway.setVisible(False)
@@ -386,7 +398,9 @@ class TrainPanel(QWidget):
 
     def _say(self, text: str, level: str | None = None) -> None:
         self.status.setText(text)
-        self.status.setStyleSheet(f"color: {LEVEL_COLOURS[level]};" if level else "")
+        style = f"color: {LEVEL_COLOURS[level]};" if level else ""
+        if style != self.status.styleSheet():
+            self.status.setStyleSheet(style)
 
     # -- following the controller -----------------------------------------------------------
     def _graph_changed(self) -> None:
@@ -476,6 +490,7 @@ class TrainPanel(QWidget):
 
     def _finished(self, reason: str) -> None:
         if reason == "completed":
+            self.progress.setValue(self.progress.maximum())
             self._say(self.status.text() + "<br>training complete", "ok")
         elif reason == "stopped":
             self._say(self.status.text() + "<br>stopped; the weights reached are kept")

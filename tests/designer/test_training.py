@@ -242,3 +242,20 @@ def test_closing_during_training_asks_then_stops(qtbot, rig, dialogs):
     qtbot.waitUntil(lambda: not controller.busy, timeout=RUN)
     assert controller.session.optimizer.step_count > 0
     assert [kind for kind, _ in dialogs.asked] == ["question", "question"]
+
+
+def test_a_data_shape_mismatch_is_explained_with_a_one_click_fix(qtbot, rig):
+    window, controller, panels = rig
+    train = panels["Train"]
+    show(window, "Train")
+    asked = []
+    controller.input_shape_requested.connect(asked.append)
+    with qtbot.waitSignal(controller.data_loaded, timeout=RUN):
+        train.set_data_spec("shapes-rgb:40")
+    assert train.fix_shape.isVisible() and "3x32x32" in train.mismatch.text()
+    train.fix_shape.click()
+    assert asked == [[3, 32, 32]]   # the main window applies it to its document
+    controller.input_shape_requested.disconnect(asked.append)
+    train.fix_shape.click()         # no main window listening: the controller's graph takes it
+    assert controller.graph.input_node.params["shape"] == [3, 32, 32]
+    assert not train.fix_shape.isVisible()

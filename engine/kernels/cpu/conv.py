@@ -1,6 +1,6 @@
-"""Conv1D/2D/3D on the CPU: direct numba kernels for few channels, column copies + BLAS GEMM
-for many. Every conv runs as 3D (1D and 2D get singleton leading spatial axes); ConvOp picks
-the algorithm per direction (see choose_algorithms).
+"""Conv1D/2D/3D on the CPU: direct numba kernels, column copies + BLAS GEMM, or Winograd, with
+the batch split over worker threads. Every conv runs as 3D (1D and 2D get singleton leading
+spatial axes); ConvOp picks the algorithm per direction (see choose_algorithms).
 """
 from __future__ import annotations
 
@@ -34,7 +34,10 @@ WINOGRAD_TILES = 512
 """2x2 output tiles per Winograd GEMM (samples are batched until they reach it)."""
 
 WINOGRAD_CHANNELS = 16
-"""Winograd beats gemm once both GEMM dimensions (channels, filters) reach this."""
+WINOGRAD_WIDTH = 32
+"""Winograd beats gemm once both GEMM dimensions (channels, filters) reach WINOGRAD_CHANNELS and
+the output is WINOGRAD_WIDTH wide: its transforms pay a fixed cost per row of tiles (at width
+16 it only ties gemm)."""
 
 _FASTMATH = {"reassoc", "contract"}  # vectorised dot products: only the order of a sum changes
 
@@ -370,10 +373,20 @@ def conv_winograd_input_cpu(x, v, n0, pad_h, pad_w, tiles_h, tiles_w):
                                   v[15, ch, a:b])
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _interleave(dst, even, odd):
+    half = dst.size // 2
+    for k in range(half):
+        dst[2 * k] = even[k]
+        dst[2 * k + 1] = odd[k]
+    if dst.size % 2:
+        dst[dst.size - 1] = even[half]
+
+
 @njit(nogil=True, cache=True)
 def conv_winograd_output_cpu(m, y, n0, tiles_h, tiles_w, bias):
     """y[n0 + i, o, 0] = A^T m A per 2x2 output tile (+ bias[o]; bias may be empty)."""
-    outs, height, width = y.shape[1], y.shape[3], y.shape[4]
+    outs, height = y.shape[1], y.shape[3]
     tiles = tiles_h * tiles_w
     rows = np.empty((4, tiles_w), m.dtype)  # output rows 2*th and 2*th + 1, even/odd columns
     top_even, top_odd, bottom_even, bottom_odd = rows[0], rows[1], rows[2], rows[3]
@@ -408,16 +421,6 @@ def conv_winograd_output_cpu(m, y, n0, tiles_h, tiles_w, bias):
                         _interleave(plane[h], rows[2 * r], rows[2 * r + 1])
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _interleave(dst, even, odd):
-    half = dst.size // 2
-    for k in range(half):
-        dst[2 * k] = even[k]
-        dst[2 * k + 1] = odd[k]
-    if dst.size % 2:
-        dst[dst.size - 1] = even[half]
-
-
 # -- the op ----------------------------------------------------------------------------------
 
 _pool: ThreadPoolExecutor | None = None
@@ -433,12 +436,13 @@ def _thread_pool() -> tuple[ThreadPoolExecutor, ThreadpoolController]:
     return _pool, _blas
 
 
-def choose_algorithms(stride, channels_per_group, filters_per_group, taps,
-                      winograd_ok=False) -> dict[str, str]:
+def choose_algorithms(stride, channels_per_group, filters_per_group, taps, winograd_ok=False,
+                      width=0) -> dict[str, str]:
     """One of ALGORITHMS per direction (forward, grad_input, grad_weight), from timings at batch
-    64 on 2 cores: BLAS wins once its GEMM has a dozen or more rows (filters per group); the
-    direct kernels win below that when each output sums few (channel, tap) terms (depthwise,
-    first layers' grad-weight)."""
+    64 (benchmarks/conv_layers.py): BLAS wins once its GEMM has more than a few rows (forward:
+    filters per group; grad-input: channels per group; grad-weight: 16 filters per group), the
+    direct kernels below that when each output sums at most DIRECT_TERMS (channel, tap) terms;
+    Winograd beats gemm on wide 3x3 layers with many channels (see WINOGRAD_WIDTH)."""
     if any(s != 1 for s in stride):
         return dict.fromkeys(("forward", "grad_input", "grad_weight"), "im2col")
     if FORCE_ALGORITHM == "winograd" and winograd_ok:
@@ -446,16 +450,17 @@ def choose_algorithms(stride, channels_per_group, filters_per_group, taps,
     if FORCE_ALGORITHM is not None:
         forced = "gemm" if FORCE_ALGORITHM == "winograd" else FORCE_ALGORITHM
         return dict.fromkeys(("forward", "grad_input", "grad_weight"), forced)
+    winograd = winograd_ok and width >= WINOGRAD_WIDTH \
+        and min(channels_per_group, filters_per_group) >= WINOGRAD_CHANNELS
 
     def pick(terms, gemm_rows, max_rows):
-        if winograd_ok and min(channels_per_group, filters_per_group) >= WINOGRAD_CHANNELS:
-            return "winograd"
         return "direct" if terms <= DIRECT_TERMS and gemm_rows <= max_rows else "gemm"
 
-    return {"forward": pick(channels_per_group * taps, filters_per_group, 4),
-            "grad_input": pick(filters_per_group * taps, channels_per_group, 4),
-            "grad_weight": "direct" if channels_per_group * taps <= DIRECT_TERMS
-            and filters_per_group <= 16 else "gemm"}
+    return {"forward": "winograd" if winograd else pick(channels_per_group * taps,
+                                                         filters_per_group, 4),
+            "grad_input": "winograd" if winograd else pick(filters_per_group * taps,
+                                                            channels_per_group, 4),
+            "grad_weight": pick(channels_per_group * taps, filters_per_group, 16)}
 
 
 class ConvOp(Op):
@@ -491,7 +496,8 @@ class ConvOp(Op):
         self.tiles_out = (-(-self.out3[1] // 2), -(-self.out3[2] // 2))
         self.tiles_in = (-(-self.in3[1] // 2), -(-self.in3[2] // 2))
         self.algorithms = choose_algorithms(self.stride, self.channels_per_group,
-                                            self.filters_per_group, self.taps, self.winograd_ok)
+                                            self.filters_per_group, self.taps, self.winograd_ok,
+                                            min(self.in3[2], self.out3[2]))
         self._flat_grid()
 
     def _flat_grid(self) -> None:
@@ -639,12 +645,12 @@ class ConvOp(Op):
 
         self._parallel(work, n)
 
-    def _parallel(self, work, n) -> None:
-        """Split the batch over the workers; each runs BLAS on one thread meanwhile."""
-        workers = min(self.workers, n)
+    def _parallel(self, work, n) -> int:
+        """Split the batch over the workers (each runs BLAS on one thread); returns their count."""
+        workers = min(self.workers, numba.get_num_threads(), n)
         if workers == 1:
             work(0, 0, n)
-            return
+            return 1
         pool, blas = _thread_pool()
         bounds = [n * w // workers for w in range(workers + 1)]
         with blas.limit(limits=1, user_api="blas"):
@@ -652,6 +658,7 @@ class ConvOp(Op):
             work(0, bounds[0], bounds[1])
             for future in futures:
                 future.result()
+        return workers
 
     # -- backward -----------------------------------------------------------------------------
     def backward(self, dout):
@@ -738,10 +745,10 @@ class ConvOp(Op):
                 for i in range(m):
                     np.add(sums, part[i], out=sums)
 
-        self._parallel(work, n)
+        workers = self._parallel(work, n)
         if weight_algorithm in ("gemm", "im2col"):
             total = self.sums[0]
-            for other in self.sums[1:min(self.workers, n)]:
+            for other in self.sums[1:workers]:
                 np.add(total, other, out=total)
             np.copyto(self.grads["weight"].reshape(groups, fpg, rows),
                       total[:, :rows].transpose(0, 2, 1))
