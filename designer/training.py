@@ -6,6 +6,7 @@ import atexit
 import dataclasses
 import math
 import queue
+import sys
 import threading
 import time
 import weakref
@@ -36,6 +37,10 @@ EMIT_INTERVAL = 0.2       # batch_done at most five times a second
 HEALTH_INTERVAL = 1.0     # node_health about once a second
 HEALTH_SAMPLES = 16       # activation statistics on the first samples of the batch
 SMOKE_BATCH = 32
+# During a run the worker gives the GIL back to the GUI (and takes it back) within 1 ms instead of
+# Python's 5: while the window's thread holds the GIL, a finished kernel waits for it with every
+# core idle, so long handoffs cost the training far more than the GUI's own CPU time.
+SWITCH_INTERVAL = 0.001
 _controllers: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -571,6 +576,8 @@ class TrainingController(QObject):
 
     def _train(self, config: TrainingConfig, force: bool) -> None:
         reason = "failed"
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, SWITCH_INTERVAL))
         try:
             if config.smoke_test and not force:
                 report = self._smoke(config)
@@ -583,6 +590,7 @@ class TrainingController(QObject):
             self._set_state("training")
             reason = self._run(config)
         finally:
+            sys.setswitchinterval(switch)
             self._flush_points(self._last_event)
             self._trainer = None
             self._set_state("idle")

@@ -6,11 +6,15 @@ median of several timed repeats after warm-up (min and max are reported too).
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
 
+from . import OMP_WAIT_POLICY_CHOSEN_BY_USER
 from .network import compile_network
 from .optim import Optimizer
 from .templates import load_template
@@ -63,18 +67,45 @@ def ours(graph, batch: int, device: str, train: bool) -> list[float]:
     return _repeat(train_step if train else infer_step, batch)
 
 
-def pytorch(graph, batch: int, device: str, train: bool, threads: int) -> list[float] | None:
-    try:
-        import torch
-    except ImportError:
-        return None
+def pytorch(name: str, batch: int, device: str, train: bool, threads: int) -> list[float] | None:
+    """PyTorch's rates for the same template, measured in a child process so that it runs with
+    its own OpenMP settings (the engine makes OpenMP wait passively; PyTorch's default spins)."""
+    env = dict(os.environ)
+    if not OMP_WAIT_POLICY_CHOSEN_BY_USER:
+        env.pop("OMP_WAIT_POLICY", None)
+    args = json.dumps([name, batch, device, train, threads])
+    result = subprocess.run([sys.executable, "-c", _TORCH_CHILD, args], env=env,
+                            capture_output=True, text=True)
+    if result.returncode == 3:
+        return None  # torch is not installed (pip install -e ".[bench]")
+    if result.returncode:
+        raise RuntimeError(f"the PyTorch benchmark failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+_TORCH_CHILD = """
+import json, sys
+try:
+    import torch  # first, so its OpenMP runtime starts with the user's settings
+except ImportError:
+    sys.exit(3)
+from engine.bench import torch_rates
+print(json.dumps(torch_rates(*json.loads(sys.argv[1]))))
+"""
+
+
+def torch_rates(name: str, batch: int, device: str, train: bool, threads: int) -> list[float]:
+    import torch
+
     from .torch_ref import build_torch_model
 
     torch.set_num_threads(threads)
+    graph = load_template(name)
     dev = "cuda" if device == "cuda" else "cpu"
     model = build_torch_model(graph).to(dev)
-    shape = graph.check().shapes[graph.input_node.id]
-    classes = graph.check().shapes[graph.output_node.id][0]
+    analysis = graph.check()
+    shape = analysis.shapes[graph.input_node.id]
+    classes = analysis.shapes[graph.output_node.id][0]
     x = torch.randn(batch, *shape, device=dev)
     y = torch.randint(0, classes, (batch,), device=dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -104,11 +135,11 @@ def run_bench(models=None, batch_sizes=None, device: str = "cpu", as_json: bool 
             graph = load_template(name)
             for direction, batch in _plan(batch_sizes):
                 ours_rates = ours(graph, batch, device, direction == "train")
-                torch_rates = pytorch(graph, batch, device, direction == "train", threads)
+                reference = pytorch(name, batch, device, direction == "train", threads)
                 row = {"model": name, "direction": direction, "batch": batch, "device": device,
                        "threads": threads, "ours": _summary(ours_rates),
-                       "pytorch": _summary(torch_rates) if torch_rates else None}
-                if torch_rates:
+                       "pytorch": _summary(reference) if reference else None}
+                if reference:
                     row["ratio"] = row["ours"]["median"] / row["pytorch"]["median"]
                 rows.append(row)
                 if not as_json:

@@ -94,6 +94,7 @@ class ActivationsPanel(SnapshotPanel):
 
         self.payload: dict | None = None
         self.maps_shown = 0
+        self._hovered: tuple[int, tuple[int, ...]] | None = None
         self._plots: list[pg.PlotItem] = []
         self._hover_text = ""
         controller.node_selected.connect(self._node_selected)
@@ -184,6 +185,11 @@ class ActivationsPanel(SnapshotPanel):
             self._draw_lines(act)
         else:
             self._draw_maps(act if act.ndim == 3 else act[:, self.depth.value()])
+        hovered = self._hovered
+        if hovered and hovered[0] < self.maps_shown and len(hovered[1]) == act.ndim - 1 and all(
+                i < n for i, n in zip(hovered[1], act.shape[1:], strict=True)):
+            # a fresh snapshot keeps the unit under the pointer lit up
+            self.show_unit(*hovered)
 
     def _draw_input(self, x: np.ndarray, depth: int | None = None) -> None:
         if x.ndim == 2:
@@ -257,6 +263,7 @@ class ActivationsPanel(SnapshotPanel):
         act = self.payload["activation"] if self.payload else None
         if region is None or act is None:
             return None
+        self._hovered = (channel, tuple(index))
         value = act[(channel, *index)] if act.ndim == len(index) + 1 else act[
             (channel, self.depth.value(), *index)]
         unit = ", ".join(map(str, index))
@@ -278,6 +285,7 @@ class ActivationsPanel(SnapshotPanel):
             return
         hit = tile_cell(x, y, self._cell, self._columns, self.maps_shown)
         if hit is None:
+            self._hovered = None
             self.input_view.set_marks([])
             self.maps_view.set_marks([])
             self.info.setText(self._header)

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 from .common import BACKGROUND, MUTED, status_label
 
 SMOOTHING = 0.9   # exponential moving average of the per-batch values, debiased at the start
-REDRAW_MS = 250   # per-batch curves redraw at most four times a second: painting is the GUI's
+REDRAW_MS = 500   # per-batch curves redraw at most twice a second: painting is the GUI's
 # main cost during a run, and it competes with training for the cores
 TRAIN, VAL, RAW = "#4fa3ff", "#ff9f43", (79, 163, 255, 70)
 
@@ -48,6 +48,11 @@ class CurvesPanel(QWidget):
             plot.setXLink(self.loss_plot)
         self.view.ci.layout.setRowStretchFactor(2, 0)
         self.lr_plot.setMaximumHeight(140)
+        # too short for tick labels: the axis title carries the rate instead
+        self.lr_plot.getAxis("left").setStyle(showValues=False)
+        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            plot.getAxis("left").setWidth(56)   # the three x axes line up
 
         def curve(plot, colour, name=None, width=1.5, symbol=None, style=None):
             pen = pg.mkPen(colour, width=width, style=style) if colour else None
@@ -149,9 +154,11 @@ class CurvesPanel(QWidget):
         self.acc_raw.setData(x, np.asarray(b["acc"], float))
         self.acc_smooth.setData(x, np.asarray(b["acc_s"], float))
         self.lr_curve.setData(x, np.asarray(b["lr"], float))
-        if b["lr"] and max(b["lr"]) * 1.1 != self.lr_plot.vb.viewRange()[1][1]:
+        top = max(b["lr"], default=0.0)
+        if top and top * 1.1 != self.lr_plot.vb.viewRange()[1][1]:
             # from zero, so a constant rate reads as a flat line at its value
-            self.lr_plot.setYRange(0, max(b["lr"]) * 1.1, padding=0)
+            self.lr_plot.setYRange(0, top * 1.1, padding=0)
+            self.lr_plot.setLabel("left", f"lr 0..{top:.3g}")
 
     def _redraw_epochs(self) -> None:
         e = {k: np.asarray(v, float) for k, v in self.epochs.items()}

@@ -7,7 +7,13 @@ import math
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QAbstractItemView, QSplitter, QTableWidget, QTableWidgetItem
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+)
 
 from .common import BACKGROUND, LEVEL_COLOURS, SnapshotPanel
 
@@ -34,7 +40,9 @@ class LayersPanel(SnapshotPanel):
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.Stretch)
         self.table.itemSelectionChanged.connect(self._row_selected)
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground(BACKGROUND)
@@ -90,7 +98,6 @@ class LayersPanel(SnapshotPanel):
                 self.table.setItem(row, col, item)
             if node_id == self.layer and not self.table.selectedItems():
                 self.table.selectRow(row)
-        self.table.resizeColumnsToContents()
 
     def params(self) -> dict:
         return {"node": self.layer}
