@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import Graph
+from engine.templates import load_template
 
 from . import recovery
 from .canvas.scene import GraphScene
@@ -36,6 +37,7 @@ from .palette import Palette
 from .properties import PropertiesPanel, count_text, flops_text
 from .summary import SummaryPanel
 from .templates import TemplateGallery, list_templates
+from .training import TrainingController, install_training_docks
 
 AUTOSAVE_MS = 60_000
 MAX_RECENT = 10
@@ -89,6 +91,7 @@ class MainWindow(QMainWindow):
         self._make_toolbar()
         self._make_status_bar()
         self._connect()
+        self._install_training()
         self._restore_layout()
         self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS, timeout=self.autosave)
         self.autosave_timer.start()
@@ -256,6 +259,25 @@ class MainWindow(QMainWindow):
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self._selection_changed()
 
+    def _install_training(self) -> None:
+        """The training controller and its panels, following this window's graph and selection;
+        a finished run hands its weights and history to the document's trained state."""
+        self.training = TrainingController(self.document.graph, parent=self)
+        self.training_panels = install_training_docks(self, self.training)
+        self.document.shapes_changed.connect(
+            lambda: self.training.set_graph(self.document.graph))
+        self.selection_changed.connect(
+            lambda ids: self.training.select_node(ids[0] if len(ids) == 1 else None))
+        self.training.input_shape_requested.connect(self._set_input_shape)
+        self.training.finished.connect(
+            lambda _: self.set_trained(**self.training.trained_state()))
+        self.training.node_health.connect(self.scene.show_health)
+
+    def _set_input_shape(self, shape: list) -> None:
+        inputs = self.document.graph.nodes_of_type("Input")
+        if len(inputs) == 1:
+            self.document.set_param(inputs[0].id, "shape", list(shape))
+
     # -- selection ------------------------------------------------------------------------
     def selected_node_ids(self) -> list[str]:
         return self.scene.selected_node_ids()
@@ -413,6 +435,13 @@ class MainWindow(QMainWindow):
         self.document.reset(graph)
         self.file_path = path
         self.trained = trained
+        self.training.set_graph(graph)
+        if trained is not None:
+            self.training.load_trained(weights=trained.weights, optimizer=trained.optimizer,
+                                       history=trained.history, data_spec=trained.data_spec,
+                                       training=trained.training)
+        else:
+            self.training.reset()
         self._weights_fit = weights_fit(trained, graph)
         self._logged_errors = set()
         self._analysis_changed()
@@ -621,5 +650,7 @@ def main(argv=None) -> int:
     window.show()
     if args.file:
         window.open_file(args.file)
+    else:  # an example network whose built-in dataset the Train panel picks, ready to train
+        window.load_graph(load_template("shapes"), None, None)
     window.offer_recovery()
     return app.exec()

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 COMMANDS = ("train", "evaluate", "predict", "info", "templates", "bench")
 
 

@@ -29,6 +29,7 @@ PORT_STEP = 18.0
 PORT_RADIUS = 5.5
 ERROR = QColor("#d32f2f")
 SELECTED = QColor("#1565c0")
+HEALTH = {"ok": QColor("#2e7d32"), "warn": QColor("#f9a825"), "bad": QColor("#d32f2f")}
 WIRE = QColor("#78828c")
 
 
@@ -110,6 +111,7 @@ class NodeItem(QGraphicsItem):
         self.summary = mt.summary if mt else f"unknown module type {type_name!r}"
         self.label = ""
         self.errors: list[str] = []
+        self.health: tuple[str, str] | None = None  # (level, tooltip) while training
         self.shape_text = ""
         self.source: tuple | None = None  # what the scene last drew this from (to skip repeats)
         self.detailed = True
@@ -169,6 +171,12 @@ class NodeItem(QGraphicsItem):
                 port.setVisible(detailed)
         self.update()
 
+    def set_health(self, health: tuple[str, str] | None) -> None:
+        """A training-health badge: level ok/warn/bad and the statistics behind it."""
+        if health != self.health:
+            self.health = health
+            self._update_tooltip()
+
     def rename(self, node_id: str) -> None:
         self.node_id = node_id
         self._update_tooltip()
@@ -179,6 +187,9 @@ class NodeItem(QGraphicsItem):
             lines.append(f"output: {self.shape_text}")
         lines += [f"<span style='color:{ERROR.name()}'>&#9888; {escape(e)}</span>"
                   for e in self.errors]
+        if self.health is not None:
+            lines.append(f"<span style='color:{HEALTH[self.health[0]].name()}'>"
+                         f"{escape(self.health[1]).replace(chr(10), '<br>')}</span>")
         self.setToolTip("<br>".join(lines))
         self.update()
 
@@ -231,6 +242,12 @@ class NodeItem(QGraphicsItem):
             painter.setFont(font(8.5, True))
             painter.drawText(QRectF(centre.x() - 7.5, centre.y() - 7.5, 15, 15), Qt.AlignCenter,
                              "!")
+        if self.health is not None:
+            centre = QPointF(NODE_WIDTH - 12 - badge, HEADER / 2)
+            painter.setPen(QPen(QColor("white"), 1.5))
+            painter.setBrush(HEALTH[self.health[0]])
+            painter.drawEllipse(centre, 5.5, 5.5)
+            badge += 16.0
         painter.setPen(QColor("white"))
         painter.setFont(font(9, True))
         painter.drawText(QRectF(10, 0, NODE_WIDTH - 18 - badge, HEADER),

@@ -196,6 +196,12 @@ class GraphScene(QGraphicsScene):
     def node_sizes(self) -> dict[str, tuple[float, float]]:
         return {node_id: (NODE_WIDTH, item.height) for node_id, item in self.node_items.items()}
 
+    def show_health(self, health: dict) -> None:
+        """Training-health badges: {node_id: {"level", "tooltip", ...}}; other nodes lose theirs."""
+        for node_id, item in self.node_items.items():
+            entry = health.get(node_id)
+            item.set_health((entry["level"], entry["tooltip"]) if entry else None)
+
     def add_module(self, type_name: str, scene_pos: QPointF, chain: bool = False) -> str:
         """Add a node centred at scene_pos and select it. With chain, a single selected node
         feeds the new one, which goes to its right (the type-to-add flow: Tab, type, Enter)."""

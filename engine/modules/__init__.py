@@ -2,8 +2,19 @@
 import importlib
 import pkgutil
 
-from .registry import (REGISTRY, ModuleType, Op, OpSpec, ParamError, ParamSpec, ShapeError,
-                       categories, module_type, register, resolve_params)
+from .registry import (
+    REGISTRY,
+    ModuleType,
+    Op,
+    OpSpec,
+    ParamError,
+    ParamSpec,
+    ShapeError,
+    categories,
+    module_type,
+    register,
+    resolve_params,
+)
 
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
     if _info.name != "registry" and not _info.name.startswith("_"):

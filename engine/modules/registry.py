@@ -5,8 +5,9 @@ properties panel all read these declarations; nothing else lists module types.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
