@@ -8,8 +8,8 @@ OMP_WAIT_POLICY_CHOSEN_BY_USER = "OMP_WAIT_POLICY" in os.environ
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from . import losses  # noqa: E402
-from .graph import Graph, GraphError, GraphFormatError, GraphValidationError
-from .network import Network, compile_network
+from .graph import Graph, GraphError, GraphFormatError, GraphValidationError  # noqa: E402
+from .network import Network, compile_network  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["Graph", "GraphError", "GraphFormatError", "GraphValidationError", "Network",

@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 
 import numpy as np
 
@@ -191,7 +192,7 @@ def layer_table(graph, batch: int, device: str = "cpu") -> str:
         inputs = [net._acts[src] for src in net.sources[node_id]]
         dout = net.backend.zeros((batch, *analysis.shapes[node_id]), net.dtype)
         timings = []
-        for run in (lambda: op.forward(inputs, True), lambda: op.backward(dout)):
+        for run in (partial(op.forward, inputs, True), partial(op.backward, dout)):
             run()
             start, calls = time.perf_counter(), 0
             while time.perf_counter() - start < 0.2:

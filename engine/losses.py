@@ -5,7 +5,7 @@ import numpy as np
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-    """Softmax cross-entropy on logits [N, C] with integer labels [N]; the loss is the batch mean."""
+    """Softmax cross-entropy on logits [N, C] with integer labels [N]; the batch mean."""
     n = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)

@@ -68,7 +68,7 @@ def _make(dims: int) -> ModuleType:
         if padding == "same":
             text += " same"
         elif any(padding):
-            text += f" p{fmt(sorted(set(padding)))}" if len(set(padding)) == 1 else f" p{fmt(padding)}"
+            text += f" p{padding[0] if len(set(padding)) == 1 else fmt(padding)}"
         for key, short in (("stride", "s"), ("dilation", "d")):
             if any(v != 1 for v in params[key]):
                 values = params[key]

@@ -163,7 +163,8 @@ def _check_number(spec: ParamSpec, value: Any) -> str | None:
     return None
 
 
-def _resolve_size(spec: ParamSpec, value: Any, ndim: int) -> tuple[tuple[int, ...] | None, str | None]:
+def _resolve_size(spec: ParamSpec, value: Any,
+                  ndim: int) -> tuple[tuple[int, ...] | None, str | None]:
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if not values or not all(_is_int(v) for v in values):
         extra = ' or "same"' if spec.kind == "padding" else ""
