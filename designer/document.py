@@ -14,9 +14,9 @@ from PySide6.QtGui import QUndoStack
 
 from engine import Graph
 from engine.graph import Edge, Node
+from engine.inspect import ReceptiveField, receptive_fields
 from engine.modules import REGISTRY, resolve_params
 
-from .aids import ReceptiveField, receptive_fields
 from .canvas.commands import (
     AddEdge,
     AddNode,

@@ -339,7 +339,7 @@ class PropertiesPanel(QWidget):
             rows.append(("weights", count_text(count) + (f" ({detail})" if detail else "")))
             rows.append(("FLOPs", flops_text(analysis.flops.get(node_id, 0)) + " per sample"))
             field = self.doc.receptive_fields().get(node_id)
-            if field is not None and field.size != ():
+            if field is not None:
                 rows.append(("receptive field", field.text()
                              + (f", stride {'x'.join(map(str, field.jump))} on the input"
                                 if field.size is not None and set(field.jump) != {1} else "")))

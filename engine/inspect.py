@@ -15,47 +15,58 @@ from .network import Network
 
 @dataclass(frozen=True)
 class ReceptiveField:
-    """Unit i of a node sees input cells [offset + i*jump, offset + i*jump + size) per axis."""
+    """Unit i of a node sees input cells [offset + i*jump, offset + i*jump + size) per axis;
+    size None: the whole input (once the spatial layout is gone)."""
 
-    size: tuple[int, ...]
-    jump: tuple[int, ...]
-    offset: tuple[int, ...]
+    size: tuple[int, ...] | None
+    jump: tuple[int, ...] = ()
+    offset: tuple[int, ...] = ()
 
     def region(self, index, input_spatial) -> tuple[slice, ...]:
         """The input cells one unit sees, clipped to the input."""
+        if self.size is None:
+            return tuple(slice(0, n) for n in input_spatial)
         return tuple(slice(max(0, o + i * j), min(n, o + i * j + s))
                      for o, i, j, s, n in zip(self.offset, index, self.jump, self.size,
                                               input_spatial, strict=True))
 
+    def text(self) -> str:
+        return "whole input" if self.size is None else "x".join(map(str, self.size))
 
-def receptive_fields(graph: Graph) -> dict[str, ReceptiveField | None]:
-    """Per node, its receptive field on the input; None once spatial layout is gone (Flatten,
-    Dense, GlobalPool: each unit sees the whole input). Where paths join, the widest wins."""
-    analysis = graph.analyze()
-    fields: dict[str, ReceptiveField | None] = {}
+
+WHOLE_INPUT = ReceptiveField(None)
+
+
+def receptive_fields(graph: Graph, analysis=None) -> dict[str, ReceptiveField]:
+    """Every node's receptive field on the input, from the conv and pool arithmetic
+    r_out = r_in + d(k - 1) j_in, j_out = j_in s, offset_out = offset_in - p j_in. Flat outputs
+    (Flatten, Dense, GlobalPool) see the whole input; where paths join, the widest field wins."""
+    analysis = analysis or graph.analyze()
+    sources: dict[str, list[str]] = {}
+    for edge in sorted(graph.edges, key=lambda e: e.port):
+        sources.setdefault(edge.dst, []).append(edge.src)
+    fields: dict[str, ReceptiveField] = {}
     for node_id in analysis.order:
-        node = graph.nodes[node_id]
-        mt = REGISTRY[node.type]
-        if node.type == "Input":
-            dims = len(analysis.shapes[node_id]) - 1
+        mt = REGISTRY[graph.nodes[node_id].type]
+        dims = len(analysis.shapes[node_id]) - 1
+        inputs = [fields[src] for src in sources.get(node_id, ())]
+        if not inputs:
             fields[node_id] = ReceptiveField((1,) * dims, (1,) * dims, (0,) * dims) \
-                if dims else None
+                if dims else WHOLE_INPUT
             continue
-        sources = [fields.get(e.src) for e in graph.inputs_of(node_id)]
-        if any(f is None for f in sources) or len(analysis.shapes[node_id]) < 2:
-            fields[node_id] = None
+        if dims == 0 or any(f.size is None for f in inputs):
+            fields[node_id] = WHOLE_INPUT
             continue
-        field_ = max(sources, key=lambda f: np.prod(f.size))
+        field = max(inputs, key=lambda f: np.prod(f.size))
         if mt.kernel_geometry is not None:
             kernel, stride, pad_begin, dilation = mt.kernel_geometry(analysis.params[node_id])
-            span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True)]
-            field_ = ReceptiveField(
-                tuple(s + (k - 1) * j for s, k, j in zip(field_.size, span, field_.jump,
-                                                         strict=True)),
-                tuple(j * s for j, s in zip(field_.jump, stride, strict=True)),
-                tuple(o - p * j for o, p, j in zip(field_.offset, pad_begin,
-                                                        field_.jump, strict=True)))
-        fields[node_id] = field_
+            field = ReceptiveField(
+                tuple(s + d * (k - 1) * j for s, k, d, j in
+                      zip(field.size, kernel, dilation, field.jump, strict=True)),
+                tuple(j * s for j, s in zip(field.jump, stride, strict=True)),
+                tuple(o - p * j for o, p, j in zip(field.offset, pad_begin, field.jump,
+                                                   strict=True)))
+        fields[node_id] = field
     return fields
 
 

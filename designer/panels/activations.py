@@ -173,7 +173,7 @@ class ActivationsPanel(SnapshotPanel):
         what = f"{count} maps of {shape}{more}" if act.ndim > 1 else f"{act.shape[0]} values"
         field_ = payload["field"]
         rf = (f" · receptive field {'x'.join(map(str, field_.size))} on the input; hover a "
-              f"unit to see it" if field_ is not None else "")
+              f"unit to see it" if field_ is not None and field_.size is not None else "")
         self._header = (f"<b>{payload['node']}</b> ({payload['type']}): {what}{rf}<br>sample "
                         f"{payload['sample']}: true <b>{names[payload['label']]}</b>, predicted "
                         f"<b>{names[predicted] if predicted < len(names) else predicted}</b>")
@@ -253,7 +253,7 @@ class ActivationsPanel(SnapshotPanel):
     def unit_region(self, index: tuple[int, ...]) -> tuple[slice, ...] | None:
         """The input cells a unit (spatial index into the shown node's output) sees."""
         payload = self.payload
-        if payload is None or payload["field"] is None:
+        if payload is None or payload["field"] is None or payload["field"].size is None:
             return None
         return payload["field"].region(index, payload["input"].shape[1:])
 
