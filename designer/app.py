@@ -272,6 +272,8 @@ class MainWindow(QMainWindow):
         self.training.finished.connect(
             lambda _: self.set_trained(**self.training.trained_state()))
         self.training.node_health.connect(self.scene.show_health)
+        # room for the stacked curves and the image panels below the canvas
+        self.training_panels["Curves"].setMinimumHeight(250)
 
     def _set_input_shape(self, shape: list) -> None:
         inputs = self.document.graph.nodes_of_type("Input")
