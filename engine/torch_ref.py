@@ -1,6 +1,8 @@
 """The same graph in PyTorch, for benchmarks and cross-checks (torch comes from the bench extra)."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .graph import Graph
@@ -70,7 +72,7 @@ def _layer(nn, node_type: str, p: dict, ins: list):
             return (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[dims - 1](*args)
         if p["mode"] == "avg":
             return (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)[dims - 1](*args)
-        return _L2Pool(dims, *args)
+        return _custom_layers()[0](dims, *args)
     if node_type == "Dense":
         return nn.Linear(ins[0][0], p["units"], p["bias"])
     if node_type == "Flatten":
@@ -88,53 +90,51 @@ def _layer(nn, node_type: str, p: dict, ins: list):
         norm = (nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[len(ins[0]) - 1]
         return norm(ins[0][0], eps=p["eps"], momentum=p["momentum"])
     if node_type == "GlobalPool":
-        return _GlobalPool(p["mode"])
+        return _custom_layers()[1](p["mode"])
     if node_type == "ChannelPool":
-        return _ChannelPool(p["mode"], p["size"])
+        return _custom_layers()[2](p["mode"], p["size"])
     return None
 
 
-def _module_base():
+@lru_cache(maxsize=1)
+def _custom_layers():
+    """The layers PyTorch lacks as modules: L2 pooling as DESIGN.md defines it (sqrt of the sum
+    of squares, zero padding), global pooling to [C], and channel pooling."""
+    import math
+
+    import torch.nn.functional as F
     from torch import nn
 
-    return nn.Module
+    class L2Pool(nn.Module):
+        def __init__(self, dims, size, stride, padding):
+            super().__init__()
+            self.pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[dims - 1]
+            self.size, self.stride, self.padding = size, stride, padding
 
+        def forward(self, x):
+            return (self.pool(x * x, self.size, self.stride, self.padding)
+                    * math.prod(self.size)).sqrt()
 
-class _L2Pool(_module_base()):
-    """sqrt(sum x^2) over each window with zero padding (avg pool of x^2 times window size)."""
+    class GlobalPool(nn.Module):
+        def __init__(self, mode):
+            super().__init__()
+            self.mode = mode
 
-    def __init__(self, dims, size, stride, padding):
-        super().__init__()
-        self.dims, self.size, self.stride, self.padding = dims, size, stride, padding
+        def forward(self, x):
+            flat = x.flatten(2)
+            return flat.amax(2) if self.mode == "max" else flat.mean(2)
 
-    def forward(self, x):
-        import math
+    class ChannelPool(nn.Module):
+        def __init__(self, mode, size):
+            super().__init__()
+            self.mode, self.size = mode, size
 
-        import torch.nn.functional as F
+        def forward(self, x):
+            grouped = x.unflatten(1, (x.shape[1] // self.size, self.size))
+            if self.mode == "max":
+                return grouped.amax(2)
+            if self.mode == "avg":
+                return grouped.mean(2)
+            return (grouped * grouped).sum(2).sqrt()
 
-        pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[self.dims - 1]
-        return (pool(x * x, self.size, self.stride, self.padding) * math.prod(self.size)).sqrt()
-
-
-class _GlobalPool(_module_base()):
-    def __init__(self, mode):
-        super().__init__()
-        self.mode = mode
-
-    def forward(self, x):
-        flat = x.flatten(2)
-        return flat.amax(2) if self.mode == "max" else flat.mean(2)
-
-
-class _ChannelPool(_module_base()):
-    def __init__(self, mode, size):
-        super().__init__()
-        self.mode, self.size = mode, size
-
-    def forward(self, x):
-        grouped = x.unflatten(1, (x.shape[1] // self.size, self.size))
-        if self.mode == "max":
-            return grouped.amax(2)
-        if self.mode == "avg":
-            return grouped.mean(2)
-        return (grouped * grouped).sum(2).sqrt()
+    return L2Pool, GlobalPool, ChannelPool
