@@ -29,6 +29,9 @@ CASES = [
     ([1, 4, 5, 4], {"size": [2, 1, 2]}, 2),                           # pairs, 2x1x2
     ([2, 11], {"size": 2}, 2),                                        # pairs in 1D
     ([1, 3, 5], {"size": [1, 2]}, 2),                                 # pairs, one row
+    ([2, 13], {"size": 4}, 2),                                        # the rows path (1D)
+    ([2, 3, 10], {"size": [1, 3]}, 1),                                # rows path in 2D
+    ([1, 2, 2, 7], {"size": [1, 1, 3]}, 2),                           # rows path in 3D
     ([2, 9], {"size": 3, "stride": 2, "padding": 1}, 3),
     ([1, 7, 8], {"size": [3, 2], "stride": [2, 1], "padding": [1, 0]}, 1),
     ([2, 5, 6, 5], {"size": [2, 3, 2], "stride": [1, 2, 3], "padding": [1, 1, 0]}, 2),
