@@ -1,5 +1,6 @@
-"""The `convdesigner` command (DESIGN.md 3.3): the designer, or train/evaluate/predict/info/
-templates/bench headlessly. User errors are one line on stderr and exit code 2."""
+"""The headless commands of `convdesigner` (DESIGN.md 3.3): train, evaluate, predict, info,
+templates, bench (designer/launch.py opens the designer otherwise). User errors are one line on
+stderr and exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -332,10 +333,6 @@ def user_errors() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
-        from designer.app import main as designer_main
-
-        return designer_main(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

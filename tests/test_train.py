@@ -130,6 +130,7 @@ def test_divergence_stops_and_keeps_last_good_weights():
     assert trainer.optimizer.step_count == 3
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_huge_learning_rate_diverges_with_message():
     net = compile_network(small_graph(dropout=False))
     x, y = toy_data()
