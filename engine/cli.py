@@ -30,8 +30,11 @@ class Progress:
         self.suffix = ""
         self.shown = False
 
-    def update(self, done: int, suffix: str = "") -> None:
+    def update(self, done: int, suffix: str = "", total: int | None = None,
+               label: str | None = None) -> None:
         self.done, self.suffix = done, suffix or self.suffix
+        self.total = max(1, total) if total is not None else self.total
+        self.label = label or self.label
         now = time.perf_counter()
         if self.enabled and now - self.start > 0.3 and (now - self.last > 0.1
                                                          or done >= self.total):
@@ -59,8 +62,7 @@ def _load_data(spec: str, quiet: bool):
     from .data import load_dataset
 
     bar = Progress(f"loading {spec}", 1, not quiet)
-    data = load_dataset(spec, progress=lambda done, total: (setattr(bar, "total", total),
-                                                           bar.update(done)))
+    data = load_dataset(spec, progress=lambda done, total: bar.update(done, total=total))
     bar.update(bar.total)
     bar.close()
     return data
@@ -100,9 +102,9 @@ def cmd_train(args) -> int:
                       seed=session.seed, normalization=normalization, augmentation=augmentation,
                       history=session.history, position=session.position)
     bar = Progress("epoch", trainer.batches_per_epoch, not args.quiet)
-    trainer.batch_listeners.append(lambda e: (
-        setattr(bar, "label", f"epoch {e.epoch + 1}/{trainer.epochs}"),
-        bar.update(e.batch, f"loss {e.loss:.4f} {e.samples_per_sec:,.0f} samples/s")))
+    trainer.batch_listeners.append(lambda e: bar.update(
+        e.batch, f"loss {e.loss:.4f} {e.samples_per_sec:,.0f} samples/s",
+        label=f"epoch {e.epoch + 1}/{trainer.epochs}"))
 
     def epoch_done(row: dict) -> None:
         bar.close()
