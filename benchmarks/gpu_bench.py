@@ -13,36 +13,18 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from engine.bench import steady_rates  # noqa: E402
 from engine.kernels.cuda.bench import cuda_train_step_timer  # noqa: E402
 from engine.network import compile_network  # noqa: E402
 from engine.templates import load_template  # noqa: E402
 
 MODELS = ("lenet5", "vgg-small", "signal1d")
 BATCHES = (64, 256)
-
-
-def rate(step, batch: int, repeats: int, min_seconds: float) -> list[float]:
-    """samples/s over `repeats` runs of enough steps to last min_seconds each, after warm-up."""
-    for _ in range(3):
-        step()
-    start, calls = time.perf_counter(), 0
-    while time.perf_counter() - start < min_seconds / 2 or calls < 2:
-        step()
-        calls += 1
-    per_run = max(1, int(min_seconds / ((time.perf_counter() - start) / calls)))
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(per_run):
-            step()
-        rates.append(batch * per_run / (time.perf_counter() - start))
-    return rates
 
 
 def ours(graph, batch: int) -> Callable[[], float]:
@@ -100,11 +82,12 @@ def main(argv=None) -> int:
         graph = load_template(name)
         for batch in args.batch_size or BATCHES:
             row = {"model": name, "batch": batch,
-                   "ours": statistics.median(rate(ours(graph, batch), batch, args.repeats,
-                                                  args.min_seconds))}
+                   "ours": statistics.median(steady_rates(ours(graph, batch), batch,
+                                                          args.repeats, args.min_seconds))}
             if torch is not None:
-                row["pytorch"] = statistics.median(rate(pytorch(graph, batch, args.tf32), batch,
-                                                        args.repeats, args.min_seconds))
+                step = pytorch(graph, batch, args.tf32)
+                row["pytorch"] = statistics.median(steady_rates(step, batch, args.repeats,
+                                                                args.min_seconds))
                 row["ratio"] = row["ours"] / row["pytorch"]
             rows.append(row)
             theirs = f"{row['pytorch']:>18,.0f} {row['ratio']:>11.2f}x" if "pytorch" in row \

@@ -73,23 +73,37 @@ def headless_rate(template: str, info, batches: int, batch_size: int) -> float:
     return (len(stamps) - 3) * batch_size / (stamps[-1] - stamps[2])
 
 
+class TickProbe:
+    """Gaps (ms) between the ticks of a precise 5 ms timer: how long the event loop was held."""
+
+    def __init__(self):
+        self.gaps: list[float] = []
+        self.clock = QElapsedTimer()
+        self.timer = QTimer(interval=TICK_MS)
+        self.timer.setTimerType(Qt.PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        self.gaps.append(self.clock.nsecsElapsed() / 1e6)
+        self.clock.restart()
+
+    def start(self) -> None:
+        self.gaps.clear()
+        self.clock.start()
+        self.timer.start()
+
+    def stop(self) -> np.ndarray:
+        self.timer.stop()
+        return np.asarray(self.gaps[1:])
+
+
 def tick_gaps(app, seconds: float) -> np.ndarray:
     """Gaps between 5 ms timer ticks (ms) over `seconds` of an otherwise idle event loop."""
-    gaps: list[float] = []
-    clock = QElapsedTimer()
-    timer = QTimer(interval=TICK_MS)
-    timer.setTimerType(Qt.PreciseTimer)
-
-    def tick():
-        gaps.append(clock.nsecsElapsed() / 1e6)
-        clock.restart()
-    timer.timeout.connect(tick)
-    clock.start()
-    timer.start()
+    probe = TickProbe()
+    probe.start()
     end = time.perf_counter() + seconds
     wait(app, lambda: time.perf_counter() > end, seconds + 60)
-    timer.stop()
-    return np.asarray(gaps[1:])
+    return probe.stop()
 
 
 def gui_run(app, controller, panels, batches: int, probe: bool = True) -> dict:
@@ -98,21 +112,13 @@ def gui_run(app, controller, panels, batches: int, probe: bool = True) -> dict:
     which itself costs the training some throughput: rates are measured without it)."""
     train = panels["Train"]
     received: list[tuple[float, int]] = []
-    gaps: list[float] = []
-    clock = QElapsedTimer()
-    timer = QTimer(interval=TICK_MS)
-    timer.setTimerType(Qt.PreciseTimer)
-
-    def tick():
-        gaps.append(clock.nsecsElapsed() / 1e6)
-        clock.restart()
+    ticks = TickProbe()
 
     def batch_done(payload):
         received.append((time.perf_counter(), payload["step"]))
         if len(received) > 1 and payload["step"] - received[0][1] >= batches:
             controller.stop()
 
-    timer.timeout.connect(tick)
     controller.batch_done.connect(batch_done)
     train.smoke_first.setChecked(False)
     train.epochs.setValue(1000)
@@ -120,21 +126,18 @@ def gui_run(app, controller, panels, batches: int, probe: bool = True) -> dict:
                   if controller.session and controller.session.optimizer else 0)
     train.start_button.click()
     wait(app, lambda: bool(received), 600)
-    gaps.clear()
-    clock.start()
     if probe:
-        timer.start()
+        ticks.start()
     cpu, wall = time.thread_time(), time.perf_counter()
     wait(app, lambda: controller.state == "idle", 3600)
     cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
-    timer.stop()
+    gaps_ms = ticks.stop()
     controller.batch_done.disconnect(batch_done)
     (t0, s0), (t1, s1) = received[1], received[-1]
     batch = train.batch_size.value()
     result = {"samples_per_sec": (s1 - s0) * batch / (t1 - t0), "steps": s1 - start_step,
               "gui_thread_cpu_share": cpu / wall}
     if probe:
-        gaps_ms = np.asarray(gaps[1:])
         result.update(max_stall_ms=float(gaps_ms.max()),
                       p99_stall_ms=float(np.percentile(gaps_ms, 99)),
                       stalls_over_50ms=int((gaps_ms > 50).sum()), ticks=len(gaps_ms))

@@ -24,7 +24,8 @@ from .threads import limit_threads
 DEFAULT_MODELS = ("lenet5", "vgg-small", "signal1d")
 
 
-def _repeat(step, samples: int, repeats: int = 7, min_seconds: float = 0.4) -> list[float]:
+def steady_rates(step, samples: int, repeats: int = 7,
+                 min_seconds: float = 0.4) -> list[float]:
     """samples/s of `step` in `repeats` timed runs of at least min_seconds each."""
     step()
     step()
@@ -65,7 +66,7 @@ def ours(graph, batch: int, device: str, train: bool) -> list[float]:
         net.run_forward(xd, False)
         net.backend.synchronize()
 
-    return _repeat(train_step if train else infer_step, batch)
+    return steady_rates(train_step if train else infer_step, batch)
 
 
 def pytorch(name: str, batch: int, device: str, train: bool, threads: int) -> list[float] | None:
@@ -125,7 +126,7 @@ def torch_rates(name: str, batch: int, device: str, train: bool, threads: int) -
         sync()
 
     model.train(train)
-    return _repeat(train_step if train else infer_step, batch)
+    return steady_rates(train_step if train else infer_step, batch)
 
 
 def run_bench(models=None, batch_sizes=None, device: str = "cpu", as_json: bool = False,

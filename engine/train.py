@@ -106,8 +106,9 @@ class Trainer:
         self._inputs = np.empty((batch, *x_train.shape[1:]), net.dtype)
         self._augmented = np.empty((batch, *x_train.shape[1:]), x_train.dtype)
         # weights and state at the start of this step [0] and of the previous one [1]
-        self._snapshots = [{k: net.backend.zeros(v.shape, net.dtype)
-                            for k, v in {**net.params, **net.state}.items()} for _ in range(2)]
+        self._weights = list({**net.params, **net.state}.items())  # the network's own arrays
+        self._snapshots = [{k: net.backend.zeros(v.shape, net.dtype) for k, v in self._weights}
+                           for _ in range(2)]
         self._steps_run = 0
 
     # -- control from any thread --------------------------------------------------------------
@@ -168,7 +169,7 @@ class Trainer:
         inputs = normalize_into(self._inputs[:n], xb, mean, std)
         net = self.net
         self._snapshots.reverse()
-        for key, value in {**net.params, **net.state}.items():
+        for key, value in self._weights:
             net.backend.copy_into(self._snapshots[0][key], value)
         net.rng.bit_generator.state = np.random.PCG64([self.seed, pos.epoch, pos.batch, 2]).state
         out = net.backend.to_host(net.run_forward(net.backend.stage(inputs, "input", net.dtype),
@@ -198,7 +199,7 @@ class Trainer:
         The last update may have made the weights non-finite while its own loss was still
         finite, so the good weights are those at the start of the previous step."""
         good = self._snapshots[1 if self._steps_run else 0]
-        for key, value in {**self.net.params, **self.net.state}.items():
+        for key, value in self._weights:
             self.net.backend.copy_into(value, good[key])
         self.stopped_reason = (f"training diverged: the loss became {loss} at epoch "
                                f"{pos.epoch + 1}, batch {pos.batch + 1}; the last good weights "
