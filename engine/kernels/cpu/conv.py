@@ -5,15 +5,13 @@ spatial axes); ConvOp picks the algorithm per direction (see choose_algorithms).
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 from numba import njit, prange
-from threadpoolctl import ThreadpoolController
 
 from ...modules.conv import conv_geometry
 from ...modules.registry import Op
+from .workers import split, worker_count
 
 ALGORITHMS = ("direct", "gemm", "im2col", "winograd")
 """direct: numba loops over the flat padded grid (stride 1); gemm: contiguous column copies from
@@ -423,19 +421,6 @@ def conv_winograd_output_cpu(m, y, n0, tiles_h, tiles_w, bias):
 
 # -- the op ----------------------------------------------------------------------------------
 
-_pool: ThreadPoolExecutor | None = None
-_blas: ThreadpoolController | None = None
-
-
-def _thread_pool() -> tuple[ThreadPoolExecutor, ThreadpoolController]:
-    """The persistent helper threads and the BLAS controller, made on first use."""
-    global _pool, _blas
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="conv")
-        _blas = ThreadpoolController()
-    return _pool, _blas
-
-
 def choose_algorithms(stride, channels_per_group, filters_per_group, taps, winograd_ok=False,
                       width=0) -> dict[str, str]:
     """One of ALGORITHMS per direction (forward, grad_input, grad_weight), from timings at batch
@@ -534,7 +519,7 @@ class ConvOp(Op):
     def _allocate_columns(self, batch, dtype, uses) -> None:
         """Per-worker scratch for the GEMM algorithms: columns, GEMM outputs, weight sums."""
         groups, cpg, fpg = self.groups, self.channels_per_group, self.filters_per_group
-        self.workers = max(1, min(numba.get_num_threads(), batch))
+        self.workers = worker_count(batch)
         extra = int(self.has_bias)  # a row of ones in the columns carries the bias
         col_elems, out_elems = 0, 0
         if "gemm" in uses:
@@ -647,18 +632,7 @@ class ConvOp(Op):
 
     def _parallel(self, work, n) -> int:
         """Split the batch over the workers (each runs BLAS on one thread); returns their count."""
-        workers = min(self.workers, numba.get_num_threads(), n)
-        if workers == 1:
-            work(0, 0, n)
-            return 1
-        pool, blas = _thread_pool()
-        bounds = [n * w // workers for w in range(workers + 1)]
-        with blas.limit(limits=1, user_api="blas"):
-            futures = [pool.submit(work, w, bounds[w], bounds[w + 1]) for w in range(1, workers)]
-            work(0, bounds[0], bounds[1])
-            for future in futures:
-                future.result()
-        return workers
+        return split(work, n, min(self.workers, worker_count(n)))
 
     # -- backward -----------------------------------------------------------------------------
     def backward(self, dout):

@@ -1,11 +1,13 @@
 """Dense on the CPU: the matrix products go through BLAS (np.matmul into preallocated buffers),
-the bias through two small kernels (numpy's broadcasting add allocates an iteration buffer)."""
+split over the workers (rows of the batch, or of the weight for its gradient), the bias through
+two small kernels (numpy's broadcasting add allocates an iteration buffer)."""
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
 from ...modules.registry import Op
+from .workers import split, worker_count
 
 
 @njit(nogil=True, cache=True)
@@ -39,18 +41,31 @@ class DenseOp(Op):
         self.y = np.empty((batch, self.units), self.spec.dtype)
         self.dx = np.empty((batch, self.features), self.spec.dtype)
 
+    def _workers(self, batch):
+        return worker_count(batch, batch * self.units * self.features)
+
     def forward(self, inputs, training):
         (x,) = inputs
         self.x = x
-        y = np.matmul(x, self.params["weight"].T, out=self.y[:x.shape[0]])
-        if self.has_bias:
-            dense_bias_forward_cpu(y, self.params["bias"])
+        y, weight = self.y[:x.shape[0]], self.params["weight"]
+
+        def work(worker, lo, hi):
+            np.matmul(x[lo:hi], weight.T, out=y[lo:hi])
+            if self.has_bias:
+                dense_bias_forward_cpu(y[lo:hi], self.params["bias"])
+
+        split(work, x.shape[0], self._workers(x.shape[0]))
         return y
 
     def backward(self, dout):
-        np.matmul(dout.T, self.x, out=self.grads["weight"])
+        n, weight, grad = dout.shape[0], self.params["weight"], self.grads["weight"]
+        split(lambda worker, lo, hi: np.matmul(dout[:, lo:hi].T, self.x, out=grad[lo:hi]),
+              self.units, self._workers(n))
         if self.has_bias:
             dense_bias_backward_cpu(dout, self.grads["bias"])
         if not self.needs_input_grad[0]:
             return [None]
-        return [np.matmul(dout, self.params["weight"], out=self.dx[:dout.shape[0]])]
+        dx = self.dx[:n]
+        split(lambda worker, lo, hi: np.matmul(dout[lo:hi], weight, out=dx[lo:hi]), n,
+              self._workers(n))
+        return [dx]

@@ -1,0 +1,69 @@
+"""The CPU ops' own worker threads: a batch (or any range) split over numba's thread count, with
+BLAS held to one thread per worker.
+
+BLAS never runs its own threads inside the engine: OpenBLAS's idle threads spin for a while after
+each multi-threaded call and take the cores from the next op's workers (a vgg-small step ran a
+third slower that way). Every op that calls BLAS calls it inside split().
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import numba
+from threadpoolctl import ThreadpoolController
+
+_pool: ThreadPoolExecutor | None = None
+_blas_libraries: list | None = None
+
+
+def _blas() -> list:
+    global _blas_libraries
+    if _blas_libraries is None:
+        _blas_libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas_libraries
+
+
+@contextmanager
+def single_threaded_blas():
+    """BLAS on one thread inside the block (the raw per-library call: a few microseconds)."""
+    libraries = _blas()
+    previous = [library.num_threads for library in libraries]
+    for library in libraries:
+        library.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for library, threads in zip(libraries, previous):
+            library.set_num_threads(threads)
+
+
+PARALLEL_MIN_WORK = 1 << 20
+"""Multiply-adds below which one thread beats handing half the work to another (~20 us)."""
+
+
+def worker_count(n: int, work: int | None = None) -> int:
+    """How many workers split() uses for a range of n (that costs `work` multiply-adds)."""
+    if work is not None and work < PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(numba.get_num_threads(), n))
+
+
+def split(work, n: int, workers: int | None = None) -> int:
+    """Run work(worker, lo, hi) over [0, n) cut into `workers` (default worker_count(n)) equal
+    parts, the first in the calling thread; returns the number of parts."""
+    global _pool
+    workers = min(workers or worker_count(n), n) or 1
+    with single_threaded_blas():
+        if workers == 1:
+            work(0, 0, n)
+            return 1
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
+                                       thread_name_prefix="engine")
+        bounds = [n * w // workers for w in range(workers + 1)]
+        futures = [_pool.submit(work, w, bounds[w], bounds[w + 1]) for w in range(1, workers)]
+        work(0, bounds[0], bounds[1])
+        for future in futures:
+            future.result()
+    return workers
