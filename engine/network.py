@@ -51,6 +51,7 @@ class Network:
         init_rng = np.random.default_rng(seed)
         for node_id in self.order:
             self.ops[node_id] = self._build_op(node_id, init_rng)
+        self._fuse_relus(fanout)
         self.capacity = 0
         self._grad_buffers: dict[str, np.ndarray] = {}
         self._input_grad = True
@@ -86,6 +87,18 @@ class Network:
                 self.state[key] = op.state[name] = array
         op.needs_input_grad = [True] * len(in_shapes)
         return op
+
+    def _fuse_relus(self, fanout: dict[str, int]) -> None:
+        """Let an op that can (ConvOp.fuse_relu) compute the ReLU that alone consumes it; every
+        node's output is still there to inspect."""
+        for node_id in self.order:
+            if (self.graph.nodes[node_id].type != "Activation"
+                    or self.analysis.params[node_id]["function"] != "relu"):
+                continue
+            (src,) = self.sources[node_id]
+            producer = self.ops.get(src)
+            if hasattr(producer, "fuse_relu") and fanout[src] == 1:
+                producer.fuse_relu(self.ops[node_id])
 
     def allocate(self, batch: int) -> None:
         """Make every buffer hold at least `batch` samples (grows only)."""

@@ -128,3 +128,60 @@ def test_batch_splits_over_workers_and_tiles(algorithm, monkeypatch):
     h = check_op("Conv2D", {"filters": 3, "kernel_size": 3, "padding": 1}, [(2, 5, 5)], 7,
                  conv_reference, samples=4)
     assert h.op.chunk == 1
+
+
+def _relu_op(shape, batch, dtype=np.float64):
+    from engine.modules import REGISTRY, OpSpec, resolve_params
+
+    params = resolve_params(REGISTRY["Activation"], {"function": "relu"})
+    op = REGISTRY["Activation"].op(OpSpec("relu", params, [shape], shape, "cpu",
+                                          np.random.default_rng(0), dtype))
+    op.needs_input_grad = [True]
+    op.allocate(batch)
+    return op
+
+
+@pytest.mark.parametrize("type_name, params, shape, batch", [
+    CASES[0], CASES[1], CASES[3], CASES[5], CASES[8], CASES[12], CASES[14]])
+def test_fused_relu_matches_conv_then_relu(algorithm, type_name, params, shape, batch):
+    """ConvOp.fuse_relu: the conv's output, the ReLU's output and every gradient are those of
+    the conv followed by a separate ReLU, on every algorithm path."""
+    fused, plain = (OpHarness(type_name, params, [shape], batch, capacity=batch + 1)
+                    for _ in range(2))
+    relu = _relu_op(fused.out_shape, batch + 1)
+    fused.op.fuse_relu(relu)
+    y = fused.forward()
+    relu_y = relu.forward([fused.op.y[:batch]], True)
+    np.testing.assert_array_equal(y, plain.forward())
+    np.testing.assert_array_equal(relu_y, np.maximum(y, 0))
+    dout = np.random.default_rng(5).standard_normal((batch, *fused.out_shape))
+    (passed,) = relu.backward(dout)
+    assert passed is dout
+    fused_inputs, fused_grads = fused.backward(dout)
+    plain_inputs, plain_grads = plain.backward(dout * (y > 0))
+    np.testing.assert_allclose(fused_inputs[0], plain_inputs[0], rtol=1e-12, atol=1e-12)
+    for name, value in plain_grads.items():
+        np.testing.assert_allclose(fused_grads[name], value, rtol=1e-12, atol=1e-12)
+
+
+def test_network_fuses_a_relu_only_when_it_alone_consumes_the_conv():
+    from engine import Graph, compile_network
+
+    def graph(extra_consumer):
+        nodes = [{"id": "in", "type": "Input", "params": {"shape": [2, 6, 6]}},
+                 {"id": "c", "type": "Conv2D", "params": {"filters": 3, "kernel_size": 3}},
+                 {"id": "r", "type": "Activation", "params": {"function": "relu"}},
+                 {"id": "f", "type": "Flatten", "params": {}},
+                 {"id": "d", "type": "Dense", "params": {"units": 2}},
+                 {"id": "out", "type": "Output", "params": {}}]
+        edges = [("in", "c"), ("c", "r"), ("r", "f"), ("f", "d"), ("d", "out")]
+        if extra_consumer:
+            nodes.insert(3, {"id": "sum", "type": "Add", "params": {}})
+            edges = [("in", "c"), ("c", "r"), ("r", "sum"), ("c", "sum", 1), ("sum", "f"),
+                     ("f", "d"), ("d", "out")]
+        return Graph.from_dict({"format": "convdesigner.graph", "version": 1, "nodes": nodes,
+                                "edges": [{"from": e[0], "to": e[1], "port": e[2] if len(e) > 2
+                                           else 0} for e in edges]})
+
+    assert compile_network(graph(False)).ops["c"].relu is not None
+    assert compile_network(graph(True)).ops["c"].relu is None

@@ -51,6 +51,35 @@ def _copy(dst, src):
 
 
 @njit(nogil=True, cache=True, inline="always")
+def _mask(dst, src, mask):
+    for k in range(dst.size):
+        dst[k] = src[k] if mask[k] > 0 else 0
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _copy_relu(dst, relu, src):
+    # dst = src and relu = max(src, 0), NaN passing through as in the Activation op
+    for k in range(dst.size):
+        v = src[k]
+        dst[k] = v
+        relu[k] = 0 if v < 0 else v
+
+
+@njit(nogil=True, cache=True)
+def relu_into_cpu(src, dst):
+    """dst = max(src, 0) over flat arrays (NaN passes through)."""
+    for k in range(src.size):
+        v = src[k]
+        dst[k] = 0 if v < 0 else v
+
+
+@njit(nogil=True, cache=True)
+def relu_mask_cpu(dy, mask, dx):
+    """dx = dy where mask > 0, else 0, over flat arrays (a fused ReLU's backward)."""
+    _mask(dx, dy, mask)
+
+
+@njit(nogil=True, cache=True, inline="always")
 def _fill(dst, value):
     for k in range(dst.size):
         dst[k] = value
@@ -61,8 +90,9 @@ def _fill(dst, value):
 
 
 @njit(nogil=True, cache=True)
-def conv_embed_cpu(src, dst, start, stride0, stride1):
-    """dst[n, c, start + a*stride0 + b*stride1 + e] = src[n, c, a, b, e] (the rest is kept).
+def conv_embed_cpu(src, dst, start, stride0, stride1, mask):
+    """dst[n, c, start + a*stride0 + b*stride1 + e] = src[n, c, a, b, e] (the rest is kept),
+    or 0 where mask (same shape as src, or empty) is not positive: a fused ReLU's gradient.
 
     Serial: the GEMM workers each embed their own samples (a numba-parallel region between
     them would leave its threads spinning on the cores the workers need)."""
@@ -72,19 +102,27 @@ def conv_embed_cpu(src, dst, start, stride0, stride1):
             for a in range(src.shape[2]):
                 for b in range(src.shape[3]):
                     base = start + a * stride0 + b * stride1
-                    _copy(dst[n, c, base:base + length], src[n, c, a, b])
+                    if mask.size:
+                        _mask(dst[n, c, base:base + length], src[n, c, a, b], mask[n, c, a, b])
+                    else:
+                        _copy(dst[n, c, base:base + length], src[n, c, a, b])
 
 
 @njit(nogil=True, cache=True)
-def conv_extract_cpu(src, dst, stride0, stride1):
-    """dst[n, c, a, b, e] = src[n, c, a*stride0 + b*stride1 + e]: the inverse of embedding."""
+def conv_extract_cpu(src, dst, stride0, stride1, relu):
+    """dst[n, c, a, b, e] = src[n, c, a*stride0 + b*stride1 + e]: the inverse of embedding;
+    relu (dst's shape, or empty) gets max(dst, 0) too."""
     length = dst.shape[4]
     for n in range(dst.shape[0]):
         for c in range(dst.shape[1]):
             for a in range(dst.shape[2]):
                 for b in range(dst.shape[3]):
                     base = a * stride0 + b * stride1
-                    _copy(dst[n, c, a, b], src[n, c, base:base + length])
+                    if relu.size:
+                        _copy_relu(dst[n, c, a, b], relu[n, c, a, b],
+                                   src[n, c, base:base + length])
+                    else:
+                        _copy(dst[n, c, a, b], src[n, c, base:base + length])
 
 
 @njit(nogil=True, cache=True)
@@ -107,11 +145,12 @@ def conv_gather_cpu(src, cols, n0, offsets, span):
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
-def conv_direct_cpu(src, weight, offsets, out, stride0, stride1, bias):
+def conv_direct_cpu(src, weight, offsets, out, stride0, stride1, bias, relu):
     """out[n, o, a, b, e] = bias[o] + sum over j, t of weight[o, j, t] * src[n, g*J + j, q + off[t]]
 
     with q = a*stride0 + b*stride1 + e, off = offsets and g the group of o. src: [N, S, length]
-    on the flat grid; weight: [O, J, T]; out: [N, O, A, B, E]; bias: [O] or empty.
+    on the flat grid; weight: [O, J, T]; out: [N, O, A, B, E]; bias: [O] or empty; relu: out's
+    shape (gets max(out, 0)) or empty.
     """
     samples, outs = out.shape[0], out.shape[1]
     ins, taps = weight.shape[1], weight.shape[2]
@@ -146,7 +185,10 @@ def conv_direct_cpu(src, weight, offsets, out, stride0, stride1, bias):
             for c in range(e1):
                 base = a * stride0 + c * stride1
                 for e in range(e2):
-                    out[n, o, a, c, e] = acc[base + e] + b
+                    v = acc[base + e] + b
+                    out[n, o, a, c, e] = v
+                    if relu.size:
+                        relu[n, o, a, c, e] = 0 if v < 0 else v
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
@@ -382,8 +424,9 @@ def _interleave(dst, even, odd):
 
 
 @njit(nogil=True, cache=True)
-def conv_winograd_output_cpu(m, y, n0, tiles_h, tiles_w, bias):
-    """y[n0 + i, o, 0] = A^T m A per 2x2 output tile (+ bias[o]; bias may be empty)."""
+def conv_winograd_output_cpu(m, y, n0, tiles_h, tiles_w, bias, relu):
+    """y[n0 + i, o, 0] = A^T m A per 2x2 output tile (+ bias[o]; bias may be empty); relu (y's
+    shape, or empty) gets max(y, 0) too."""
     outs, height = y.shape[1], y.shape[3]
     tiles = tiles_h * tiles_w
     rows = np.empty((4, tiles_w), m.dtype)  # output rows 2*th and 2*th + 1, even/odd columns
@@ -417,6 +460,8 @@ def conv_winograd_output_cpu(m, y, n0, tiles_h, tiles_w, bias):
                     h = 2 * th + r
                     if h < height:
                         _interleave(plane[h], rows[2 * r], rows[2 * r + 1])
+                        if relu.size:
+                            relu_into_cpu(plane[h], relu[n0 + i, o, 0, h])
 
 
 # -- the op ----------------------------------------------------------------------------------
@@ -483,7 +528,15 @@ class ConvOp(Op):
         self.algorithms = choose_algorithms(self.stride, self.channels_per_group,
                                             self.filters_per_group, self.taps, self.winograd_ok,
                                             min(self.in3[2], self.out3[2]))
+        self.relu = None
         self._flat_grid()
+
+    def fuse_relu(self, activation) -> None:
+        """Compute the ReLU `activation` that alone consumes this conv: forward writes its output
+        beside this one (while the tile is in cache) and backward masks the incoming gradient as
+        it copies it; the activation op only hands its buffer and the gradient on."""
+        self.relu = activation
+        activation.fused = True
 
     def _flat_grid(self) -> None:
         """Strides, tap offsets and spans of the flat padded grid (stride-1 algorithms)."""
@@ -514,6 +567,7 @@ class ConvOp(Op):
                     if flat else None)
         self.weight_t = np.empty((self.channels, self.filters_per_group, self.taps), dtype)
         self.no_bias = np.zeros(0, dtype)
+        self.no_relu = np.zeros((0, 0, 0, 0, 0), dtype)
         self._allocate_columns(batch, dtype, uses)
 
     def _allocate_columns(self, batch, dtype, uses) -> None:
@@ -557,6 +611,7 @@ class ConvOp(Op):
         (x,) = inputs
         n = x.shape[0]
         self.x5 = x.reshape(n, self.channels, *self.in3)
+        relu = self._relu_out(n)
         algorithm = self.algorithms["forward"]
         self.padded = algorithm in ("direct", "gemm")  # xp holds this batch for grad-weight
         if algorithm == "direct":
@@ -565,18 +620,24 @@ class ConvOp(Op):
                                                    self.taps)
             bias = self.params["bias"] if self.has_bias else self.no_bias
             conv_direct_cpu(self.xp[:n], weight, self.tap_offsets, self.y[:n],
-                            *self.grid_strides, bias)
+                            *self.grid_strides, bias, relu)
         elif algorithm == "winograd":
             conv_winograd_weight_cpu(self.params["weight"].reshape(self.filters, self.channels, 9),
                                      self.u)
             bias = self.params["bias"] if self.has_bias else self.no_bias
             self._parallel(self._winograd_work(self.x5, self.y[:n], self.u, self.pad[1:],
-                                               self.tiles_out, bias), n)
+                                               self.tiles_out, bias, relu), n)
         else:
-            self._forward_gemm(n, algorithm)
+            self._forward_gemm(n, algorithm, relu)
         return self.y[:n].reshape(n, *self.spec.out_shape)
 
-    def _winograd_work(self, src, out, u, pad, tiles, bias):
+    def _relu_out(self, n):
+        """The fused ReLU's output as y's 5D view, or an empty array."""
+        if self.relu is None:
+            return self.no_relu
+        return self.relu.y[:n].reshape(n, self.filters, *self.out3)
+
+    def _winograd_work(self, src, out, u, pad, tiles, bias, relu):
         """A worker's loop: transform its samples' tiles, 16 GEMMs, transform back into out."""
         ins, outs, count = src.shape[1], out.shape[1], tiles[0] * tiles[1]
 
@@ -587,17 +648,19 @@ class ConvOp(Op):
                 products = self._view(self.outs[worker], 16, outs, m * count)
                 conv_winograd_input_cpu(src, v, n0, pad[0], pad[1], *tiles)
                 np.matmul(u, v, out=products)
-                conv_winograd_output_cpu(products, out, n0, *tiles, bias)
+                conv_winograd_output_cpu(products, out, n0, *tiles, bias, relu)
 
         return work
 
     def _pad_input(self, lo, hi) -> None:
-        conv_embed_cpu(self.x5[lo:hi], self.xp[lo:hi], self.interior, *self.grid_strides)
+        conv_embed_cpu(self.x5[lo:hi], self.xp[lo:hi], self.interior, *self.grid_strides,
+                       self.no_relu)
 
-    def _embed_grad(self, dy5, lo, hi) -> None:
-        conv_embed_cpu(dy5[lo:hi], self.dym[lo:hi], self.margin, *self.grid_strides)
+    def _embed_grad(self, dy5, lo, hi, mask) -> None:
+        conv_embed_cpu(dy5[lo:hi], self.dym[lo:hi], self.margin, *self.grid_strides,
+                       mask[lo:hi] if mask.size else mask)
 
-    def _forward_gemm(self, n, algorithm) -> None:
+    def _forward_gemm(self, n, algorithm, relu) -> None:
         groups, fpg = self.groups, self.filters_per_group
         rows = self.channels_per_group * self.taps
         extra = int(self.has_bias)
@@ -617,7 +680,7 @@ class ConvOp(Op):
                     conv_gather_cpu(self.xp, cols, n0, self.tap_offsets, span)
                     np.matmul(self.weight_aug, cols, out=out)
                     conv_extract_cpu(out.reshape(m, self.filters, span), y5[n0:n0 + m],
-                                     *self.grid_strides)
+                                     *self.grid_strides, relu[n0:n0 + m] if relu.size else relu)
         else:
             y4 = y5.reshape(n, groups, fpg, self.positions)
 
@@ -627,6 +690,8 @@ class ConvOp(Op):
                     cols = self._view(self.cols[worker], m, groups, rows + extra, self.positions)
                     conv_im2col_cpu(self.x5, cols, n0, self.geo)
                     np.matmul(self.weight_aug, cols, out=y4[n0:n0 + m])
+                    if relu.size:
+                        relu_into_cpu(y4[n0:n0 + m].reshape(-1), relu[n0:n0 + m].reshape(-1))
 
         self._parallel(work, n)
 
@@ -641,8 +706,15 @@ class ConvOp(Op):
         input_algorithm = self.algorithms["grad_input"] if self.needs_input_grad[0] else None
         weight_algorithm = self.algorithms["grad_weight"]
         uses = {input_algorithm, weight_algorithm}
+        mask = self._relu_out(n)  # a fused ReLU passes the gradient where its output is > 0
+        if mask.size and uses & {"winograd", "im2col"}:  # these read dY itself: mask it first
+            masked = self.relu.dx[:n].reshape(dy5.shape)
+            split(lambda worker, lo, hi: relu_mask_cpu(dy5[lo:hi].reshape(-1),
+                                                       mask[lo:hi].reshape(-1),
+                                                       masked[lo:hi].reshape(-1)), n)
+            dy5, mask = masked, self.no_relu
         if "direct" in uses:
-            self._embed_grad(dy5, 0, n)
+            self._embed_grad(dy5, 0, n, mask)
             if weight_algorithm == "direct" and not self.padded:
                 self._pad_input(0, n)
         if input_algorithm in ("direct", "gemm", "winograd"):
@@ -652,7 +724,7 @@ class ConvOp(Op):
                       weight.transpose(0, 2, 1, 3))
         if input_algorithm == "direct":
             conv_direct_cpu(self.dym[:n], self.weight_t, self.input_offsets, self.dx[:n],
-                            *self.grid_strides, self.no_bias)
+                            *self.grid_strides, self.no_bias, self.no_relu)
         if weight_algorithm == "direct":
             dweight = self.grads["weight"].reshape(self.filters, self.channels_per_group,
                                                    self.taps)
@@ -663,13 +735,13 @@ class ConvOp(Op):
             conv_winograd_weight_cpu(self.weight_t, self.u_t)
             pad = (2 - self.pad[1], 2 - self.pad[2])
             self._parallel(self._winograd_work(dy5, self.dx[:n], self.u_t, pad, self.tiles_in,
-                                               self.no_bias), n)
+                                               self.no_bias, self.no_relu), n)
         if uses & {"gemm", "im2col"}:
-            self._backward_gemm(n, dy5, input_algorithm, weight_algorithm)
+            self._backward_gemm(n, dy5, mask, input_algorithm, weight_algorithm)
         return [self.dx[:n].reshape(n, *self.spec.in_shapes[0])
                 if self.needs_input_grad[0] else None]
 
-    def _backward_gemm(self, n, dy5, input_algorithm, weight_algorithm) -> None:
+    def _backward_gemm(self, n, dy5, mask, input_algorithm, weight_algorithm) -> None:
         groups, cpg, fpg = self.groups, self.channels_per_group, self.filters_per_group
         rows = cpg * self.taps
         extra = int(self.has_bias)
@@ -689,7 +761,7 @@ class ConvOp(Op):
             for n0 in range(lo, hi, self.chunk):
                 m = min(self.chunk, hi - n0)
                 if embed_grad:
-                    self._embed_grad(dy5, n0, n0 + m)
+                    self._embed_grad(dy5, n0, n0 + m, mask)
                 if pad_input:
                     self._pad_input(n0, n0 + m)
                 if input_algorithm == "gemm":  # the transposed conv: columns of dY, flipped taps
@@ -698,7 +770,7 @@ class ConvOp(Op):
                     conv_gather_cpu(self.dym, cols, n0, self.input_offsets, in_span)
                     np.matmul(weight_t, cols, out=out)
                     conv_extract_cpu(out.reshape(m, self.channels, in_span), dx5[n0:n0 + m],
-                                     *strides)
+                                     *strides, self.no_relu)
                 elif input_algorithm == "im2col":
                     cols = self._view(self.cols[worker], m, groups, rows, self.positions)
                     np.matmul(weight.transpose(0, 2, 1), dy4[n0:n0 + m], out=cols)

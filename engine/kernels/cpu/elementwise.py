@@ -52,6 +52,11 @@ def activation_backward_cpu(x, y, dy, dx, code, alpha):
 
 
 class ActivationOp(Op):
+    fused = False
+    """Set by a producer that computes this ReLU itself (ConvOp.fuse_relu): forward then only
+    returns the output buffer the producer filled and backward passes the gradient on unmasked,
+    for the producer to mask."""
+
     def __init__(self, spec):
         super().__init__(spec)
         self.code = FUNCTION_CODES[spec.params["function"]]
@@ -66,11 +71,15 @@ class ActivationOp(Op):
     def forward(self, inputs, training):
         (x,) = inputs
         n = x.shape[0]
+        if self.fused:
+            return self.y[:n]
         self.x = x
         activation_forward_cpu(x.reshape(-1), self.y[:n].reshape(-1), self.code, self.alpha)
         return self.y[:n]
 
     def backward(self, dout):
+        if self.fused:
+            return [dout]
         n = dout.shape[0]
         activation_backward_cpu(self.x.reshape(-1), self.y[:n].reshape(-1), dout.reshape(-1),
                                 self.dx[:n].reshape(-1), self.code, self.alpha)
