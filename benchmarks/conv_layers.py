@@ -1,17 +1,22 @@
 """Per-layer timing of the CPU conv op (forward, grad-input, grad-weight) on the template networks'
 conv layers at batch 64, optionally beside PyTorch (when it is importable) with the same threads.
+Also our GFLOP/s per direction (nominal FLOPs: grad-weight = forward, grad-input = forward less
+the bias adds, as engine/bench.py counts them) and the total's share of the machine's GEMM rate
+(float32 1024x1024 numpy matmul on the same threads, measured first).
 
 Run: PYTHONPATH=. python benchmarks/conv_layers.py [--algorithm direct|gemm] [--torch]
 """
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import numba
 import numpy as np
 
 import engine.kernels.cpu.conv as conv
+from engine.bench import measure_gemm_rate
 from engine.modules import REGISTRY, OpSpec, resolve_params
 from engine.threads import limit_threads
 
@@ -62,7 +67,9 @@ def ours(type_name, in_shape, params, batch, algorithm, repeats, rounds):
     op.needs_input_grad = [True]
     both = best_ms(lambda: op.backward(dy), repeats, rounds)
     conv.FORCE_ALGORITHM = None
-    return forward, both - weight_only, weight_only, op.algorithms
+    flops = mt.flops(resolved, [in_shape], out_shape) * batch
+    bias = math.prod(out_shape) * batch if resolved["bias"] else 0
+    return forward, both - weight_only, weight_only, op.algorithms, (flops, flops - bias, flops)
 
 
 def pytorch(in_shape, params, batch, need_input, repeats, rounds):
@@ -114,14 +121,22 @@ def main():
     print(header + ("   torch: fwd     gin   gw+gb   total" if args.torch else "")
           + f"   (ms, batch {args.batch}, {args.threads} threads)")
     with limit_threads(args.threads):
-        print(f"numba threads {numba.get_num_threads()}")
+        gemm = measure_gemm_rate(args.threads)
+        print(f"numba threads {numba.get_num_threads()}; GEMM rate {gemm:.0f} GFLOP/s; "
+              f"after the ms columns: our GFLOP/s fwd/gin/gw and the total's % of GEMM")
         for name, type_name, in_shape, params, need_input in LAYERS:
             if args.layers not in name:
                 continue
-            fwd, gin, gw, algorithms = ours(type_name, in_shape, params, args.batch,
-                                            args.algorithm, args.repeats, args.rounds)
+            fwd, gin, gw, algorithms, flops = ours(type_name, in_shape, params, args.batch,
+                                                   args.algorithm, args.repeats, args.rounds)
             gin = gin if need_input else 0.0
+            flops = (flops[0], flops[1] if need_input else 0, flops[2])
+            rates = [f / (ms * 1e6) if ms > 0 and f else None
+                     for f, ms in zip(flops, (fwd, gin, gw), strict=True)]
+            total = sum(flops) / ((fwd + gin + gw) * 1e6)
             line = f"{name:13s} {fwd:7.3f} {gin:7.3f} {gw:7.3f} {fwd + gin + gw:7.3f}"
+            line += "  " + "/".join(f"{r:.0f}" if r else "-" for r in rates)
+            line += f" {total / gemm:4.0%}"
             if args.torch:
                 t = pytorch(in_shape, params, args.batch, need_input, args.repeats, args.rounds)
                 line += "   " + " ".join(f"{v:7.3f}" for v in (*t, sum(t)))

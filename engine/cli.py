@@ -253,7 +253,8 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     run_bench(models=args.model, batch_sizes=args.batch_size, device=args.device,
-              as_json=args.json, threads=args.threads, layers=args.layers)
+              as_json=args.json, threads=args.threads, layers=args.layers,
+              memory=not args.no_memory)
     return 0
 
 
@@ -309,14 +310,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("templates", help="list the built-in networks")
     p.set_defaults(run=cmd_templates)
 
-    p = sub.add_parser("bench", help="steady-state training and inference samples/s")
+    p = sub.add_parser("bench", help="steady-state training and inference samples/s, GFLOP/s "
+                       "against the machine's GEMM rate, peak memory, beside PyTorch")
     p.add_argument("--model", action="append", help="template (repeatable); default: lenet5, "
                    "vgg-small, signal1d")
     p.add_argument("--batch-size", type=int, action="append")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--layers", action="store_true", help="also time each layer")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--layers", action="store_true", help="also time each layer: forward, "
+                   "grad-input, grad-weight (conv, dense) or backward, with GFLOP/s")
+    p.add_argument("--no-memory", action="store_true",
+                   help="skip the peak-memory measurement of the training steps")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of tables")
     p.set_defaults(run=cmd_bench)
     return parser
 
