@@ -136,10 +136,11 @@ class Steps:
 
 
 def build_steps(graph, batch: int, device: str = "cpu") -> Steps:
-    """Our network for `graph` at `batch` (input gradient off, as in training) and its steps."""
+    """Our network for `graph` at `batch` and its steps, set up as `convdesigner train` trains
+    (input gradient off, only the outputs backward needs kept)."""
     from . import losses
 
-    net = compile_network(graph, backend=device)
+    net = compile_network(graph, backend=device, keep_outputs=False)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, *net.input_shape)).astype(np.float32)
     y = rng.integers(0, net.output_shape[0], batch)

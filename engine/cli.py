@@ -81,7 +81,7 @@ def cmd_train(args) -> int:
     from .session import Session
     from .train import Trainer, TrainingDiverged
 
-    session = Session.open(args.model, backend=args.device, seed=args.seed)
+    session = Session.open(args.model, backend=args.device, seed=args.seed, keep_outputs=False)
     data = _load_data(args.data, args.quiet)
     _check_input(session, data, args.data)
     n = len(data.x)
@@ -153,7 +153,7 @@ def cmd_evaluate(args) -> int:
     from .session import Session
     from .train import evaluate
 
-    session = Session.open(args.model, backend=args.device)
+    session = Session.open(args.model, backend=args.device, keep_outputs=False)
     data = _load_data(args.data, args.quiet or args.json)
     _check_input(session, data, args.data)
     subset = data.subset(*_range(args.range, len(data.x), (0, len(data.x))))
@@ -170,7 +170,7 @@ def cmd_predict(args) -> int:
     from .session import Session
     from .train import normalize_into
 
-    session = Session.open(args.model, backend=args.device)
+    session = Session.open(args.model, backend=args.device, keep_outputs=False)
     try:
         x = np.load(args.input, allow_pickle=False)
     except (OSError, ValueError) as err:

@@ -136,12 +136,14 @@ def layer_health(net: Network, before: dict[str, np.ndarray] | None = None,
     to the first samples of the batch (they are the costly part on big layers)."""
     health: dict[str, dict[str, float]] = {}
     for node_id in net.order:
-        act = net.backend.to_host(net._acts[node_id])[:samples]
-        stats = {"mean": float(act.mean()), "std": float(act.std())}
-        node = net.graph.nodes[node_id]
-        if node.type == "Activation" and net.analysis.params[node_id]["function"] == "relu":
-            per_unit_alive = (act > 0).any(axis=0)
-            stats["dead"] = float(1.0 - per_unit_alive.mean())
+        stats = {}
+        if net.output_kept(node_id):
+            act = net.backend.to_host(net._acts[node_id])[:samples]
+            stats = {"mean": float(act.mean()), "std": float(act.std())}
+            node = net.graph.nodes[node_id]
+            if node.type == "Activation" and net.analysis.params[node_id]["function"] == "relu":
+                per_unit_alive = (act > 0).any(axis=0)
+                stats["dead"] = float(1.0 - per_unit_alive.mean())
         key = f"{node_id}/weight"
         if key in net.params:
             weight = net.backend.to_host(net.params[key])

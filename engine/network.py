@@ -19,10 +19,16 @@ class Network:
     params, grads and state hold the backend's arrays: numpy on "cpu", numba device arrays on
     "cuda" (np.asarray(net.params[key]) copies one to the host, assigning to a slice of it writes
     through; weights() gives them all as numpy).
+
+    Every node's last output stays available to activation() (what the designer's panels show)
+    unless keep_outputs is False: then an op that computes the ReLU after it writes only the
+    ReLU's output, as PyTorch keeps only what backward needs (less memory; the command line).
     """
 
-    def __init__(self, graph: Graph, backend: str = "cpu", seed: int = 0, dtype=np.float32):
+    def __init__(self, graph: Graph, backend: str = "cpu", seed: int = 0, dtype=np.float32,
+                 keep_outputs: bool = True):
         self.graph = graph.copy()
+        self.keep_outputs = keep_outputs
         self.analysis = self.graph.check()
         self.backend = get_backend(backend)
         self.dtype = np.dtype(dtype)
@@ -51,6 +57,7 @@ class Network:
         init_rng = np.random.default_rng(seed)
         for node_id in self.order:
             self.ops[node_id] = self._build_op(node_id, init_rng)
+        self._not_kept: set[str] = set()  # nodes whose output buffer holds the next ReLU's
         self._fuse_relus(fanout)
         self.capacity = 0
         self._grad_buffers: dict[str, np.ndarray] = {}
@@ -98,7 +105,9 @@ class Network:
             (src,) = self.sources[node_id]
             producer = self.ops.get(src)
             if hasattr(producer, "fuse_relu") and fanout[src] == 1:
-                producer.fuse_relu(self.ops[node_id])
+                producer.fuse_relu(self.ops[node_id], keep_output=self.keep_outputs)
+                if not self.keep_outputs:
+                    self._not_kept.add(src)
 
     def allocate(self, batch: int) -> None:
         """Make every buffer hold at least `batch` samples (grows only)."""
@@ -151,8 +160,14 @@ class Network:
             self.backend.copy_into(buffer, grad)
             pending[node_id] = buffer
 
+    def output_kept(self, node_id: str) -> bool:
+        return node_id not in self._not_kept
+
     def activation(self, node_id: str) -> np.ndarray:
         """The last forward's output of a node, as a host array (what the panels show)."""
+        if not self.output_kept(node_id):
+            raise ValueError(f"node {node_id!r}: its output is not kept (the network was "
+                             f"compiled with keep_outputs=False)")
         return self.backend.to_host(self._acts[node_id]).copy()
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -183,7 +198,8 @@ class Network:
 
     def to(self, backend: str) -> Network:
         """This network on another backend ("cpu" or "cuda"): same graph, weights and state."""
-        moved = Network(self.graph, backend=backend, seed=self.seed, dtype=self.dtype)
+        moved = Network(self.graph, backend=backend, seed=self.seed, dtype=self.dtype,
+                        keep_outputs=self.keep_outputs)
         moved.load_weights(self.weights())
         moved.rng.bit_generator.state = self.rng.bit_generator.state
         moved.set_input_grad(self._input_grad)
@@ -194,6 +210,6 @@ class Network:
         return sum(int(np.prod(v.shape)) for v in self.params.values())
 
 
-def compile_network(graph: Graph, backend: str = "cpu", seed: int = 0,
-                    dtype=np.float32) -> Network:
-    return Network(graph, backend=backend, seed=seed, dtype=dtype)
+def compile_network(graph: Graph, backend: str = "cpu", seed: int = 0, dtype=np.float32,
+                    keep_outputs: bool = True) -> Network:
+    return Network(graph, backend=backend, seed=seed, dtype=dtype, keep_outputs=keep_outputs)

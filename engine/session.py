@@ -40,10 +40,11 @@ def load_source(source: str | Path) -> tuple[Graph, ModelFile | None]:
 
 class Session:
     def __init__(self, graph: Graph, model: ModelFile | None = None, backend: str = "cpu",
-                 seed: int = 0):
+                 seed: int = 0, keep_outputs: bool = True):
         self.graph = graph
         self.seed = seed
-        self.net: Network = compile_network(graph, backend=backend, seed=seed)
+        self.net: Network = compile_network(graph, backend=backend, seed=seed,
+                                            keep_outputs=keep_outputs)
         self.optimizer: Optimizer | None = None
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
         self.data_spec: dict | None = None
@@ -61,9 +62,10 @@ class Session:
                 else Position(epoch=len(self.history.get("epoch", [])))
 
     @classmethod
-    def open(cls, source: str | Path, backend: str = "cpu", seed: int = 0) -> Session:
+    def open(cls, source: str | Path, backend: str = "cpu", seed: int = 0,
+             keep_outputs: bool = True) -> Session:
         graph, model = load_source(source)
-        return cls(graph, model, backend=backend, seed=seed)
+        return cls(graph, model, backend=backend, seed=seed, keep_outputs=keep_outputs)
 
     def make_optimizer(self, kind: str | None, lr: float | None, schedule: Schedule | None = None,
                        **config) -> Optimizer:

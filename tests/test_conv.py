@@ -185,3 +185,32 @@ def test_network_fuses_a_relu_only_when_it_alone_consumes_the_conv():
 
     assert compile_network(graph(False)).ops["c"].relu is not None
     assert compile_network(graph(True)).ops["c"].relu is None
+
+
+def test_network_without_kept_outputs_trains_identically():
+    """keep_outputs=False (the command line's setting) changes memory, not results: the same
+    outputs, gradients and updates as a network that keeps every output; the conv's own output
+    is then refused by activation() with a message."""
+    from engine import compile_network, losses
+    from engine.inspect import layer_health
+    from engine.templates import load_template
+
+    graph = load_template("vgg-small")
+    x = np.random.default_rng(0).standard_normal((5, 3, 32, 32)).astype(np.float32)
+    labels = np.arange(5) % 10
+    results = []
+    for keep in (True, False):
+        net = compile_network(graph, keep_outputs=keep)
+        logits = net.forward(x, training=True)
+        net.backward(losses.cross_entropy(logits, labels)[1])
+        results.append((logits, {k: v.copy() for k, v in net.grads.items()}, net))
+    (kept_logits, kept_grads, kept), (logits, grads, net) = results
+    np.testing.assert_array_equal(logits, kept_logits)
+    for key, value in kept_grads.items():
+        np.testing.assert_array_equal(grads[key], value)
+    np.testing.assert_array_equal(net.activation("relu2"), kept.activation("relu2"))
+    assert net.ops["conv2"].y is None and kept.ops["conv2"].y is not None
+    with pytest.raises(ValueError, match="'conv2': its output is not kept"):
+        net.activation("conv2")
+    health = layer_health(net)
+    assert "mean" not in health["conv2"] and health["conv2"]["grad_norm"] > 0

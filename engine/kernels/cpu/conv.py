@@ -75,7 +75,8 @@ def relu_into_cpu(src, dst):
 
 @njit(nogil=True, cache=True)
 def relu_mask_cpu(dy, mask, dx):
-    """dx = dy where mask > 0, else 0, over flat arrays (a fused ReLU's backward)."""
+    """dx = dy where mask > 0, else 0, over flat arrays (a fused ReLU's backward; dx may be
+    dy)."""
     _mask(dx, dy, mask)
 
 
@@ -528,15 +529,18 @@ class ConvOp(Op):
         self.algorithms = choose_algorithms(self.stride, self.channels_per_group,
                                             self.filters_per_group, self.taps, self.winograd_ok,
                                             min(self.in3[2], self.out3[2]))
-        self.relu = None
+        self.relu, self.keep_output = None, True
         self._flat_grid()
 
-    def fuse_relu(self, activation) -> None:
+    def fuse_relu(self, activation, keep_output: bool = True) -> None:
         """Compute the ReLU `activation` that alone consumes this conv: forward writes its output
-        beside this one (while the tile is in cache) and backward masks the incoming gradient as
-        it copies it; the activation op only hands its buffer and the gradient on."""
-        self.relu = activation
+        beside this one (while the tile is in cache), or instead of it without keep_output, and
+        backward masks the incoming gradient (in place: nothing reads it after); the activation
+        op only hands its buffer and the gradient on."""
+        self.relu, self.keep_output = activation, keep_output
         activation.fused = True
+        if self.batch:
+            self.allocate(self.batch)
 
     def _flat_grid(self) -> None:
         """Strides, tap offsets and spans of the flat padded grid (stride-1 algorithms)."""
@@ -558,13 +562,12 @@ class ConvOp(Op):
     def allocate(self, batch):
         super().allocate(batch)
         dtype = self.spec.dtype
-        self.y = np.empty((batch, self.filters, *self.out3), dtype)
-        self.dx = np.empty((batch, self.channels, *self.in3), dtype)
+        self.y = np.empty((batch, self.filters, *self.out3), dtype) if self.keep_output else None
+        self.dx = None  # made on first use: training never needs the first layer's
         uses = set(self.algorithms.values())
-        flat = uses & {"direct", "gemm"}
-        self.xp = np.zeros((batch, self.channels, self.grid_size), dtype) if flat else None
-        self.dym = (np.zeros((batch, self.filters, self.margin + self.grid_size), dtype)
-                    if flat else None)
+        # the padded input and dY on the flat grid: whole batches for the direct kernels
+        self.xp = self._grid(batch, self.channels, 0) if "direct" in uses else None
+        self.dym = self._grid(batch, self.filters, self.margin) if "direct" in uses else None
         self.weight_t = np.empty((self.channels, self.filters_per_group, self.taps), dtype)
         self.no_bias = np.zeros(0, dtype)
         self.no_relu = np.zeros((0, 0, 0, 0, 0), dtype)
@@ -596,11 +599,21 @@ class ConvOp(Op):
             self.u = np.empty((16, self.filters, self.channels), dtype)
             self.u_t = np.empty((16, self.channels, self.filters), dtype)
         sums = groups * (cpg * self.taps + extra) * fpg
+        if "gemm" in uses:  # the GEMM workers' own grids: a chunk of samples each
+            self.xp_tiles = [self._grid(self.chunk, self.channels, 0)
+                             for _ in range(self.workers)]
+            self.dym_tiles = [self._grid(self.chunk, self.filters, self.margin)
+                              for _ in range(self.workers)]
         self.cols = [np.empty(self.chunk * groups * col_elems, dtype) for _ in range(self.workers)]
         self.outs = [np.empty(self.chunk * groups * out_elems, dtype) for _ in range(self.workers)]
         self.partial = [np.empty(self.chunk * sums, dtype) for _ in range(self.workers)]
         self.sums = [np.empty(sums, dtype).reshape(groups, -1, fpg) for _ in range(self.workers)]
         self.weight_aug = np.empty((groups, fpg, cpg * self.taps + extra), dtype)
+
+    def _grid(self, samples, channels, margin):
+        """Zeros for `samples` x `channels` flat grids after `margin` zeros; embedding writes only
+        the interior, so the padding stays zero."""
+        return np.zeros((samples, channels, margin + self.grid_size), self.spec.dtype)
 
     @staticmethod
     def _view(buffer, *shape):
@@ -612,24 +625,25 @@ class ConvOp(Op):
         n = x.shape[0]
         self.x5 = x.reshape(n, self.channels, *self.in3)
         relu = self._relu_out(n)
+        y = self.y[:n] if self.keep_output else relu  # written twice, ReLU last, if the same
         algorithm = self.algorithms["forward"]
-        self.padded = algorithm in ("direct", "gemm")  # xp holds this batch for grad-weight
+        self.padded = algorithm == "direct"  # xp holds this batch for the direct grad-weight
         if algorithm == "direct":
-            self._pad_input(0, n)
+            self._embed(self.x5, self.xp, 0, n, self.interior)
             weight = self.params["weight"].reshape(self.filters, self.channels_per_group,
                                                    self.taps)
             bias = self.params["bias"] if self.has_bias else self.no_bias
-            conv_direct_cpu(self.xp[:n], weight, self.tap_offsets, self.y[:n],
+            conv_direct_cpu(self.xp[:n], weight, self.tap_offsets, y,
                             *self.grid_strides, bias, relu)
         elif algorithm == "winograd":
             conv_winograd_weight_cpu(self.params["weight"].reshape(self.filters, self.channels, 9),
                                      self.u)
             bias = self.params["bias"] if self.has_bias else self.no_bias
-            self._parallel(self._winograd_work(self.x5, self.y[:n], self.u, self.pad[1:],
+            self._parallel(self._winograd_work(self.x5, y, self.u, self.pad[1:],
                                                self.tiles_out, bias, relu), n)
         else:
-            self._forward_gemm(n, algorithm, relu)
-        return self.y[:n].reshape(n, *self.spec.out_shape)
+            self._forward_gemm(n, algorithm, y, relu)
+        return y.reshape(n, *self.spec.out_shape)
 
     def _relu_out(self, n):
         """The fused ReLU's output as y's 5D view, or an empty array."""
@@ -652,32 +666,29 @@ class ConvOp(Op):
 
         return work
 
-    def _pad_input(self, lo, hi) -> None:
-        conv_embed_cpu(self.x5[lo:hi], self.xp[lo:hi], self.interior, *self.grid_strides,
-                       self.no_relu)
+    def _embed(self, src, grid, lo, hi, start, mask=None) -> None:
+        """src[lo:hi] onto grid[:hi - lo] after `start` cells (masked by a fused ReLU's output)."""
+        mask = self.no_relu if mask is None or not mask.size else mask[lo:hi]
+        conv_embed_cpu(src[lo:hi], grid[:hi - lo], start, *self.grid_strides, mask)
 
-    def _embed_grad(self, dy5, lo, hi, mask) -> None:
-        conv_embed_cpu(dy5[lo:hi], self.dym[lo:hi], self.margin, *self.grid_strides,
-                       mask[lo:hi] if mask.size else mask)
-
-    def _forward_gemm(self, n, algorithm, relu) -> None:
+    def _forward_gemm(self, n, algorithm, y5, relu) -> None:
         groups, fpg = self.groups, self.filters_per_group
         rows = self.channels_per_group * self.taps
         extra = int(self.has_bias)
         np.copyto(self.weight_aug[:, :, :rows], self.params["weight"].reshape(groups, fpg, rows))
         if extra:
             np.copyto(self.weight_aug[:, :, rows], self.params["bias"].reshape(groups, fpg))
-        y5 = self.y[:n]
         if algorithm == "gemm":
             span = self.out_span
 
             def work(worker, lo, hi):
                 for n0 in range(lo, hi, self.chunk):
                     m = min(self.chunk, hi - n0)
-                    self._pad_input(n0, n0 + m)
+                    xp = self.xp_tiles[worker]
+                    self._embed(self.x5, xp, n0, n0 + m, self.interior)
                     cols = self._view(self.cols[worker], m, groups, rows + extra, span)
                     out = self._view(self.outs[worker], m, groups, fpg, span)
-                    conv_gather_cpu(self.xp, cols, n0, self.tap_offsets, span)
+                    conv_gather_cpu(xp, cols, 0, self.tap_offsets, span)
                     np.matmul(self.weight_aug, cols, out=out)
                     conv_extract_cpu(out.reshape(m, self.filters, span), y5[n0:n0 + m],
                                      *self.grid_strides, relu[n0:n0 + m] if relu.size else relu)
@@ -708,15 +719,16 @@ class ConvOp(Op):
         uses = {input_algorithm, weight_algorithm}
         mask = self._relu_out(n)  # a fused ReLU passes the gradient where its output is > 0
         if mask.size and uses & {"winograd", "im2col"}:  # these read dY itself: mask it first
-            masked = self.relu.dx[:n].reshape(dy5.shape)
             split(lambda worker, lo, hi: relu_mask_cpu(dy5[lo:hi].reshape(-1),
                                                        mask[lo:hi].reshape(-1),
-                                                       masked[lo:hi].reshape(-1)), n)
-            dy5, mask = masked, self.no_relu
+                                                       dy5[lo:hi].reshape(-1)), n)
+            mask = self.no_relu
+        if self.needs_input_grad[0] and (self.dx is None or len(self.dx) < self.batch):
+            self.dx = np.empty((self.batch, self.channels, *self.in3), self.spec.dtype)
         if "direct" in uses:
-            self._embed_grad(dy5, 0, n, mask)
+            self._embed(dy5, self.dym, 0, n, self.margin, mask)
             if weight_algorithm == "direct" and not self.padded:
-                self._pad_input(0, n)
+                self._embed(self.x5, self.xp, 0, n, self.interior)
         if input_algorithm in ("direct", "gemm", "winograd"):
             groups, cpg, fpg = self.groups, self.channels_per_group, self.filters_per_group
             weight = self.params["weight"].reshape(groups, fpg, cpg, self.taps)[..., ::-1]
@@ -748,26 +760,21 @@ class ConvOp(Op):
         weight = self.params["weight"].reshape(groups, fpg, rows)
         weight_t = self.weight_t.reshape(groups, cpg, fpg * self.taps)
         dy4 = dy5.reshape(n, groups, fpg, self.positions)
-        dx5 = self.dx[:n]
+        dx5 = self.dx[:n] if input_algorithm else None
         strides, out_span, in_span = self.grid_strides, self.out_span, self.in_span
-
-        embed_grad = "gemm" in (input_algorithm, weight_algorithm) \
-            and "direct" not in (input_algorithm, weight_algorithm)
-        pad_input = weight_algorithm == "gemm" and not self.padded
 
         def work(worker, lo, hi):
             sums, partial = self.sums[worker], self.partial[worker]
             sums.fill(0)
             for n0 in range(lo, hi, self.chunk):
                 m = min(self.chunk, hi - n0)
-                if embed_grad:
-                    self._embed_grad(dy5, n0, n0 + m, mask)
-                if pad_input:
-                    self._pad_input(n0, n0 + m)
+                if "gemm" in (input_algorithm, weight_algorithm):
+                    dym = self.dym_tiles[worker]
+                    self._embed(dy5, dym, n0, n0 + m, self.margin, mask)
                 if input_algorithm == "gemm":  # the transposed conv: columns of dY, flipped taps
                     cols = self._view(self.cols[worker], m, groups, fpg * self.taps, in_span)
                     out = self._view(self.outs[worker], m, groups, cpg, in_span)
-                    conv_gather_cpu(self.dym, cols, n0, self.input_offsets, in_span)
+                    conv_gather_cpu(dym, cols, 0, self.input_offsets, in_span)
                     np.matmul(weight_t, cols, out=out)
                     conv_extract_cpu(out.reshape(m, self.channels, in_span), dx5[n0:n0 + m],
                                      *strides, self.no_relu)
@@ -776,9 +783,11 @@ class ConvOp(Op):
                     np.matmul(weight.transpose(0, 2, 1), dy4[n0:n0 + m], out=cols)
                     conv_col2im_cpu(cols, dx5, n0, self.geo)
                 if weight_algorithm == "gemm":
+                    xp = self.xp_tiles[worker]
+                    self._embed(self.x5, xp, n0, n0 + m, self.interior)
                     cols = self._view(self.cols[worker], m, groups, rows + extra, out_span)
-                    conv_gather_cpu(self.xp, cols, n0, self.tap_offsets, out_span)
-                    dy = self.dym[n0:n0 + m, :, self.margin:self.margin + out_span]
+                    conv_gather_cpu(xp, cols, 0, self.tap_offsets, out_span)
+                    dy = dym[:m, :, self.margin:self.margin + out_span]
                     dy = dy.reshape(m, groups, fpg, out_span)
                 elif weight_algorithm == "im2col":
                     cols = self._view(self.cols[worker], m, groups, rows + extra, self.positions)

@@ -66,7 +66,7 @@ class ActivationOp(Op):
         super().allocate(batch)
         shape = (batch, *self.spec.out_shape)
         self.y = np.empty(shape, self.spec.dtype)
-        self.dx = np.empty(shape, self.spec.dtype)
+        self.dx = None if self.fused else np.empty(shape, self.spec.dtype)
 
     def forward(self, inputs, training):
         (x,) = inputs
