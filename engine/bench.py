@@ -6,7 +6,9 @@ What is measured:
   same thread count, the yardstick for "how close to the machine's peak" (`measure_gemm_rate`).
 * samples/s: a training step is forward, cross-entropy, backward and a momentum-SGD update; an
   inference step is a forward. Each figure is the median of several timed repeats after warm-up
-  (min and max are reported too). PyTorch runs the same template in a child process.
+  (min and max are reported too). PyTorch runs the same template in a child process, and the
+  repeats alternate, ours then PyTorch's, so that both see the same machine: on a shared VM
+  the speed of the cores drifts by tens of percent within a minute.
 * achieved GFLOP/s of a step: nominal FLOPs per sample (`layer_flops`) x samples/s, and its
   share of the GEMM rate. Nominal FLOPs are the layers' forward FLOPs from the graph analysis
   plus their backward: grad-weight (and bias) of a conv or dense layer costs its forward, its
@@ -47,24 +49,37 @@ GEMM_CATEGORIES = ("Convolution", "Dense")  # layers whose backward has grad-inp
 MEMORY_STEPS = 3
 
 
-def steady_rates(step, samples: int, repeats: int = 7,
+REPEATS = 7
+
+
+class Repeats:
+    """Timed repeats of `step`, one per call of next(): warmed up, and each repeat as many calls
+    as take about min_seconds."""
+
+    def __init__(self, step, samples: int, min_seconds: float = 0.4):
+        self.step, self.samples = step, samples
+        step()
+        step()
+        start, calls = time.perf_counter(), 0
+        while time.perf_counter() - start < min_seconds / 4:
+            step()
+            calls += 1
+        per_call = (time.perf_counter() - start) / max(calls, 1)
+        self.calls = max(1, int(min_seconds / max(per_call, 1e-6)))
+
+    def next(self) -> float:
+        """samples/s of one repeat."""
+        start = time.perf_counter()
+        for _ in range(self.calls):
+            self.step()
+        return self.samples * self.calls / (time.perf_counter() - start)
+
+
+def steady_rates(step, samples: int, repeats: int = REPEATS,
                  min_seconds: float = 0.4) -> list[float]:
     """samples/s of `step` in `repeats` timed runs of at least min_seconds each."""
-    step()
-    step()
-    start, calls = time.perf_counter(), 0
-    while time.perf_counter() - start < min_seconds / 4:
-        step()
-        calls += 1
-    per_call = (time.perf_counter() - start) / max(calls, 1)
-    calls = max(1, int(min_seconds / max(per_call, 1e-6)))
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            step()
-        rates.append(samples * calls / (time.perf_counter() - start))
-    return rates
+    timer = Repeats(step, samples, min_seconds)
+    return [timer.next() for _ in range(repeats)]
 
 
 # -- the machine's GEMM rate ------------------------------------------------------------------
@@ -162,11 +177,6 @@ def build_steps(graph, batch: int, device: str = "cpu") -> Steps:
     return Steps(net, train_step, infer_step, xd)
 
 
-def ours(graph, batch: int, device: str, train: bool) -> list[float]:
-    steps = build_steps(graph, batch, device)
-    return steady_rates(steps.train if train else steps.infer, batch)
-
-
 def build_torch_steps(graph, batch: int, device: str = "cpu") -> Steps:
     """PyTorch's model for `graph` at `batch` and its steps (torch.set_num_threads is the
     caller's)."""
@@ -201,14 +211,6 @@ def build_torch_steps(graph, batch: int, device: str = "cpu") -> Steps:
     return Steps(model, train_step, infer_step, x)
 
 
-def torch_rates(name: str, batch: int, device: str, train: bool, threads: int) -> list[float]:
-    import torch
-
-    torch.set_num_threads(threads)
-    steps = build_torch_steps(load_template(name), batch, device)
-    return steady_rates(steps.train if train else steps.infer, batch)
-
-
 _CHILD = """
 import json, sys
 function, args, needs_torch = json.loads(sys.argv[1])
@@ -239,9 +241,55 @@ def run_in_child(function: str, args: list, needs_torch: bool = False):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def pytorch(name: str, batch: int, device: str, train: bool, threads: int) -> list[float] | None:
-    """PyTorch's rates for the same template, measured in a child process (None without torch)."""
-    return run_in_child("torch_rates", [name, batch, device, train, threads], needs_torch=True)
+_SERVER = """
+import json, sys
+try:
+    import torch  # first, so its OpenMP runtime starts with the user's settings
+except ImportError:
+    sys.exit(3)
+from engine.bench import serve_torch_repeats
+serve_torch_repeats(*json.loads(sys.argv[1]))
+"""
+
+
+def serve_torch_repeats(name: str, batch: int, device: str, train: bool, threads: int) -> None:
+    """The child's side of side_by_side: warm up, say "ready", then time one repeat per line
+    read from stdin and print its samples/s."""
+    import torch
+
+    torch.set_num_threads(threads)
+    steps = build_torch_steps(load_template(name), batch, device)
+    timer = Repeats(steps.train if train else steps.infer, batch)
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        print(json.dumps(timer.next()), flush=True)
+
+
+def side_by_side(name: str, steps: Steps, batch: int, device: str, train: bool, threads: int,
+                 repeats: int = REPEATS) -> tuple[list[float], list[float] | None]:
+    """Our rates and PyTorch's (None without torch) from alternating repeats: ours, then
+    PyTorch's in its child process (which waits on a pipe meanwhile, as we do for it)."""
+    env = dict(os.environ)
+    if not OMP_WAIT_POLICY_CHOSEN_BY_USER:
+        env.pop("OMP_WAIT_POLICY", None)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, json.dumps([name, batch, device, train, threads])],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    ours_timer = Repeats(steps.train if train else steps.infer, batch)
+    with child:
+        if child.stdout.readline().strip() != "ready":
+            if child.wait() == 3:  # torch is not installed (pip install -e ".[bench]")
+                return [ours_timer.next() for _ in range(repeats)], None
+            raise RuntimeError(f"the PyTorch benchmark failed: {child.stderr.read().strip()}")
+        ours_rates, torch_rates_ = [], []
+        for _ in range(repeats):
+            ours_rates.append(ours_timer.next())
+            child.stdin.write("\n")
+            child.stdin.flush()
+            torch_rates_.append(float(child.stdout.readline()))
+        child.stdin.close()
+    return ours_rates, torch_rates_
 
 
 # -- peak memory ------------------------------------------------------------------------------
@@ -351,9 +399,8 @@ def run_bench(models=None, batch_sizes=None, device: str = "cpu", as_json: bool 
                 train = direction == "train"
                 steps = build_steps(graph, batch, device)
                 flops = step_flops(steps.net)["train" if train else "forward"]
-                ours_rates = steady_rates(steps.train if train else steps.infer, batch)
+                ours_rates, reference = side_by_side(name, steps, batch, device, train, threads)
                 del steps
-                reference = pytorch(name, batch, device, train, threads)
                 row = {"model": name, "direction": direction, "batch": batch, "device": device,
                        "threads": threads, "ours": _summary(ours_rates),
                        "pytorch": _summary(reference) if reference else None,

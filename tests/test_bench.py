@@ -120,14 +120,13 @@ def quick(monkeypatch):
     """Short timings: one repeat each, a small GEMM."""
     monkeypatch.setattr(bench, "gemm_rates",
                         partial(bench.gemm_rates, n=128, repeats=1, min_seconds=0.01))
-    monkeypatch.setattr(bench, "steady_rates",
-                        partial(bench.steady_rates, repeats=1, min_seconds=0.01))
+    monkeypatch.setattr(bench, "side_by_side", lambda name, steps, batch, *args: (
+        [bench.Repeats(steps.train, batch, min_seconds=0.01).next()], [100.0]))
 
 
 def test_bench_json_carries_the_new_fields(monkeypatch, capsys):
     quick(monkeypatch)
     monkeypatch.setattr(bench, "layer_rows", partial(bench.layer_rows, rounds=1, min_seconds=0.0))
-    monkeypatch.setattr(bench, "pytorch", lambda *args: [100.0])
     fake_peak = {"peak_mb": 5.0, "baseline_mb": 100.0, "method": "VmHWM", "steps": 3}
     monkeypatch.setattr(bench, "measure_peak_memory",
                         lambda framework, *args: {**fake_peak, "framework": framework})
@@ -155,9 +154,17 @@ def test_bench_json_carries_the_new_fields(monkeypatch, capsys):
 
 def test_bench_table_output(monkeypatch, capsys):
     quick(monkeypatch)
-    monkeypatch.setattr(bench, "pytorch", lambda *args: None)
+    monkeypatch.setattr(bench, "side_by_side", lambda name, steps, batch, *args: (
+        [bench.Repeats(steps.train, batch, min_seconds=0.01).next()], None))
     main(["bench", "--model", "lenet5", "--batch-size", "2", "--threads", "1", "--no-memory"])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("GEMM rate on 1 thread: ")
     assert "GFLOP/s" in lines[1] and "% GEMM" in lines[1] and "peak MB ours / PyTorch" in lines[1]
     assert lines[2].split()[:3] == ["lenet5", "train", "2"]
+
+
+def test_side_by_side_alternates_with_a_pytorch_child():
+    pytest.importorskip("torch")
+    steps = bench.build_steps(load_template("lenet5"), 4)
+    ours, theirs = bench.side_by_side("lenet5", steps, 4, "cpu", True, 1, repeats=2)
+    assert len(ours) == len(theirs) == 2 and min(ours + theirs) > 0
