@@ -38,6 +38,7 @@ from .properties import PropertiesPanel, count_text, flops_text
 from .summary import SummaryPanel
 from .templates import TemplateGallery, list_templates
 from .training import TrainingController, install_training_docks
+from .warmup import KernelWarmup, WarmupIndicator
 
 AUTOSAVE_MS = 60_000
 MAX_RECENT = 10
@@ -65,6 +66,7 @@ class MainWindow(QMainWindow):
         self._weights_fit = False
         self._logged_errors: set = set()
         self.recovery = recovery.RecoveryFile()
+        self.warmup = KernelWarmup(self)
 
         self.scene = GraphScene(self.document, self)
         self.view = GraphView(self.scene)
@@ -238,13 +240,15 @@ class MainWindow(QMainWindow):
         self.weights_label = QLabel()
         self.totals_label = QLabel()
         self.zoom_label = QLabel("100 %")
-        for widget in (self.problems_button, self.weights_label, self.totals_label,
-                       self.zoom_label):
+        self.warmup_indicator = WarmupIndicator(self.warmup)
+        for widget in (self.warmup_indicator, self.problems_button, self.weights_label,
+                       self.totals_label, self.zoom_label):
             status.addPermanentWidget(widget)
 
     def _connect(self) -> None:
         doc = self.document
         doc.shapes_changed.connect(self._analysis_changed)
+        doc.shapes_changed.connect(lambda: self.warmup.request(doc.graph))
         doc.undo_stack.cleanChanged.connect(self._update_title)
         doc.undo_stack.indexChanged.connect(self._update_title)
         self.scene.selectionChanged.connect(self._selection_changed)
@@ -434,19 +438,18 @@ class MainWindow(QMainWindow):
     # -- files ----------------------------------------------------------------------------
     def load_graph(self, graph: Graph, path: Path | None, trained: Trained | None) -> None:
         """Make graph this window's document, replacing the current one without asking."""
-        self.document.reset(graph)
         self.file_path = path
         self.trained = trained
-        self.training.set_graph(graph)
+        self._weights_fit = weights_fit(trained, graph)
+        self._logged_errors = set()
+        # its shapes_changed runs the analysis feedback and hands the graph to training
+        self.document.reset(graph)
         if trained is not None:
             self.training.load_trained(weights=trained.weights, optimizer=trained.optimizer,
                                        history=trained.history, data_spec=trained.data_spec,
                                        training=trained.training)
         else:
             self.training.reset()
-        self._weights_fit = weights_fit(trained, graph)
-        self._logged_errors = set()
-        self._analysis_changed()
         self._update_title()
         self.view.fit_all()
 
@@ -618,6 +621,7 @@ class MainWindow(QMainWindow):
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
         self.autosave_timer.stop()
+        self.warmup.stop()
         self.recovery.close()
         self.log_panel.detach()
         if self in _windows:

@@ -181,6 +181,7 @@ class TrainingController(QObject):
     node_selected = Signal(str)
     sample_selected = Signal(int)
     input_shape_requested = Signal(list)  # the data's sample shape, for the main window to apply
+    devices_found = Signal(object, str)  # find_devices(): [(device id, label)], why no GPU ("")
     error = Signal(str)
     _worker_state = Signal(str)
 
@@ -272,6 +273,11 @@ class TrainingController(QObject):
             session.data_spec = data_spec
             self.history_changed.emit(self._history_copy())
         self._post(adopt)
+
+    def detect_devices(self) -> None:
+        """Look for GPUs on the worker (importing numba.cuda and asking the driver take a
+        moment the window should not wait for); devices_found follows."""
+        self._post(lambda: self.devices_found.emit(*find_devices()))
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self, config: TrainingConfig) -> None:

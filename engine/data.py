@@ -9,10 +9,10 @@ import math
 import struct
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from functools import cache
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
 Progress = Callable[[int, int], None]
 _IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
@@ -505,8 +505,7 @@ class Normalization:
         return cls(mean, std)
 
 
-@njit(cache=True, nogil=True)
-def _augment_kernel(x, out, shift, flip, scale, offset):
+def _augment(x, out, shift, flip, scale, offset):
     """out = (translate(flip(x)) - m) * scale + m + offset per sample, m its mean; x (B,C,D,H,W)."""
     nb, nc, nd, nh, nw = x.shape
     for b in range(nb):
@@ -531,6 +530,15 @@ def _augment_kernel(x, out, shift, flip, scale, offset):
                 for h in range(nh):
                     for w in range(nw):
                         out[b, c, d, h, w] = out[b, c, d, h, w] * scale[b] + add
+
+
+@cache
+def _augment_kernel():
+    """_augment compiled by numba (or loaded from its cache) on first use: importing numba takes
+    longer than reading most datasets, and only augmentation needs it."""
+    from numba import njit
+
+    return njit(cache=True, nogil=True)(_augment)
 
 
 @dataclass
@@ -585,7 +593,7 @@ class Augmentation:
                   else np.zeros(n)).astype(np.float32)
         view = (n, batch.shape[1]) + (1,) * (3 - spatial) + batch.shape[2:]
         x = np.ascontiguousarray(batch, np.float32).reshape(view)
-        _augment_kernel(x, out.reshape(view), shift, flip, scale, offset)
+        _augment_kernel()(x, out.reshape(view), shift, flip, scale, offset)
         return out
 
     def to_dict(self) -> dict:

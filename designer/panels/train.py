@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from engine.data import GENERATED, generate
 from engine.optim import DEFAULTS, OPTIMIZERS, SCHEDULES
 
-from ..training import TrainingConfig, find_devices
+from ..training import TrainingConfig
 from .common import (
     BACKGROUND,
     CHANNEL_COLOURS,
@@ -260,15 +260,15 @@ class TrainPanel(QWidget):
         box = QGroupBox("Device")
         form = QFormLayout(box)
         self.device = QComboBox()
-        devices, note = find_devices()
-        for device_id, label in devices:
-            self.device.addItem(label, device_id)
-        self.device_note = QLabel(note)
+        self.device.addItem("CPU", "cpu")
+        self.device_note = QLabel("Looking for GPUs…")
         self.device_note.setWordWrap(True)
         self.device_note.setStyleSheet(f"color: {MUTED};")
-        self.device_note.setVisible(bool(note))
         form.addRow("Train on", self.device)
         form.addRow(self.device_note)
+        self.controller.devices_found.connect(self._devices_found)
+        # once the window is up: the search takes a moment, and the CPU is there meanwhile
+        QTimer.singleShot(0, self, self.controller.detect_devices)
         return box
 
     def _run_controls(self) -> QVBoxLayout:
@@ -403,6 +403,15 @@ class TrainPanel(QWidget):
             self.status.setStyleSheet(style)
 
     # -- following the controller -----------------------------------------------------------
+    def _devices_found(self, devices: list, note: str) -> None:
+        chosen = self.device.currentData()
+        self.device.clear()
+        for device_id, label in devices:
+            self.device.addItem(label, device_id)
+        self.device.setCurrentIndex(max(0, self.device.findData(chosen)))
+        self.device_note.setText(note)
+        self.device_note.setVisible(bool(note))
+
     def _graph_changed(self) -> None:
         shape = self.controller.input_shape()
         info = self.controller.data
