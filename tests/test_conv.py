@@ -141,24 +141,26 @@ def _relu_op(shape, batch, dtype=np.float64):
     return op
 
 
+@pytest.mark.parametrize("keep_output", [True, False])
 @pytest.mark.parametrize("type_name, params, shape, batch", [
     CASES[0], CASES[1], CASES[3], CASES[5], CASES[8], CASES[12], CASES[14]])
-def test_fused_relu_matches_conv_then_relu(algorithm, type_name, params, shape, batch):
-    """ConvOp.fuse_relu: the conv's output, the ReLU's output and every gradient are those of
-    the conv followed by a separate ReLU, on every algorithm path."""
+def test_fused_relu_matches_conv_then_relu(algorithm, type_name, params, shape, batch,
+                                           keep_output):
+    """ConvOp.fuse_relu: the conv's output (kept, or replaced by the ReLU's), the ReLU's output
+    and every gradient are those of the conv followed by a separate ReLU, on every path."""
     fused, plain = (OpHarness(type_name, params, [shape], batch, capacity=batch + 1)
                     for _ in range(2))
     relu = _relu_op(fused.out_shape, batch + 1)
-    fused.op.fuse_relu(relu)
-    y = fused.forward()
-    relu_y = relu.forward([fused.op.y[:batch]], True)
-    np.testing.assert_array_equal(y, plain.forward())
-    np.testing.assert_array_equal(relu_y, np.maximum(y, 0))
+    fused.op.fuse_relu(relu, keep_output=keep_output)
+    y, expected = fused.forward(), plain.forward()
+    relu_y = relu.forward([y], True)
+    np.testing.assert_array_equal(y, expected if keep_output else np.maximum(expected, 0))
+    np.testing.assert_array_equal(relu_y, np.maximum(expected, 0))
     dout = np.random.default_rng(5).standard_normal((batch, *fused.out_shape))
     (passed,) = relu.backward(dout)
     assert passed is dout
     fused_inputs, fused_grads = fused.backward(dout)
-    plain_inputs, plain_grads = plain.backward(dout * (y > 0))
+    plain_inputs, plain_grads = plain.backward(dout * (expected > 0))
     np.testing.assert_allclose(fused_inputs[0], plain_inputs[0], rtol=1e-12, atol=1e-12)
     for name, value in plain_grads.items():
         np.testing.assert_allclose(fused_grads[name], value, rtol=1e-12, atol=1e-12)

@@ -26,7 +26,8 @@ COLUMN_BYTES = 1 << 20
 """Budget for one worker's column tile: whole images, as many as fit (at least one)."""
 
 DIRECT_TERMS = 32
-"""The direct kernels beat columns + GEMM up to about this many (channel, tap) terms."""
+"""Up to this many (channel, tap) terms per output, GEMMs are too thin for BLAS (see
+choose_algorithms)."""
 
 WINOGRAD_TILES = 512
 """2x2 output tiles per Winograd GEMM (samples are batched until they reach it)."""
@@ -65,19 +66,35 @@ def _copy_relu(dst, relu, src):
         relu[k] = 0 if v < 0 else v
 
 
-@njit(nogil=True, cache=True)
-def relu_into_cpu(src, dst):
-    """dst = max(src, 0) over flat arrays (NaN passes through)."""
-    for k in range(src.size):
+@njit(nogil=True, cache=True, inline="always")
+def _clamp(dst, src):
+    for k in range(dst.size):
         v = src[k]
         dst[k] = 0 if v < 0 else v
 
 
 @njit(nogil=True, cache=True)
-def relu_mask_cpu(dy, mask, dx):
-    """dx = dy where mask > 0, else 0, over flat arrays (a fused ReLU's backward; dx may be
-    dy)."""
-    _mask(dx, dy, mask)
+def relu_into_cpu(src, dst):
+    """dst = max(src, 0) over flat arrays (NaN passes through); src and dst distinct."""
+    _clamp(dst, src)
+
+
+@njit(nogil=True, cache=True)
+def relu_in_place_cpu(x):
+    """x = max(x, 0) over a flat array (one array: the loop vectorises, see relu_mask_cpu)."""
+    for k in range(x.size):
+        v = x[k]
+        x[k] = 0 if v < 0 else v
+
+
+@njit(nogil=True, cache=True)
+def relu_mask_cpu(dy, mask):
+    """dy = 0 where mask is not > 0, in place, over flat arrays (a fused ReLU's backward).
+
+    In place on purpose: with dy passed twice, as source and destination, LLVM's alias check
+    fails at run time and the loop runs scalar with a branch, 25x slower."""
+    for k in range(dy.size):
+        dy[k] = dy[k] if mask[k] > 0 else 0
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -110,9 +127,9 @@ def conv_embed_cpu(src, dst, start, stride0, stride1, mask):
 
 
 @njit(nogil=True, cache=True)
-def conv_extract_cpu(src, dst, stride0, stride1, relu):
+def conv_extract_cpu(src, dst, stride0, stride1, relu, clamp):
     """dst[n, c, a, b, e] = src[n, c, a*stride0 + b*stride1 + e]: the inverse of embedding;
-    relu (dst's shape, or empty) gets max(dst, 0) too."""
+    relu (dst's shape, or empty) gets max(dst, 0) too; with clamp dst gets max(., 0) itself."""
     length = dst.shape[4]
     for n in range(dst.shape[0]):
         for c in range(dst.shape[1]):
@@ -122,6 +139,8 @@ def conv_extract_cpu(src, dst, stride0, stride1, relu):
                     if relu.size:
                         _copy_relu(dst[n, c, a, b], relu[n, c, a, b],
                                    src[n, c, base:base + length])
+                    elif clamp:
+                        _clamp(dst[n, c, a, b], src[n, c, base:base + length])
                     else:
                         _copy(dst[n, c, a, b], src[n, c, base:base + length])
 
@@ -146,12 +165,12 @@ def conv_gather_cpu(src, cols, n0, offsets, span):
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
-def conv_direct_cpu(src, weight, offsets, out, stride0, stride1, bias, relu):
+def conv_direct_cpu(src, weight, offsets, out, stride0, stride1, bias, relu, clamp):
     """out[n, o, a, b, e] = bias[o] + sum over j, t of weight[o, j, t] * src[n, g*J + j, q + off[t]]
 
     with q = a*stride0 + b*stride1 + e, off = offsets and g the group of o. src: [N, S, length]
     on the flat grid; weight: [O, J, T]; out: [N, O, A, B, E]; bias: [O] or empty; relu: out's
-    shape (gets max(out, 0)) or empty.
+    shape (gets max(out, 0)) or empty; clamp: out gets max(., 0) itself.
     """
     samples, outs = out.shape[0], out.shape[1]
     ins, taps = weight.shape[1], weight.shape[2]
@@ -187,9 +206,10 @@ def conv_direct_cpu(src, weight, offsets, out, stride0, stride1, bias, relu):
                 base = a * stride0 + c * stride1
                 for e in range(e2):
                     v = acc[base + e] + b
-                    out[n, o, a, c, e] = v
+                    r = 0 if v < 0 else v
+                    out[n, o, a, c, e] = r if clamp else v
                     if relu.size:
-                        relu[n, o, a, c, e] = 0 if v < 0 else v
+                        relu[n, o, a, c, e] = r
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=_FASTMATH)
@@ -425,9 +445,9 @@ def _interleave(dst, even, odd):
 
 
 @njit(nogil=True, cache=True)
-def conv_winograd_output_cpu(m, y, n0, tiles_h, tiles_w, bias, relu):
+def conv_winograd_output_cpu(m, y, n0, tiles_h, tiles_w, bias, relu, clamp):
     """y[n0 + i, o, 0] = A^T m A per 2x2 output tile (+ bias[o]; bias may be empty); relu (y's
-    shape, or empty) gets max(y, 0) too."""
+    shape, or empty) gets max(y, 0) too; with clamp y gets max(., 0) itself."""
     outs, height = y.shape[1], y.shape[3]
     tiles = tiles_h * tiles_w
     rows = np.empty((4, tiles_w), m.dtype)  # output rows 2*th and 2*th + 1, even/odd columns
@@ -462,7 +482,9 @@ def conv_winograd_output_cpu(m, y, n0, tiles_h, tiles_w, bias, relu):
                     if h < height:
                         _interleave(plane[h], rows[2 * r], rows[2 * r + 1])
                         if relu.size:
-                            relu_into_cpu(plane[h], relu[n0 + i, o, 0, h])
+                            _clamp(relu[n0 + i, o, 0, h], plane[h])
+                        elif clamp:
+                            relu_in_place_cpu(plane[h])
 
 
 # -- the op ----------------------------------------------------------------------------------
@@ -470,10 +492,14 @@ def conv_winograd_output_cpu(m, y, n0, tiles_h, tiles_w, bias, relu):
 def choose_algorithms(stride, channels_per_group, filters_per_group, taps, winograd_ok=False,
                       width=0) -> dict[str, str]:
     """One of ALGORITHMS per direction (forward, grad_input, grad_weight), from timings at batch
-    64 (benchmarks/conv_layers.py): BLAS wins once its GEMM has more than a few rows (forward:
-    filters per group; grad-input: channels per group; grad-weight: 16 filters per group), the
-    direct kernels below that when each output sums at most DIRECT_TERMS (channel, tap) terms;
-    Winograd beats gemm on wide 3x3 layers with many channels (see WINOGRAD_WIDTH)."""
+    64 on the templates' layers (benchmarks/conv_layers.py; min of interleaved repeats).
+
+    A layer whose outputs sum few (channel, tap) terms (DIRECT_TERMS: first layers) makes GEMMs
+    too thin for BLAS: the direct kernels win for up to 8 filters (lenet5's 6: 2.5x faster than
+    gemm), exact columns (im2col, no grid copies) beyond (signal1d's 16 filters: 1.5x faster
+    than direct). Otherwise BLAS wins once its GEMM has more than a few rows (grad-input:
+    channels per group), and Winograd beats gemm on wide 3x3 layers with many channels (see
+    WINOGRAD_WIDTH)."""
     if any(s != 1 for s in stride):
         return dict.fromkeys(("forward", "grad_input", "grad_weight"), "im2col")
     if FORCE_ALGORITHM == "winograd" and winograd_ok:
@@ -483,15 +509,12 @@ def choose_algorithms(stride, channels_per_group, filters_per_group, taps, winog
         return dict.fromkeys(("forward", "grad_input", "grad_weight"), forced)
     winograd = winograd_ok and width >= WINOGRAD_WIDTH \
         and min(channels_per_group, filters_per_group) >= WINOGRAD_CHANNELS
-
-    def pick(terms, gemm_rows, max_rows):
-        return "direct" if terms <= DIRECT_TERMS and gemm_rows <= max_rows else "gemm"
-
-    return {"forward": "winograd" if winograd else pick(channels_per_group * taps,
-                                                         filters_per_group, 4),
-            "grad_input": "winograd" if winograd else pick(filters_per_group * taps,
-                                                            channels_per_group, 4),
-            "grad_weight": pick(channels_per_group * taps, filters_per_group, 16)}
+    few_terms = channels_per_group * taps <= DIRECT_TERMS
+    thin = ("direct" if filters_per_group <= 8 else "im2col") if few_terms else "gemm"
+    input_direct = filters_per_group * taps <= DIRECT_TERMS and channels_per_group <= 4
+    return {"forward": "winograd" if winograd else thin,
+            "grad_input": "winograd" if winograd else "direct" if input_direct else "gemm",
+            "grad_weight": thin}
 
 
 class ConvOp(Op):
@@ -624,8 +647,7 @@ class ConvOp(Op):
         (x,) = inputs
         n = x.shape[0]
         self.x5 = x.reshape(n, self.channels, *self.in3)
-        relu = self._relu_out(n)
-        y = self.y[:n] if self.keep_output else relu  # written twice, ReLU last, if the same
+        y, relu, clamp = self._outputs(n)
         algorithm = self.algorithms["forward"]
         self.padded = algorithm == "direct"  # xp holds this batch for the direct grad-weight
         if algorithm == "direct":
@@ -634,15 +656,15 @@ class ConvOp(Op):
                                                    self.taps)
             bias = self.params["bias"] if self.has_bias else self.no_bias
             conv_direct_cpu(self.xp[:n], weight, self.tap_offsets, y,
-                            *self.grid_strides, bias, relu)
+                            *self.grid_strides, bias, relu, clamp)
         elif algorithm == "winograd":
             conv_winograd_weight_cpu(self.params["weight"].reshape(self.filters, self.channels, 9),
                                      self.u)
             bias = self.params["bias"] if self.has_bias else self.no_bias
             self._parallel(self._winograd_work(self.x5, y, self.u, self.pad[1:],
-                                               self.tiles_out, bias, relu), n)
+                                               self.tiles_out, bias, relu, clamp), n)
         else:
-            self._forward_gemm(n, algorithm, y, relu)
+            self._forward_gemm(n, algorithm, y, relu, clamp)
         return y.reshape(n, *self.spec.out_shape)
 
     def _relu_out(self, n):
@@ -651,7 +673,15 @@ class ConvOp(Op):
             return self.no_relu
         return self.relu.y[:n].reshape(n, self.filters, *self.out3)
 
-    def _winograd_work(self, src, out, u, pad, tiles, bias, relu):
+    def _outputs(self, n):
+        """Where forward writes: (y, relu, clamp): this conv's output and the fused ReLU's (or
+        an empty array); without keep_output, the ReLU's buffer as y, clamped in place."""
+        relu = self._relu_out(n)
+        if self.keep_output:
+            return self.y[:n], relu, False
+        return relu, self.no_relu, True
+
+    def _winograd_work(self, src, out, u, pad, tiles, bias, relu=None, clamp=False):
         """A worker's loop: transform its samples' tiles, 16 GEMMs, transform back into out."""
         ins, outs, count = src.shape[1], out.shape[1], tiles[0] * tiles[1]
 
@@ -662,7 +692,8 @@ class ConvOp(Op):
                 products = self._view(self.outs[worker], 16, outs, m * count)
                 conv_winograd_input_cpu(src, v, n0, pad[0], pad[1], *tiles)
                 np.matmul(u, v, out=products)
-                conv_winograd_output_cpu(products, out, n0, *tiles, bias, relu)
+                conv_winograd_output_cpu(products, out, n0, *tiles, bias,
+                                         self.no_relu if relu is None else relu, clamp)
 
         return work
 
@@ -671,7 +702,7 @@ class ConvOp(Op):
         mask = self.no_relu if mask is None or not mask.size else mask[lo:hi]
         conv_embed_cpu(src[lo:hi], grid[:hi - lo], start, *self.grid_strides, mask)
 
-    def _forward_gemm(self, n, algorithm, y5, relu) -> None:
+    def _forward_gemm(self, n, algorithm, y5, relu, clamp) -> None:
         groups, fpg = self.groups, self.filters_per_group
         rows = self.channels_per_group * self.taps
         extra = int(self.has_bias)
@@ -691,7 +722,8 @@ class ConvOp(Op):
                     conv_gather_cpu(xp, cols, 0, self.tap_offsets, span)
                     np.matmul(self.weight_aug, cols, out=out)
                     conv_extract_cpu(out.reshape(m, self.filters, span), y5[n0:n0 + m],
-                                     *self.grid_strides, relu[n0:n0 + m] if relu.size else relu)
+                                     *self.grid_strides, relu[n0:n0 + m] if relu.size else relu,
+                                     clamp)
         else:
             y4 = y5.reshape(n, groups, fpg, self.positions)
 
@@ -703,6 +735,8 @@ class ConvOp(Op):
                     np.matmul(self.weight_aug, cols, out=y4[n0:n0 + m])
                     if relu.size:
                         relu_into_cpu(y4[n0:n0 + m].reshape(-1), relu[n0:n0 + m].reshape(-1))
+                    elif clamp:
+                        relu_in_place_cpu(y4[n0:n0 + m].reshape(-1))
 
         self._parallel(work, n)
 
@@ -720,8 +754,7 @@ class ConvOp(Op):
         mask = self._relu_out(n)  # a fused ReLU passes the gradient where its output is > 0
         if mask.size and uses & {"winograd", "im2col"}:  # these read dY itself: mask it first
             split(lambda worker, lo, hi: relu_mask_cpu(dy5[lo:hi].reshape(-1),
-                                                       mask[lo:hi].reshape(-1),
-                                                       dy5[lo:hi].reshape(-1)), n)
+                                                       mask[lo:hi].reshape(-1)), n)
             mask = self.no_relu
         if self.needs_input_grad[0] and (self.dx is None or len(self.dx) < self.batch):
             self.dx = np.empty((self.batch, self.channels, *self.in3), self.spec.dtype)
@@ -736,7 +769,7 @@ class ConvOp(Op):
                       weight.transpose(0, 2, 1, 3))
         if input_algorithm == "direct":
             conv_direct_cpu(self.dym[:n], self.weight_t, self.input_offsets, self.dx[:n],
-                            *self.grid_strides, self.no_bias, self.no_relu)
+                            *self.grid_strides, self.no_bias, self.no_relu, False)
         if weight_algorithm == "direct":
             dweight = self.grads["weight"].reshape(self.filters, self.channels_per_group,
                                                    self.taps)
@@ -747,7 +780,7 @@ class ConvOp(Op):
             conv_winograd_weight_cpu(self.weight_t, self.u_t)
             pad = (2 - self.pad[1], 2 - self.pad[2])
             self._parallel(self._winograd_work(dy5, self.dx[:n], self.u_t, pad, self.tiles_in,
-                                               self.no_bias, self.no_relu), n)
+                                               self.no_bias), n)
         if uses & {"gemm", "im2col"}:
             self._backward_gemm(n, dy5, mask, input_algorithm, weight_algorithm)
         return [self.dx[:n].reshape(n, *self.spec.in_shapes[0])
@@ -777,7 +810,7 @@ class ConvOp(Op):
                     conv_gather_cpu(dym, cols, 0, self.input_offsets, in_span)
                     np.matmul(weight_t, cols, out=out)
                     conv_extract_cpu(out.reshape(m, self.channels, in_span), dx5[n0:n0 + m],
-                                     *strides, self.no_relu)
+                                     *strides, self.no_relu, False)
                 elif input_algorithm == "im2col":
                     cols = self._view(self.cols[worker], m, groups, rows, self.positions)
                     np.matmul(weight.transpose(0, 2, 1), dy4[n0:n0 + m], out=cols)
