@@ -1,11 +1,14 @@
 """convdesigner's numeric engine: graphs, modules, numba kernels, training. Never imports Qt."""
 import os
 
-# numba's OpenMP workers, BLAS and the conv op's worker threads take turns on the same cores;
-# OpenMP's default spin-wait after each parallel region starves the others (a lenet5 step took
-# 60 ms instead of 8). Must be set before the OpenMP runtime loads.
-OMP_WAIT_POLICY_CHOSEN_BY_USER = "OMP_WAIT_POLICY" in os.environ
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# numba's OpenMP workers, BLAS and the engine's own worker threads take turns on the same cores.
+# OpenMP's default spin after each parallel region (300,000 rounds) starves the others (a lenet5
+# step took 60 ms instead of 8); no spin at all (OMP_WAIT_POLICY=PASSIVE) makes every parallel
+# region pay a futex wake-up (the optimizer's ten small updates of lenet5 took 0.65 ms instead
+# of 0.06). A short spin keeps back-to-back regions cheap. Read when the OpenMP runtime loads.
+OPENMP_CHOSEN_BY_USER = bool({"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ))
+if not OPENMP_CHOSEN_BY_USER:
+    os.environ["GOMP_SPINCOUNT"] = "1000"
 
 from . import losses  # noqa: E402
 from .graph import Graph, GraphError, GraphFormatError, GraphValidationError  # noqa: E402

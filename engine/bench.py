@@ -37,7 +37,7 @@ from functools import partial
 
 import numpy as np
 
-from . import OMP_WAIT_POLICY_CHOSEN_BY_USER
+from . import OPENMP_CHOSEN_BY_USER
 from .modules import REGISTRY
 from .network import Network, compile_network
 from .optim import Optimizer
@@ -227,10 +227,10 @@ print(json.dumps(getattr(bench, function)(*args)))
 def run_in_child(function: str, args: list, needs_torch: bool = False):
     """engine.bench.<function>(*args) in a fresh Python process; its JSON result, or None when
     it needs torch and torch is not installed. A torch child gets the user's OpenMP settings
-    (the engine makes OpenMP wait passively; PyTorch's default spins)."""
+    (the engine shortens OpenMP's spin-wait; PyTorch runs with its default)."""
     env = dict(os.environ)
-    if needs_torch and not OMP_WAIT_POLICY_CHOSEN_BY_USER:
-        env.pop("OMP_WAIT_POLICY", None)
+    if needs_torch and not OPENMP_CHOSEN_BY_USER:
+        env.pop("GOMP_SPINCOUNT", None)
     result = subprocess.run([sys.executable, "-c", _CHILD,
                              json.dumps([function, list(args), needs_torch])],
                             env=env, capture_output=True, text=True)
@@ -270,8 +270,8 @@ def side_by_side(name: str, steps: Steps, batch: int, device: str, train: bool, 
     """Our rates and PyTorch's (None without torch) from alternating repeats: ours, then
     PyTorch's in its child process (which waits on a pipe meanwhile, as we do for it)."""
     env = dict(os.environ)
-    if not OMP_WAIT_POLICY_CHOSEN_BY_USER:
-        env.pop("OMP_WAIT_POLICY", None)
+    if not OPENMP_CHOSEN_BY_USER:
+        env.pop("GOMP_SPINCOUNT", None)
     child = subprocess.Popen(
         [sys.executable, "-c", _SERVER, json.dumps([name, batch, device, train, threads])],
         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
