@@ -66,6 +66,7 @@ class Op:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}
+        self.needs_input_grad = [True] * len(spec.in_shapes)
         self.batch = 0
 
     def allocate(self, batch: int) -> None:

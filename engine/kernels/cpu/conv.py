@@ -11,7 +11,7 @@ from numba import njit, prange
 
 from ...modules.conv import conv_geometry
 from ...modules.registry import Op
-from .workers import split, worker_count
+from .workers import scratch, split, worker_count
 
 ALGORITHMS = ("direct", "gemm", "im2col", "winograd")
 """direct: numba loops over the flat padded grid (stride 1); gemm: contiguous column copies from
@@ -22,8 +22,10 @@ forward and grad-input, with gemm for grad-weight)."""
 FORCE_ALGORITHM: str | None = None
 """One of ALGORITHMS to use for every direction it can serve (the tests check each path)."""
 
-COLUMN_BYTES = 1 << 20
-"""Budget for one worker's column tile: whole images, as many as fit (at least one)."""
+COLUMN_BYTES = 1 << 21
+"""Budget for one worker's column tile: whole images, as many as fit (at least one). 2 MB: fewer,
+larger GEMMs beat staying in the 1 MB L2 (signal1d's step 13% faster than at 1 MB; 4 MB gained
+no more)."""
 
 DIRECT_TERMS = 32
 """Up to this many (channel, tap) terms per output, GEMMs are too thin for BLAS (see
@@ -587,7 +589,11 @@ class ConvOp(Op):
         dtype = self.spec.dtype
         self.y = np.empty((batch, self.filters, *self.out3), dtype) if self.keep_output else None
         self.dx = None  # made on first use: training never needs the first layer's
-        uses = set(self.algorithms.values())
+        # buffers for the directions asked for (needs_input_grad may be set before allocate)
+        self.allocated_for = self.needs_input_grad[0]
+        uses = {self.algorithms["forward"], self.algorithms["grad_weight"]}
+        if self.allocated_for:
+            uses.add(self.algorithms["grad_input"])
         # the padded input and dY on the flat grid: whole batches for the direct kernels
         self.xp = self._grid(batch, self.channels, 0) if "direct" in uses else None
         self.dym = self._grid(batch, self.filters, self.margin) if "direct" in uses else None
@@ -627,9 +633,9 @@ class ConvOp(Op):
                              for _ in range(self.workers)]
             self.dym_tiles = [self._grid(self.chunk, self.filters, self.margin)
                               for _ in range(self.workers)]
-        self.cols = [np.empty(self.chunk * groups * col_elems, dtype) for _ in range(self.workers)]
-        self.outs = [np.empty(self.chunk * groups * out_elems, dtype) for _ in range(self.workers)]
-        self.partial = [np.empty(self.chunk * sums, dtype) for _ in range(self.workers)]
+        self.scratch_sizes = {"cols": self.chunk * groups * col_elems,
+                              "outs": self.chunk * groups * out_elems,
+                              "partial": self.chunk * sums}
         self.sums = [np.empty(sums, dtype).reshape(groups, -1, fpg) for _ in range(self.workers)]
         self.weight_aug = np.empty((groups, fpg, cpg * self.taps + extra), dtype)
 
@@ -637,6 +643,10 @@ class ConvOp(Op):
         """Zeros for `samples` x `channels` flat grids after `margin` zeros; embedding writes only
         the interior, so the padding stays zero."""
         return np.zeros((samples, channels, margin + self.grid_size), self.spec.dtype)
+
+    def _scratch(self, name):
+        """The calling worker thread's own scratch buffer `name` (shared by every op)."""
+        return scratch(name, self.scratch_sizes[name], self.spec.dtype)
 
     @staticmethod
     def _view(buffer, *shape):
@@ -688,8 +698,8 @@ class ConvOp(Op):
         def work(worker, lo, hi):
             for n0 in range(lo, hi, self.winograd_chunk):
                 m = min(self.winograd_chunk, hi - n0)
-                v = self._view(self.cols[worker], 16, ins, m * count)
-                products = self._view(self.outs[worker], 16, outs, m * count)
+                v = self._view(self._scratch("cols"), 16, ins, m * count)
+                products = self._view(self._scratch("outs"), 16, outs, m * count)
                 conv_winograd_input_cpu(src, v, n0, pad[0], pad[1], *tiles)
                 np.matmul(u, v, out=products)
                 conv_winograd_output_cpu(products, out, n0, *tiles, bias,
@@ -717,8 +727,8 @@ class ConvOp(Op):
                     m = min(self.chunk, hi - n0)
                     xp = self.xp_tiles[worker]
                     self._embed(self.x5, xp, n0, n0 + m, self.interior)
-                    cols = self._view(self.cols[worker], m, groups, rows + extra, span)
-                    out = self._view(self.outs[worker], m, groups, fpg, span)
+                    cols = self._view(self._scratch("cols"), m, groups, rows + extra, span)
+                    out = self._view(self._scratch("outs"), m, groups, fpg, span)
                     conv_gather_cpu(xp, cols, 0, self.tap_offsets, span)
                     np.matmul(self.weight_aug, cols, out=out)
                     conv_extract_cpu(out.reshape(m, self.filters, span), y5[n0:n0 + m],
@@ -730,7 +740,8 @@ class ConvOp(Op):
             def work(worker, lo, hi):
                 for n0 in range(lo, hi, self.chunk):
                     m = min(self.chunk, hi - n0)
-                    cols = self._view(self.cols[worker], m, groups, rows + extra, self.positions)
+                    cols = self._view(self._scratch("cols"), m, groups, rows + extra,
+                                      self.positions)
                     conv_im2col_cpu(self.x5, cols, n0, self.geo)
                     np.matmul(self.weight_aug, cols, out=y4[n0:n0 + m])
                     if relu.size:
@@ -756,7 +767,9 @@ class ConvOp(Op):
             split(lambda worker, lo, hi: relu_mask_cpu(dy5[lo:hi].reshape(-1),
                                                        mask[lo:hi].reshape(-1)), n)
             mask = self.no_relu
-        if self.needs_input_grad[0] and (self.dx is None or len(self.dx) < self.batch):
+        if self.needs_input_grad[0] and not self.allocated_for:
+            self.allocate(self.batch)
+        if self.needs_input_grad[0] and self.dx is None:
             self.dx = np.empty((self.batch, self.channels, *self.in3), self.spec.dtype)
         if "direct" in uses:
             self._embed(dy5, self.dym, 0, n, self.margin, mask)
@@ -797,7 +810,7 @@ class ConvOp(Op):
         strides, out_span, in_span = self.grid_strides, self.out_span, self.in_span
 
         def work(worker, lo, hi):
-            sums, partial = self.sums[worker], self.partial[worker]
+            sums, partial = self.sums[worker], self._scratch("partial")
             sums.fill(0)
             for n0 in range(lo, hi, self.chunk):
                 m = min(self.chunk, hi - n0)
@@ -805,25 +818,26 @@ class ConvOp(Op):
                     dym = self.dym_tiles[worker]
                     self._embed(dy5, dym, n0, n0 + m, self.margin, mask)
                 if input_algorithm == "gemm":  # the transposed conv: columns of dY, flipped taps
-                    cols = self._view(self.cols[worker], m, groups, fpg * self.taps, in_span)
-                    out = self._view(self.outs[worker], m, groups, cpg, in_span)
+                    cols = self._view(self._scratch("cols"), m, groups, fpg * self.taps, in_span)
+                    out = self._view(self._scratch("outs"), m, groups, cpg, in_span)
                     conv_gather_cpu(dym, cols, 0, self.input_offsets, in_span)
                     np.matmul(weight_t, cols, out=out)
                     conv_extract_cpu(out.reshape(m, self.channels, in_span), dx5[n0:n0 + m],
                                      *strides, self.no_relu, False)
                 elif input_algorithm == "im2col":
-                    cols = self._view(self.cols[worker], m, groups, rows, self.positions)
+                    cols = self._view(self._scratch("cols"), m, groups, rows, self.positions)
                     np.matmul(weight.transpose(0, 2, 1), dy4[n0:n0 + m], out=cols)
                     conv_col2im_cpu(cols, dx5, n0, self.geo)
                 if weight_algorithm == "gemm":
                     xp = self.xp_tiles[worker]
                     self._embed(self.x5, xp, n0, n0 + m, self.interior)
-                    cols = self._view(self.cols[worker], m, groups, rows + extra, out_span)
+                    cols = self._view(self._scratch("cols"), m, groups, rows + extra, out_span)
                     conv_gather_cpu(xp, cols, 0, self.tap_offsets, out_span)
                     dy = dym[:m, :, self.margin:self.margin + out_span]
                     dy = dy.reshape(m, groups, fpg, out_span)
                 elif weight_algorithm == "im2col":
-                    cols = self._view(self.cols[worker], m, groups, rows + extra, self.positions)
+                    cols = self._view(self._scratch("cols"), m, groups, rows + extra,
+                                      self.positions)
                     conv_im2col_cpu(self.x5, cols, n0, self.geo)
                     dy = dy4[n0:n0 + m]
                 else:

@@ -7,14 +7,28 @@ third slower that way). Every op that calls BLAS calls it inside split().
 """
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numba
+import numpy as np
 from threadpoolctl import ThreadpoolController
 
 _pool: ThreadPoolExecutor | None = None
 _blas_libraries: list | None = None
+_local = threading.local()
+
+
+def scratch(name: str, size: int, dtype) -> np.ndarray:
+    """`size` elements of the calling thread's own scratch buffer `name`, grown as needed and
+    reused by every op: a thread runs one op at a time, and an op uses it only within a call."""
+    buffers = _local.__dict__.setdefault("buffers", {})
+    key = (name, np.dtype(dtype))
+    buffer = buffers.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[key] = np.empty(size, dtype)
+    return buffer[:size]
 
 
 def _blas() -> list:
