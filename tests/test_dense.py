@@ -33,3 +33,21 @@ def test_dense_backward_accepts_strided_gradient():
     contiguous, = h.op.backward(np.ascontiguousarray(wide[:, 2:5]))
     np.testing.assert_allclose(strided, contiguous)
     np.testing.assert_allclose(weight_grad, h.op.grads["weight"])
+
+
+@pytest.mark.parametrize("features, units, batch", [(601, 403, 5), (97, 41, 301)])
+def test_dense_split_over_workers_matches_numpy(features, units, batch, monkeypatch):
+    """Big enough for two workers: by units (more units than samples) or by samples, and the
+    gradients by units and by input features (float32 against float64 numpy)."""
+    import engine.kernels.cpu.dense as dense
+
+    monkeypatch.setattr(dense, "worker_count", lambda n, work=None: min(2, n))
+    h = OpHarness("Dense", {"units": units}, [(features,)], batch, dtype=np.float32)
+    y = h.forward()
+    x, weight = h.inputs[0], h.arrays["weight"]
+    np.testing.assert_allclose(y, x @ weight.T + h.arrays["bias"], rtol=1e-4, atol=1e-4)
+    dy = np.random.default_rng(2).standard_normal((batch, units))
+    (dx,), grads = h.backward(dy)
+    np.testing.assert_allclose(dx, dy @ weight, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(grads["weight"], dy.T @ x, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(grads["bias"], dy.sum(axis=0), rtol=1e-4, atol=1e-4)

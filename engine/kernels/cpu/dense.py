@@ -1,6 +1,8 @@
 """Dense on the CPU: the matrix products go through BLAS (np.matmul into preallocated buffers),
-split over the workers (rows of the batch, or of the weight for its gradient), the bias through
-two small kernels (numpy's broadcasting add allocates an iteration buffer)."""
+split over the workers (forward by units when they outnumber the batch, so that each worker
+packs half the weight rather than all of it, else by samples; the weight gradient by units, the
+input gradient by input features), the bias through two small kernels (numpy's broadcasting add
+allocates an iteration buffer)."""
 from __future__ import annotations
 
 import numpy as np
@@ -47,14 +49,25 @@ class DenseOp(Op):
     def forward(self, inputs, training):
         (x,) = inputs
         self.x = x
-        y, weight = self.y[:x.shape[0]], self.params["weight"]
+        n = x.shape[0]
+        y, weight = self.y[:n], self.params["weight"]
+        bias = self.params["bias"] if self.has_bias else None
+        if self.units > n:  # each worker packs half the weight rather than all of it
 
-        def work(worker, lo, hi):
-            np.matmul(x[lo:hi], weight.T, out=y[lo:hi])
-            if self.has_bias:
-                dense_bias_forward_cpu(y[lo:hi], self.params["bias"])
+            def work(worker, lo, hi):
+                np.matmul(x, weight[lo:hi].T, out=y[:, lo:hi])
+                if bias is not None:
+                    dense_bias_forward_cpu(y[:, lo:hi], bias[lo:hi])
 
-        split(work, x.shape[0], self._workers(x.shape[0]))
+            split(work, self.units, self._workers(n))
+        else:
+
+            def work(worker, lo, hi):
+                np.matmul(x[lo:hi], weight.T, out=y[lo:hi])
+                if bias is not None:
+                    dense_bias_forward_cpu(y[lo:hi], bias)
+
+            split(work, n, self._workers(n))
         return y
 
     def backward(self, dout):
@@ -66,6 +79,6 @@ class DenseOp(Op):
         if not self.needs_input_grad[0]:
             return [None]
         dx = self.dx[:n]
-        split(lambda worker, lo, hi: np.matmul(dout[lo:hi], weight, out=dx[lo:hi]), n,
-              self._workers(n))
+        split(lambda worker, lo, hi: np.matmul(dout, weight[:, lo:hi], out=dx[:, lo:hi]),
+              self.features, self._workers(n))
         return [dx]
