@@ -622,6 +622,7 @@ class MainWindow(QMainWindow):
         settings.setValue("window/state", self.saveState())
         self.autosave_timer.stop()
         self.warmup.stop()
+        self.training.shutdown()  # its worker must not outlive the window that owns it
         self.recovery.close()
         self.log_panel.detach()
         if self in _windows:
