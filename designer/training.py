@@ -275,9 +275,11 @@ class TrainingController(QObject):
         self._post(adopt)
 
     def detect_devices(self) -> None:
-        """Look for GPUs on the worker (importing numba.cuda and asking the driver take a
-        moment the window should not wait for); devices_found follows."""
-        self._post(lambda: self.devices_found.emit(*find_devices()))
+        """Look for GPUs on a thread of their own (importing numba.cuda and asking the driver
+        take a moment the window should not wait for); devices_found follows. Not on the
+        training worker: after asking a missing driver there, its training ran at half speed."""
+        threading.Thread(target=lambda: self.devices_found.emit(*find_devices()),
+                         name="find-devices", daemon=True).start()
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self, config: TrainingConfig) -> None:

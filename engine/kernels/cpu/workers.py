@@ -1,15 +1,16 @@
 """The CPU ops' own worker threads: a batch (or any range) split over numba's thread count, with
-BLAS held to one thread per worker.
+BLAS on one thread in each.
 
-BLAS never runs its own threads inside the engine: OpenBLAS's idle threads spin for a while after
-each multi-threaded call and take the cores from the next op's workers (a vgg-small step ran a
-third slower that way). Every op that calls BLAS calls it inside split().
+BLAS never runs its own threads once the engine computes: OpenBLAS's idle threads spin for a
+while after each multi-threaded call and take the cores from the next op's workers (a vgg-small
+step ran a third slower that way). The first split() sets BLAS to one thread for the process and
+leaves it there (so numpy's matrix products elsewhere in the process run on one thread too):
+switching it per call from a thread other than the main one halved that thread's training speed.
 """
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import numba
 import numpy as np
@@ -38,18 +39,11 @@ def _blas() -> list:
     return _blas_libraries
 
 
-@contextmanager
-def single_threaded_blas():
-    """BLAS on one thread inside the block (the raw per-library call: a few microseconds)."""
-    libraries = _blas()
-    previous = [library.num_threads for library in libraries]
-    for library in libraries:
-        library.set_num_threads(1)
-    try:
-        yield
-    finally:
-        for library, threads in zip(libraries, previous):
-            library.set_num_threads(threads)
+def hold_blas_to_one_thread() -> None:
+    """Set every BLAS library to one thread, where it is not already (reading is cheap)."""
+    for library in _blas():
+        if library.num_threads != 1:
+            library.set_num_threads(1)
 
 
 PARALLEL_MIN_WORK = 1 << 20
@@ -68,16 +62,16 @@ def split(work, n: int, workers: int | None = None) -> int:
     parts, the first in the calling thread; returns the number of parts."""
     global _pool
     workers = min(workers or worker_count(n), n) or 1
-    with single_threaded_blas():
-        if workers == 1:
-            work(0, 0, n)
-            return 1
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
-                                       thread_name_prefix="engine")
-        bounds = [n * w // workers for w in range(workers + 1)]
-        futures = [_pool.submit(work, w, bounds[w], bounds[w + 1]) for w in range(1, workers)]
-        work(0, bounds[0], bounds[1])
-        for future in futures:
-            future.result()
+    hold_blas_to_one_thread()
+    if workers == 1:
+        work(0, 0, n)
+        return 1
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
+                                   thread_name_prefix="engine")
+    bounds = [n * w // workers for w in range(workers + 1)]
+    futures = [_pool.submit(work, w, bounds[w], bounds[w + 1]) for w in range(1, workers)]
+    work(0, bounds[0], bounds[1])
+    for future in futures:
+        future.result()
     return workers
