@@ -278,8 +278,14 @@ class TrainingController(QObject):
         """Look for GPUs on a thread of their own (importing numba.cuda and asking the driver
         take a moment the window should not wait for); devices_found follows. Not on the
         training worker: after asking a missing driver there, its training ran at half speed."""
-        threading.Thread(target=lambda: self.devices_found.emit(*find_devices()),
-                         name="find-devices", daemon=True).start()
+        def detect():
+            found = find_devices()
+            try:
+                self.devices_found.emit(*found)
+            except RuntimeError:  # the window closed meanwhile
+                pass
+
+        threading.Thread(target=detect, name="find-devices", daemon=True).start()
 
     # -- data ---------------------------------------------------------------------------------
     def load_data(self, config: TrainingConfig) -> None:
