@@ -1,5 +1,6 @@
-"""One place that sets how many threads numba's kernels and BLAS use, so they never
-oversubscribe the cores (two-thread OpenMP stalls badly when anything else takes a core)."""
+"""How many threads numba's kernels use (BLAS stays on one thread in each of the engine's
+workers: engine/kernels/cpu/workers.py), so they never oversubscribe the cores (two-thread
+OpenMP stalls badly when anything else takes a core)."""
 from __future__ import annotations
 
 import os
@@ -13,19 +14,12 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def configure(threads: int | None = None) -> int:
-    """Use `threads` (default: every available core) for numba and BLAS; returns the count."""
-    threads = max(1, min(threads or available_cores(), numba.config.NUMBA_NUM_THREADS))
-    numba.set_num_threads(threads)
-    threadpool_limits(threads)
-    return threads
-
-
 @contextmanager
 def limit_threads(threads: int):
+    """numba's kernels and the engine's workers on `threads` threads inside the block."""
     previous = numba.get_num_threads()
     threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(threads)
-    with threadpool_limits(threads):
+    with threadpool_limits(threads, user_api="openmp"):
         yield threads
     numba.set_num_threads(previous)
