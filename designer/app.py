@@ -29,6 +29,7 @@ from engine.templates import load_template
 from . import recovery
 from .canvas.scene import GraphScene
 from .canvas.view import GraphView
+from .collector import collector
 from .document import CLIPBOARD_MIME, GraphDocument, parse_fragment
 from .files import FileProblem, Trained, load_document, save_document, structure_key, weights_fit
 from .icons import action_icon
@@ -100,6 +101,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._analysis_changed()
         _windows.append(self)
+        collector().window_opened()
 
     # -- construction ---------------------------------------------------------------------
     def _dock(self, widget, title: str, area) -> QDockWidget:
@@ -627,6 +629,7 @@ class MainWindow(QMainWindow):
         self.log_panel.detach()
         if self in _windows:
             _windows.remove(self)
+            collector().window_closed()
         event.accept()
 
     def quit_all(self) -> None:
