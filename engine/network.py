@@ -96,8 +96,8 @@ class Network:
         return op
 
     def _fuse_relus(self, fanout: dict[str, int]) -> None:
-        """Let an op that can (ConvOp.fuse_relu) compute the ReLU that alone consumes it; every
-        node's output is still there to inspect."""
+        """Let an op that can (ConvOp.fuse_relu) compute the ReLU that alone consumes it; its own
+        output stays there to inspect unless keep_outputs is False."""
         for node_id in self.order:
             if (self.graph.nodes[node_id].type != "Activation"
                     or self.analysis.params[node_id]["function"] != "relu"):
