@@ -51,3 +51,24 @@ def test_dense_split_over_workers_matches_numpy(features, units, batch, monkeypa
     np.testing.assert_allclose(dx, dy @ weight, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(grads["weight"], dy.T @ x, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(grads["bias"], dy.sum(axis=0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("keep_output", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_relu_matches_dense_then_relu(keep_output, bias):
+    """DenseOp.fuse_relu: the outputs and every gradient of a dense layer followed by a ReLU."""
+    from test_conv import _relu_op
+
+    fused, plain = (OpHarness("Dense", {"units": 6, "bias": bias}, [(5,)], 4) for _ in range(2))
+    relu = _relu_op((6,), 4)
+    fused.op.fuse_relu(relu, keep_output=keep_output)
+    y, expected = fused.forward(), plain.forward()
+    np.testing.assert_array_equal(y, expected if keep_output else np.maximum(expected, 0))
+    np.testing.assert_array_equal(relu.forward([y], True), np.maximum(expected, 0))
+    dout = np.random.default_rng(4).standard_normal((4, 6))
+    (passed,) = relu.backward(dout)
+    fused_inputs, fused_grads = fused.backward(passed)
+    plain_inputs, plain_grads = plain.backward(dout * (expected > 0))
+    np.testing.assert_allclose(fused_inputs[0], plain_inputs[0], rtol=1e-12, atol=1e-12)
+    for name, value in plain_grads.items():
+        np.testing.assert_allclose(fused_grads[name], value, rtol=1e-12, atol=1e-12)
