@@ -365,11 +365,7 @@ class TrainingController(QObject):
         then config.epochs more epochs from where the model is."""
         if self.busy:
             return
-        config = config or self.config
-        self.config = config
-        self._stop.clear()
-        self._pause.clear()
-        self._idle.clear()
+        config = self._begin(config)
         self._set_state("smoke" if config.smoke_test and not force else "training")
         self._post(lambda: self._train(config, force))
 
@@ -377,10 +373,7 @@ class TrainingController(QObject):
         """The smoke test alone; smoke_done(report) and node_health follow."""
         if self.busy:
             return
-        config = config or self.config
-        self.config = config
-        self._stop.clear()
-        self._idle.clear()
+        config = self._begin(config)
         self._set_state("smoke")
 
         def smoke():
@@ -390,6 +383,14 @@ class TrainingController(QObject):
                 self._set_state("idle")
                 self._idle.set()
         self._post(smoke)
+
+    def _begin(self, config: TrainingConfig | None) -> TrainingConfig:
+        """Adopt config (or keep the current one) and clear the run's flags."""
+        self.config = config = config or self.config
+        self._stop.clear()
+        self._pause.clear()
+        self._idle.clear()
+        return config
 
     def pause(self) -> None:
         if self.state == "training":

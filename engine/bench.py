@@ -54,31 +54,36 @@ REPEATS = 7
 
 class Repeats:
     """Timed repeats of `step`, one per call of next(): warmed up, and each repeat as many calls
-    as take about min_seconds."""
+    as take about min_seconds, then `synchronize` (a device's queue drained) before the clock
+    stops."""
 
-    def __init__(self, step, samples: int, min_seconds: float = 0.4):
-        self.step, self.samples = step, samples
+    def __init__(self, step, samples: int, min_seconds: float = 0.4,
+                 synchronize=lambda: None):
+        self.step, self.samples, self.synchronize = step, samples, synchronize
         step()
         step()
+        synchronize()
         start, calls = time.perf_counter(), 0
         while time.perf_counter() - start < min_seconds / 4:
             step()
             calls += 1
+        synchronize()
         per_call = (time.perf_counter() - start) / max(calls, 1)
-        self.calls = max(1, int(min_seconds / max(per_call, 1e-6)))
+        self.calls = max(1, int(min_seconds / max(per_call, 1e-7)))
 
     def next(self) -> float:
         """samples/s of one repeat."""
         start = time.perf_counter()
         for _ in range(self.calls):
             self.step()
+        self.synchronize()
         return self.samples * self.calls / (time.perf_counter() - start)
 
 
-def steady_rates(step, samples: int, repeats: int = REPEATS,
-                 min_seconds: float = 0.4) -> list[float]:
+def steady_rates(step, samples: int, repeats: int = REPEATS, min_seconds: float = 0.4,
+                 synchronize=lambda: None) -> list[float]:
     """samples/s of `step` in `repeats` timed runs of at least min_seconds each."""
-    timer = Repeats(step, samples, min_seconds)
+    timer = Repeats(step, samples, min_seconds, synchronize)
     return [timer.next() for _ in range(repeats)]
 
 
@@ -476,23 +481,8 @@ def _print_row(row: dict, header: bool) -> None:
 # -- per layer --------------------------------------------------------------------------------
 def _time_ms(run, synchronize, rounds: int = 5, min_seconds: float = 0.04) -> float:
     """Milliseconds per call of `run`: the median of `rounds` rounds of at least min_seconds."""
-    run()
-    synchronize()
-    start, calls = time.perf_counter(), 0
-    while time.perf_counter() - start < min_seconds / 2:
-        run()
-        calls += 1
-    synchronize()
-    per_call = (time.perf_counter() - start) / max(calls, 1)
-    calls = max(1, int(min_seconds / max(per_call, 1e-7)))
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            run()
-        synchronize()
-        times.append((time.perf_counter() - start) / calls * 1e3)
-    return statistics.median(times)
+    rates = steady_rates(run, 1, rounds, min_seconds, synchronize)
+    return 1e3 / statistics.median(rates)
 
 
 def layer_rows(graph, batch: int, device: str = "cpu", rounds: int = 5,

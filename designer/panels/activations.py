@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSlider,
-    QSpinBox,
     QSplitter,
     QStackedWidget,
 )
@@ -20,6 +19,7 @@ from .common import (
     BACKGROUND,
     CHANNEL_COLOURS,
     ImageView,
+    SamplePicker,
     SnapshotPanel,
     display_image,
     grid_columns,
@@ -51,9 +51,7 @@ class ActivationsPanel(SnapshotPanel):
         self.node = QComboBox()
         self.node.setToolTip("Node whose output to show (click one on the canvas to pick it)")
         self.node.activated.connect(self._node_chosen)
-        self.sample = QSpinBox(minimum=0, maximum=0)
-        self.sample.setToolTip("Sample of the validation set")
-        self.sample.valueChanged.connect(self.controller.select_sample)
+        self.sample = SamplePicker(controller)
         self.depth = QSlider(Qt.Horizontal)
         self.depth_label = QLabel("Depth")
         self.depth.setToolTip("Depth slice of 3-D maps")
@@ -98,8 +96,8 @@ class ActivationsPanel(SnapshotPanel):
         self._plots: list[pg.PlotItem] = []
         self._hover_text = ""
         controller.node_selected.connect(self._node_selected)
-        controller.sample_selected.connect(self._sample_selected)
-        controller.data_loaded.connect(self._data_loaded)
+        controller.sample_selected.connect(lambda _: self.invalidate())
+        controller.data_loaded.connect(lambda _: self.invalidate())
         controller.graph_changed.connect(self._fill_nodes)
         self._fill_nodes()
 
@@ -134,17 +132,6 @@ class ActivationsPanel(SnapshotPanel):
         if index >= 0:
             self.node.setCurrentIndex(index)
             self.invalidate()
-
-    def _sample_selected(self, index: int) -> None:
-        if self.sample.value() != index:
-            self.sample.setValue(index)
-        self.invalidate()
-
-    def _data_loaded(self, info) -> None:
-        val = info.val_range[1] - info.val_range[0]
-        count = val if val > 0 else info.train_range[1] - info.train_range[0]
-        self.sample.setMaximum(max(0, count - 1))
-        self.invalidate()
 
     # -- drawing ----------------------------------------------------------------------------
     def show_snapshot(self, payload: dict) -> None:

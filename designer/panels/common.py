@@ -9,7 +9,14 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGraphicsRectItem,
+    QLabel,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 BACKGROUND = "#2b2d31"
 MUTED = "#8a8f98"
@@ -88,6 +95,23 @@ def rgb_from_nan(image: np.ndarray, background=(0.17, 0.18, 0.19)) -> np.ndarray
     mask = np.isnan(out).any(axis=-1)
     out[mask] = background
     return out
+
+
+class SamplePicker(QSpinBox):
+    """The validation sample the panels look at, shared through the controller: choosing one
+    here selects it everywhere, and its range follows the loaded data."""
+
+    def __init__(self, controller, parent=None):
+        super().__init__(parent, minimum=0, maximum=0)
+        self.setToolTip("Sample of the validation set")
+        self.valueChanged.connect(controller.select_sample)
+        controller.sample_selected.connect(self.setValue)   # no signal when already there
+        controller.data_loaded.connect(self._data_loaded)
+
+    def _data_loaded(self, info) -> None:
+        val = info.val_range[1] - info.val_range[0]
+        count = val if val > 0 else info.train_range[1] - info.train_range[0]
+        self.setMaximum(max(0, count - 1))
 
 
 def status_label(text: str = "") -> QLabel:

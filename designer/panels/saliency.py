@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSlider,
-    QSpinBox,
     QSplitter,
     QStackedWidget,
 )
@@ -19,6 +18,7 @@ from .common import (
     BACKGROUND,
     CHANNEL_COLOURS,
     ImageView,
+    SamplePicker,
     SnapshotPanel,
     display_image,
     lut,
@@ -46,9 +46,7 @@ class SaliencyPanel(SnapshotPanel):
 
     def __init__(self, controller, parent=None):
         super().__init__(controller, parent)
-        self.sample = QSpinBox(minimum=0, maximum=0)
-        self.sample.setToolTip("Sample of the validation set")
-        self.sample.valueChanged.connect(self.controller.select_sample)
+        self.sample = SamplePicker(controller)
         self.target = QComboBox()
         self.target.setToolTip("Class whose score the map explains")
         self.target.addItem("predicted class", None)
@@ -79,21 +77,13 @@ class SaliencyPanel(SnapshotPanel):
         self.layout_.addWidget(self.info)
         self.layout_.addWidget(self.message)
         self.payload: dict | None = None
-        controller.sample_selected.connect(self._sample_selected)
+        controller.sample_selected.connect(lambda _: self.invalidate())
         controller.data_loaded.connect(self._data_loaded)
 
     def params(self) -> dict:
         return {"sample": self.sample.value(), "class_index": self.target.currentData()}
 
-    def _sample_selected(self, index: int) -> None:
-        if self.sample.value() != index:
-            self.sample.setValue(index)
-        self.invalidate()
-
     def _data_loaded(self, info) -> None:
-        val = info.val_range[1] - info.val_range[0]
-        count = val if val > 0 else info.train_range[1] - info.train_range[0]
-        self.sample.setMaximum(max(0, count - 1))
         chosen = self.target.currentData()
         self.target.clear()
         self.target.addItem("predicted class", None)

@@ -11,6 +11,7 @@ from numba import njit, prange
 
 from ...modules.conv import conv_geometry
 from ...modules.registry import Op
+from .elementwise import clamp_into, relu_in_place_cpu, relu_into_cpu, relu_mask_cpu
 from .workers import scratch, split, worker_count
 
 ALGORITHMS = ("direct", "gemm", "im2col", "winograd")
@@ -69,37 +70,6 @@ def _copy_relu(dst, relu, src):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _clamp(dst, src):
-    for k in range(dst.size):
-        v = src[k]
-        dst[k] = 0 if v < 0 else v
-
-
-@njit(nogil=True, cache=True)
-def relu_into_cpu(src, dst):
-    """dst = max(src, 0) over flat arrays (NaN passes through); src and dst distinct."""
-    _clamp(dst, src)
-
-
-@njit(nogil=True, cache=True)
-def relu_in_place_cpu(x):
-    """x = max(x, 0) over a flat array (one array: the loop vectorises, see relu_mask_cpu)."""
-    for k in range(x.size):
-        v = x[k]
-        x[k] = 0 if v < 0 else v
-
-
-@njit(nogil=True, cache=True)
-def relu_mask_cpu(dy, mask):
-    """dy = 0 where mask is not > 0, in place, over flat arrays (a fused ReLU's backward).
-
-    In place on purpose: with dy passed twice, as source and destination, LLVM's alias check
-    fails at run time and the loop runs scalar with a branch, 25x slower."""
-    for k in range(dy.size):
-        dy[k] = dy[k] if mask[k] > 0 else 0
-
-
-@njit(nogil=True, cache=True, inline="always")
 def _fill(dst, value):
     for k in range(dst.size):
         dst[k] = value
@@ -142,7 +112,7 @@ def conv_extract_cpu(src, dst, stride0, stride1, relu, clamp):
                         _copy_relu(dst[n, c, a, b], relu[n, c, a, b],
                                    src[n, c, base:base + length])
                     elif clamp:
-                        _clamp(dst[n, c, a, b], src[n, c, base:base + length])
+                        clamp_into(dst[n, c, a, b], src[n, c, base:base + length])
                     else:
                         _copy(dst[n, c, a, b], src[n, c, base:base + length])
 
@@ -484,7 +454,7 @@ def conv_winograd_output_cpu(m, y, n0, tiles_h, tiles_w, bias, relu, clamp):
                     if h < height:
                         _interleave(plane[h], rows[2 * r], rows[2 * r + 1])
                         if relu.size:
-                            _clamp(relu[n0 + i, o, 0, h], plane[h])
+                            clamp_into(relu[n0 + i, o, 0, h], plane[h])
                         elif clamp:
                             relu_in_place_cpu(plane[h])
 

@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from ...modules.registry import Op
-from .conv import relu_mask_cpu
+from .elementwise import relu_mask_cpu
 from .workers import split, worker_count
 
 

@@ -51,6 +51,41 @@ def activation_backward_cpu(x, y, dy, dx, code, alpha):
             dx[i] = dy[i] / (1.0 + math.exp(-v))
 
 
+# -- a ReLU fused into the op before it (ConvOp, DenseOp: fuse_relu) ---------------------------
+
+
+@njit(nogil=True, cache=True, inline="always")
+def clamp_into(dst, src):
+    """dst = max(src, 0), NaN passing through (inlined into the fused kernels)."""
+    for k in range(dst.size):
+        v = src[k]
+        dst[k] = 0 if v < 0 else v
+
+
+@njit(nogil=True, cache=True)
+def relu_into_cpu(src, dst):
+    """dst = max(src, 0) over flat arrays (NaN passes through); src and dst distinct."""
+    clamp_into(dst, src)
+
+
+@njit(nogil=True, cache=True)
+def relu_in_place_cpu(x):
+    """x = max(x, 0) over a flat array (one array: the loop vectorises, see relu_mask_cpu)."""
+    for k in range(x.size):
+        v = x[k]
+        x[k] = 0 if v < 0 else v
+
+
+@njit(nogil=True, cache=True)
+def relu_mask_cpu(dy, mask):
+    """dy = 0 where mask is not > 0, in place, over flat arrays (a fused ReLU's backward).
+
+    In place on purpose: with dy passed twice, as source and destination, LLVM's alias check
+    fails at run time and the loop runs scalar with a branch, 25x slower."""
+    for k in range(dy.size):
+        dy[k] = dy[k] if mask[k] > 0 else 0
+
+
 class ActivationOp(Op):
     fused = False
     """Set by a producer that computes this ReLU itself (ConvOp.fuse_relu): forward then only
