@@ -37,6 +37,7 @@ class GraphView(QGraphicsView):
         self._space_down = False
         self._space_panned = False
         self._pan_from: QPointF | None = None
+        self._fitted = False  # the view was last framed by fit_all: resizing frames it again
 
     # -- zoom and pan ---------------------------------------------------------------------
     def zoom(self) -> float:
@@ -51,6 +52,7 @@ class GraphView(QGraphicsView):
         self.scale(factor / self.zoom(), factor / self.zoom())
         drift = fixed - self.mapToScene(anchor.toPoint())
         self.centerOn(self.mapToScene(self.viewport().rect().center()) + drift)
+        self._fitted = False
         self._zoomed()
 
     def _zoomed(self) -> None:
@@ -75,13 +77,23 @@ class GraphView(QGraphicsView):
             if self.zoom() > 1.0:
                 self.setTransform(QTransform())
             self.centerOn(rect.center())
+        self._fitted = True
         self._zoomed()
+
+    def resizeEvent(self, event) -> None:
+        """A graph framed by fit_all stays framed as the window settles or is resized (the
+        first fit runs before the window's layout gives the view its size), until the user
+        zooms or pans."""
+        super().resizeEvent(event)
+        if self._fitted:
+            self.fit_all()
 
     def centre_scene_pos(self) -> QPointF:
         return self.mapToScene(self.viewport().rect().center())
 
     def _start_pan(self, pos: QPointF) -> None:
         self._pan_from = pos
+        self._fitted = False
         self.viewport().setCursor(Qt.ClosedHandCursor)
 
     def mousePressEvent(self, event) -> None:

@@ -173,6 +173,19 @@ def test_zoom_fit_and_arrange(window):
     assert window.document.undo_stack.undoText() == "Arrange"
 
 
+def test_a_fitted_view_stays_fitted_as_the_window_grows_until_the_user_zooms(qtbot, window):
+    window.document.reset(window.document.graph.from_dict(_chain(12)))
+    window.resize(700, 500)
+    window.view.fit_all()
+    small = window.view.zoom()
+    window.resize(1500, 950)
+    qtbot.waitUntil(lambda: window.view.zoom() > small * 1.2)
+    window.view.set_zoom(0.5)
+    window.resize(900, 600)
+    qtbot.wait(50)
+    assert window.view.zoom() == pytest.approx(0.5)
+
+
 def _chain(n):
     nodes = [{"id": "in", "type": "Input", "params": {"shape": [1, 8, 8]}, "pos": [0, 0]}]
     edges = []
