@@ -8,6 +8,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -75,32 +76,37 @@ def _check_input(session, data, where: str) -> None:
                          f"the network's Input expects {list(expected)}")
 
 
-def cmd_train(args) -> int:
-    from .data import Augmentation, Normalization, data_spec
-    from .optim import Schedule
-    from .session import Session
-    from .train import Trainer, TrainingDiverged
+def _apply_options(session, args) -> None:
+    """Options given on the command line override the model's stored settings."""
+    from .optim import DEFAULTS
 
-    session = Session.open(args.model, backend=args.device, seed=args.seed, keep_outputs=False)
+    s = session.settings
+    if args.optimizer and args.optimizer != s.optimizer:
+        s.optimizer, s.lr = args.optimizer, DEFAULTS[args.optimizer]["lr"]
+    for name in ("lr", "batch_size", "seed", "schedule", "epochs", "early_stop"):
+        if getattr(args, name) is not None:
+            setattr(s, name, getattr(args, name))
+    if args.translate is not None or args.hflip:
+        s.augmentation = {**s.augmentation, "translate": args.translate or 0,
+                          "hflip": bool(args.hflip)}
+    s.device = args.device
+
+
+def cmd_train(args) -> int:
+    from .session import Session
+    from .train import TrainingDiverged
+
+    session = Session.open(args.model, backend=args.device, keep_outputs=False)
+    _apply_options(session, args)
     data = _load_data(args.data, args.quiet)
     _check_input(session, data, args.data)
     n = len(data.x)
     split = int(n * 0.8)
     train_range = _range(args.train_range, n, (0, split))
     val_range = _range(args.val_range, n, (split, n) if not args.train_range else (0, 0))
-    train, val = data.subset(*train_range), data.subset(*val_range)
-    if session.data_spec and "normalization" in session.data_spec:
-        normalization = Normalization.from_dict(session.data_spec["normalization"])
-    else:
-        normalization = Normalization.fit(train.x)
-    session.data_spec = data_spec(data, normalization, train_range, val_range)
-    schedule = Schedule(args.schedule, epochs=session.position.epoch + args.epochs)
-    optimizer = session.make_optimizer(args.optimizer, args.lr, schedule)
-    augmentation = Augmentation(translate=args.translate, hflip=args.hflip)
-    trainer = Trainer(session.net, optimizer, train.x, train.y, val.x, val.y,
-                      epochs=session.position.epoch + args.epochs, batch_size=args.batch_size,
-                      seed=session.seed, normalization=normalization, augmentation=augmentation,
-                      history=session.history, position=session.position)
+    session.settings.data = {"source": args.data, "train_range": f"{train_range[0]}:"
+                             f"{train_range[1]}", "val_range": f"{val_range[0]}:{val_range[1]}"}
+    trainer = session.trainer(data, train_range, val_range, epochs=args.epochs)
     bar = Progress("epoch", trainer.batches_per_epoch, not args.quiet)
     trainer.batch_listeners.append(lambda e: bar.update(
         e.batch, f"loss {e.loss:.4f} {e.samples_per_sec:,.0f} samples/s",
@@ -116,12 +122,29 @@ def cmd_train(args) -> int:
 
     trainer.epoch_listeners.append(epoch_done)
     try:
-        trainer.run()
+        with warnings.catch_warnings(record=True) as caught:  # said once, in the message
+            warnings.simplefilter("always", RuntimeWarning)
+            trainer.run()
     except TrainingDiverged as err:
         bar.close()
+        session.finish(trainer)
         if args.out:
             session.save(args.out)
-        raise UsageError(str(err)) from None
+        notes = sorted({str(w.message) for w in caught})
+        raise UsageError(str(err) + (f" Saved {args.out}." if args.out else "") + (
+            f" (numpy warned: {'; '.join(notes)})" if notes else "")) from None
+    except KeyboardInterrupt:
+        bar.close()
+        session.finish(trainer)
+        if args.out:
+            session.save(args.out)
+            print(f"interrupted; saved {args.out} at epoch {session.position.epoch + 1}, batch "
+                  f"{session.position.batch} (train it again without --epochs to finish the "
+                  f"run)", file=sys.stderr)
+        raise
+    session.finish(trainer)
+    if trainer.stopped_reason and not args.quiet:
+        print(trainer.stopped_reason)
     if args.out:
         session.save(args.out)
         if not args.quiet:
@@ -149,11 +172,20 @@ def _model_normalization(session):
     return Normalization.from_dict(spec["normalization"]) if "normalization" in spec else None
 
 
-def cmd_evaluate(args) -> int:
+def _open_for_use(args):
+    """The model of evaluate and predict, with its best epoch's weights unless --weights last."""
     from .session import Session
-    from .train import evaluate
 
     session = Session.open(args.model, backend=args.device, keep_outputs=False)
+    if args.weights == "best":
+        session.use_best()
+    return session
+
+
+def cmd_evaluate(args) -> int:
+    from .train import evaluate
+
+    session = _open_for_use(args)
     data = _load_data(args.data, args.quiet or args.json)
     _check_input(session, data, args.data)
     subset = data.subset(*_range(args.range, len(data.x), (0, len(data.x))))
@@ -167,10 +199,9 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .session import Session
     from .train import normalize_into
 
-    session = Session.open(args.model, backend=args.device, keep_outputs=False)
+    session = _open_for_use(args)
     try:
         x = np.load(args.input, allow_pickle=False)
     except (OSError, ValueError) as err:
@@ -264,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a command, opens the designer (optionally on FILE: .h5 model or .json graph).")
     sub = parser.add_subparsers(dest="command")
 
+    def weights_option(p):
+        p.add_argument("--weights", choices=("best", "last"), default="best",
+                       help="the best epoch's weights where the file keeps them (default), or "
+                       "the last")
+
     def common(p):
         p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
         p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -272,15 +308,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--data", required=True, help="IDX/.npz/.h5/.csv/image folder or a "
                    "generated dataset (shapes, shapes-rgb, signals, volumes)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=int, help="epochs to train (default: finish an interrupted "
+                   "run, else the model's setting, 10 for a new one)")
+    p.add_argument("--batch-size", type=int)
     p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"))
     p.add_argument("--lr", type=float)
-    p.add_argument("--schedule", choices=("constant", "step", "cosine"), default="constant")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--schedule", choices=("constant", "step", "cosine"))
+    p.add_argument("--seed", type=int)
+    p.add_argument("--early-stop", type=int, metavar="N", help="stop when the validation loss "
+                   "has not improved for N epochs; the file keeps the best epoch in /best")
     p.add_argument("--train-range")
     p.add_argument("--val-range")
-    p.add_argument("--translate", type=int, default=0, help="augmentation: max shift in pixels")
+    p.add_argument("--translate", type=int, help="augmentation: max shift in pixels")
     p.add_argument("--hflip", action="store_true", help="augmentation: random horizontal flips")
     p.add_argument("--out")
     p.add_argument("--metrics-json")
@@ -292,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--range")
     p.add_argument("--json", action="store_true")
+    weights_option(p)
     common(p)
     p.set_defaults(run=cmd_evaluate)
 
@@ -299,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
+    weights_option(p)
     common(p)
     p.set_defaults(run=cmd_predict)
 

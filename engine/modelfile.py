@@ -35,6 +35,8 @@ class ModelFile:
     history: dict[str, np.ndarray] = field(default_factory=dict)
     data_spec: dict | None = None
     training: dict | None = None
+    settings: dict | None = None
+    best: dict | None = None
     created_by: str = ""
     saved_at: str = ""
 
@@ -74,7 +76,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def save_model(path: str | Path, graph: Graph, weights: dict[str, np.ndarray],
                optimizer: dict | None = None, history: dict | None = None,
-               data_spec: dict | None = None, training: dict | None = None) -> None:
+               data_spec: dict | None = None, training: dict | None = None,
+               settings: dict | None = None, best: dict | None = None) -> None:
     """Write a model file atomically: the old file stays intact if anything fails."""
     from . import __version__
 
@@ -107,8 +110,19 @@ def save_model(path: str | Path, graph: Graph, weights: dict[str, np.ndarray],
                     hist.create_dataset(key, data=np.asarray(values, np.float64))
             if data_spec is not None:
                 f.create_group("data").attrs["spec"] = json.dumps(data_spec)
-            if training is not None:
-                f.create_group("training").attrs["state"] = json.dumps(training)
+            if training is not None or settings is not None:
+                group = f.create_group("training")
+                if training is not None:
+                    group.attrs["state"] = json.dumps(training)
+                if settings is not None:
+                    group.attrs["settings"] = json.dumps(settings)
+            if best is not None:
+                group = f.create_group("best")
+                group.attrs["epoch"] = int(best["epoch"])
+                group.attrs["val_loss"] = float(best["val_loss"])
+                for key in expected:
+                    group.create_dataset(f"weights/{key}",
+                                         data=np.asarray(best["weights"][key], np.float32))
             f.attrs["complete"] = True
 
     try:
@@ -218,7 +232,19 @@ def _read(f: h5py.File, path: Path) -> ModelFile:
     if "data" in f:
         model.data_spec = _json_attr(f["data"], "spec", f"{path}: /data")
     if "training" in f:
-        model.training = _json_attr(f["training"], "state", f"{path}: /training")
+        if "state" in f["training"].attrs:
+            model.training = _json_attr(f["training"], "state", f"{path}: /training")
+        if "settings" in f["training"].attrs:
+            model.settings = _json_attr(f["training"], "settings", f"{path}: /training")
+    if "best" in f:
+        best = f["best"]
+        stored = _datasets(best["weights"]) if "weights" in best else {}
+        if set(stored) != set(expected):
+            raise ModelFileError(f"{path}: /best/weights does not hold the graph's arrays")
+        model.best = {"epoch": int(best.attrs["epoch"]), "val_loss": float(best.attrs["val_loss"]),
+                      "weights": {key: _read_float_array(stored[key],
+                                                         f"{path}: /best/weights/{key}", shape)
+                                  for key, shape in expected.items()}}
     return model
 
 

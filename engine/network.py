@@ -10,7 +10,6 @@ import numpy as np
 from .backend import get_backend
 from .graph import Graph
 from .modules import REGISTRY, OpSpec
-from .modules.activation import RELU_FAMILY
 
 
 class Network:
@@ -64,16 +63,6 @@ class Network:
         self._input_grad = True
 
     # -- building -----------------------------------------------------------------------------
-    def _feeds_relu(self, node_id: str) -> bool:
-        """He init when a ReLU-family activation follows (through BatchNorm/pooling)."""
-        for edge in self.graph.consumers_of(node_id):
-            node = self.graph.nodes[edge.dst]
-            if node.type == "Activation":
-                return self.analysis.params[node.id]["function"] in RELU_FAMILY
-            if node.type in ("BatchNorm", "Pool1D", "Pool2D", "Pool3D", "Dropout"):
-                return self._feeds_relu(node.id)
-        return False
-
     def _build_op(self, node_id: str, init_rng: np.random.Generator):
         node = self.graph.nodes[node_id]
         mt = REGISTRY[node.type]
@@ -82,7 +71,7 @@ class Network:
         spec = OpSpec(node_id, params, in_shapes, self.analysis.shapes[node_id],
                       self.backend.name, self.rng, self.dtype.type)
         op = mt.op(spec)
-        values = mt.init(params, in_shapes, init_rng, self._feeds_relu(node_id)) if mt.init else {}
+        values = mt.init(params, in_shapes, init_rng) if mt.init else {}
         learnable, state = mt.arrays(params, in_shapes), mt.state(params, in_shapes)
         for name, value in values.items():
             key = f"{node_id}/{name}"

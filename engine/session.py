@@ -1,11 +1,14 @@
-"""A model being worked on: graph, compiled network, optimizer, history, data spec, position.
+"""The model being worked on: graph, weights, optimizer state, data spec, training settings, history,
+run position and the best epoch's weights, with one owner.
 
-The command line and the designer both open models through here, so a file trained in one resumes
-in the other exactly.
+The command line and the designer both open, train and save models through a Session, so a file
+trained in one resumes in the other exactly, and nothing is copied into a second record.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +16,9 @@ import numpy as np
 from .graph import Graph
 from .modelfile import ModelFile, load_model, save_model
 from .network import Network, compile_network
-from .optim import Optimizer, Schedule
-from .templates import load_template, template_names
-from .train import HISTORY_KEYS, Position
+from .optim import DEFAULTS, Optimizer, Schedule
+from .templates import load_template, template_info, template_names
+from .train import HISTORY_KEYS, Best, Position, Trainer
 
 
 class SourceError(ValueError):
@@ -38,50 +41,269 @@ def load_source(source: str | Path) -> tuple[Graph, ModelFile | None]:
                       f"({', '.join(template_names())})")
 
 
+def structure_key(graph: Graph) -> str:
+    """The graph without positions or name: weights fit two graphs whose keys are equal."""
+    doc = graph.to_dict()
+    nodes = [{k: v for k, v in node.items() if k != "pos"} for node in doc["nodes"]]
+    return json.dumps({"nodes": nodes, "edges": doc["edges"]}, sort_keys=True)
+
+
+@dataclass
+class TrainingSettings:
+    """What the Train panel sets and `convdesigner train` takes; stored as /training settings.
+
+    data is the dataset the next run trains on: {"source": spec, "image_size": [h, w] or None,
+    "color": "auto"|"gray"|"rgb", "val_percent": share, "train_range": "A:B", "val_range": "A:B"}
+    (empty: the built-in dataset the Input fits). epochs is the length of a run."""
+
+    optimizer: str = "adam"
+    lr: float = DEFAULTS["adam"]["lr"]
+    schedule: str = "constant"
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    augmentation: dict = field(default_factory=dict)
+    seed: int = 0
+    device: str = "cpu"
+    early_stop: int | None = None
+    keep_best: bool = False
+    epochs: int = 10
+    data: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> TrainingSettings:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (d or {}).items() if k in known})
+
+
+def _data_choice(spec: dict | None) -> dict:
+    """The dataset choice that reproduces the data a model was trained on (its /data spec)."""
+    if not spec or not spec.get("source"):
+        return {}
+    choice = {"source": spec["source"]}
+    for key in ("train_range", "val_range"):
+        if spec.get(key):
+            choice[key] = f"{spec[key][0]}:{spec[key][1]}"
+    return choice
+
+
 class Session:
-    def __init__(self, graph: Graph, model: ModelFile | None = None, backend: str = "cpu",
-                 seed: int = 0, keep_outputs: bool = True):
-        self.graph = graph
-        self.seed = seed
-        self.net: Network = compile_network(graph, backend=backend, seed=seed,
-                                            keep_outputs=keep_outputs)
+    """The one record of a model being worked on.
+
+    graph is the graph the weights fit. The network is compiled on first use (net), on the thread
+    that trains; adopt(graph) follows an edited graph, keeping every array that still fits.
+    modified says whether the trained state changed since it was opened or saved."""
+
+    def __init__(self, graph: Graph, settings: TrainingSettings | None = None,
+                 backend: str = "cpu", keep_outputs: bool = True):
+        self.graph = graph.copy()
+        self.settings = settings or TrainingSettings()
+        self.backend = backend
+        self.keep_outputs = keep_outputs
+        self.path: Path | None = None
         self.optimizer: Optimizer | None = None
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
         self.data_spec: dict | None = None
         self.position = Position()
-        if model is not None:
-            self.net.load_weights(model.weights)
-            if model.optimizer is not None:
-                self.optimizer = Optimizer.from_state_dict(model.optimizer)
-            self.history = {key: [float(v) for v in values]
-                            for key, values in model.history.items()} or self.history
-            self.data_spec = model.data_spec
-            training = model.training or {}
-            self.seed = int(training.get("seed", seed))
-            self.position = Position(**training["position"]) if "position" in training \
-                else Position(epoch=len(self.history.get("epoch", [])))
+        self.best: Best | None = None
+        self.modified = False
+        self._net: Network | None = None
+        self._pending: dict | None = None   # weights read from a file, not yet in a network
+        self._stash: dict | None = None     # the trained state of the structure edited away
+
+    # -- opening ------------------------------------------------------------------------------
+    @classmethod
+    def from_model(cls, model: ModelFile, path: str | Path | None = None, backend: str = "cpu",
+                   keep_outputs: bool = True) -> Session:
+        settings = TrainingSettings.from_dict(model.settings)
+        if not settings.data:
+            settings.data = _data_choice(model.data_spec)
+        if model.settings is None and model.optimizer is not None:
+            config = model.optimizer["config"]
+            settings.optimizer, settings.lr = model.optimizer["type"], config.get("lr",
+                                                                                settings.lr)
+            settings.weight_decay = config.get("weight_decay", 0.0)
+            settings.schedule = config.get("schedule", {}).get("kind", settings.schedule)
+        session = cls(model.graph, settings, backend=backend, keep_outputs=keep_outputs)
+        session.path = Path(path) if path else None
+        session._pending = dict(model.weights)
+        if model.optimizer is not None:
+            session.optimizer = Optimizer.from_state_dict(model.optimizer)
+        session.history = {key: [float(v) for v in model.history.get(key, [])]
+                           for key in HISTORY_KEYS} if model.history else session.history
+        session.data_spec = model.data_spec
+        training = model.training or {}
+        if "seed" in training:
+            settings.seed = int(training["seed"])
+        session.position = (Position(**training["position"]) if "position" in training
+                            else Position(epoch=len(session.history["epoch"])))
+        session.best = Best.from_dict(model.best)
+        return session
 
     @classmethod
-    def open(cls, source: str | Path, backend: str = "cpu", seed: int = 0,
+    def from_template(cls, name: str) -> Session:
+        """A fresh model of a built-in network with its own dataset and settings."""
+        info = template_info(name)
+        settings = TrainingSettings.from_dict(info.get("settings"))
+        settings.data = {"source": info["dataset"]}
+        return cls(load_template(name), settings)
+
+    @classmethod
+    def open(cls, source: str | Path, backend: str = "cpu",
              keep_outputs: bool = True) -> Session:
+        """MODEL of the command line: a model file, a graph JSON file or a template."""
         graph, model = load_source(source)
-        return cls(graph, model, backend=backend, seed=seed, keep_outputs=keep_outputs)
+        if model is not None:
+            return cls.from_model(model, source, backend=backend, keep_outputs=keep_outputs)
+        if str(source) in template_names():
+            session = cls.from_template(str(source))
+            session.backend, session.keep_outputs = backend, keep_outputs
+            return session
+        return cls(graph, backend=backend, keep_outputs=keep_outputs)
 
-    def make_optimizer(self, kind: str | None, lr: float | None, schedule: Schedule | None = None,
-                       **config) -> Optimizer:
-        """Keep a resumed optimizer when the same kind is asked for; otherwise start a new one."""
-        if self.optimizer is not None and kind in (None, self.optimizer.kind):
-            if lr is not None:
-                self.optimizer.config["lr"] = lr
+    # -- the network --------------------------------------------------------------------------
+    @property
+    def net(self) -> Network:
+        """The compiled network (compiled here on first use, with the stored weights)."""
+        if self._net is None:
+            self._net = compile_network(self.graph, backend=self.backend,
+                                        seed=self.settings.seed, keep_outputs=self.keep_outputs)
+            if self._pending is not None:
+                self._net.load_weights(self._pending)
+                self._pending = None
+        return self._net
+
+    @property
+    def compiled(self) -> bool:
+        return self._net is not None
+
+    @property
+    def trained(self) -> bool:
+        """Whether the weights came from training (a file's weights count)."""
+        return bool(self.history["epoch"]) or self.position.batch > 0 or self.best is not None
+
+    def fits(self, graph: Graph) -> bool:
+        return structure_key(graph) == structure_key(self.graph)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        if self._net is None and self._pending is not None:
+            return {k: v.copy() for k, v in self._pending.items()}
+        return self.net.weights()
+
+    def set_backend(self, backend: str) -> None:
+        """Move the model to another backend ("cpu", "cuda"), keeping its arrays."""
+        if backend == self.backend:
+            return
+        if self._net is not None:
+            self._pending, self._net = self._net.weights(), None
+        self.backend = backend
+
+    def adopt(self, graph: Graph) -> None:
+        """Follow an edited graph. Arrays whose key and shape still fit are kept; when some do
+        not, the run's state (optimizer, history, position, best) is set aside, and comes back
+        when the graph returns to that structure (an undo)."""
+        if self.fits(graph):
+            self.graph = graph.copy()
+            return
+        if self._stash is not None and self._stash["key"] == structure_key(graph):
+            stash, self._stash = self._stash, None
+            self._stash = self._state(structure_key(self.graph))
+            self.graph, self._net = graph.copy(), None
+            self._restore(stash)
+            return
+        old = self.weights()
+        self._stash = self._state(structure_key(self.graph)) if self.trained else None
+        self.graph, self._net, self._pending = graph.copy(), None, None
+        targets = {**self.net.params, **self.net.state}
+        fitting = {k: v for k, v in old.items() if k in targets and v.shape == targets[k].shape}
+        self.net.load_weights(fitting)
+        if len(fitting) != len(targets):
+            self._clear_run()
+        self.modified = True
+
+    def _state(self, key: str) -> dict:
+        return {"key": key, "weights": self.weights(), "modified": self.modified,
+                **{name: getattr(self, name) for name in
+                   ("optimizer", "history", "position", "best", "data_spec")}}
+
+    def _restore(self, state: dict) -> None:
+        self._pending = state["weights"]
+        for name in ("optimizer", "history", "position", "best", "data_spec", "modified"):
+            setattr(self, name, state[name])
+
+    def _clear_run(self) -> None:
+        self.optimizer, self.best, self.position = None, None, Position()
+        self.history = {key: [] for key in HISTORY_KEYS}
+
+    def reset(self) -> None:
+        """Fresh weights; the optimizer state, history, position and best epoch go."""
+        self._net, self._pending, self._stash = None, None, None
+        self._clear_run()
+        self.modified = True
+
+    # -- training -----------------------------------------------------------------------------
+    @property
+    def interrupted(self) -> bool:
+        """A run was stopped before its last epoch (Start or `train` without --epochs finishes
+        it exactly as it would have run)."""
+        return self.optimizer is not None and self.position.epoch < self.optimizer.schedule.epochs
+
+    def normalization_for(self, dataset, train_range: tuple[int, int]):
+        """Trained weights keep the input units they were trained in (the stored normalisation);
+        fresh ones get statistics of the training range."""
+        from .data import Normalization
+
+        stored = (self.data_spec or {}).get("normalization")
+        if stored and self.trained:
+            return Normalization.from_dict(stored)
+        return Normalization.fit(dataset.x[slice(*train_range)])
+
+    def trainer(self, dataset, train_range: tuple[int, int], val_range: tuple[int, int],
+                epochs: int | None = None) -> Trainer:
+        """A Trainer for the next run on dataset (engine.data.Dataset): the interrupted run when
+        epochs is None and there is one, else `epochs` (or the settings' epochs) more. The
+        optimizer resumes when its kind is unchanged; the data spec records the data."""
+        from .data import Augmentation, data_spec
+
+        s = self.settings
+        norm = self.normalization_for(dataset, train_range)
+        self.data_spec = data_spec(dataset, norm, train_range, val_range)
+        if epochs is None and self.interrupted:
+            target = self.optimizer.schedule.epochs
         else:
-            if lr is not None:
-                config["lr"] = lr
-            self.optimizer = Optimizer(kind or "adam", schedule, **config)
-        return self.optimizer
+            target = self.position.epoch + (epochs or s.epochs)
+        schedule = Schedule(s.schedule, step_size=max(1, target // 3), epochs=target)
+        if self.optimizer is None or self.optimizer.kind != s.optimizer:
+            self.optimizer = Optimizer(s.optimizer, schedule)
+        self.optimizer.schedule = schedule
+        self.optimizer.config.update(lr=s.lr, weight_decay=s.weight_decay)
+        train, val = dataset.subset(*train_range), dataset.subset(*val_range)
+        return Trainer(self.net, self.optimizer, train.x, train.y, val.x, val.y, epochs=target,
+                       batch_size=s.batch_size, seed=s.seed, normalization=norm,
+                       augmentation=Augmentation.from_dict(s.augmentation),
+                       history=self.history, position=self.position, early_stop=s.early_stop,
+                       keep_best=s.keep_best, best=self.best)
 
+    def finish(self, trainer: Trainer) -> None:
+        """Take what a run reached (its weights live in the network already)."""
+        self.best = trainer.best
+        self.modified = True
+
+    def use_best(self) -> None:
+        """Load the best epoch's weights (evaluate, predict and export use them by default)."""
+        if self.best is not None:
+            self.net.load_weights(self.best.weights)
+
+    # -- saving -------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        training = {"seed": self.seed, "position": dataclasses.asdict(self.position)}
-        save_model(path, self.graph, self.net.weights(),
+        """Write the whole model atomically (DESIGN.md 3.2); the old file stays if this fails."""
+        training = {"seed": self.settings.seed, "position": dataclasses.asdict(self.position)}
+        save_model(path, self.graph, self.weights(),
                    optimizer=self.optimizer.state_dict() if self.optimizer else None,
                    history={k: np.asarray(v) for k, v in self.history.items() if len(v)},
-                   data_spec=self.data_spec, training=training)
+                   data_spec=self.data_spec, training=training,
+                   settings=self.settings.to_dict(),
+                   best=self.best.to_dict() if self.best else None)
+        self.path, self.modified = Path(path), False

@@ -1,4 +1,5 @@
-"""The Trainer: epochs of seeded mini-batches, metrics, events, pause/resume/stop, divergence guard.
+"""The Trainer: epochs of seeded mini-batches, metrics, events, pause/resume/stop, divergence guard,
+the best epoch's weights and early stopping.
 
 All randomness of a step (shuffling, augmentation, dropout) derives from (seed, epoch, batch), so a
 run resumed from a saved position continues exactly as an uninterrupted one.
@@ -21,8 +22,31 @@ HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seco
                 "samples_per_sec", "lr")
 
 
+# a loss this many times the run's first one counts as exploding: such a step's weights are
+# never kept as the "last good" ones
+EXPLODING = 1000.0
+
+
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the network holds the last good weights again."""
+    """The loss became NaN or infinite; the network and the optimizer hold the last good weights
+    and state again."""
+
+
+@dataclass
+class Best:
+    """The epoch with the lowest validation loss so far and its weights (host copies)."""
+
+    epoch: int
+    val_loss: float
+    weights: dict
+
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "val_loss": self.val_loss, "weights": self.weights}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Best | None:
+        return None if d is None else cls(int(d["epoch"]), float(d["val_loss"]),
+                                          dict(d["weights"]))
 
 
 @dataclass
@@ -85,7 +109,9 @@ class Trainer:
                  y_train: np.ndarray, x_val: np.ndarray | None = None,
                  y_val: np.ndarray | None = None, *, epochs: int = 10, batch_size: int = 64,
                  seed: int = 0, normalization=None, augmentation=None,
-                 history: dict | None = None, position: Position | None = None):
+                 history: dict | None = None, position: Position | None = None,
+                 early_stop: int | None = None, keep_best: bool = False,
+                 best: Best | None = None):
         if len(x_train) != len(y_train):
             raise ValueError(f"x_train has {len(x_train)} samples but y_train has {len(y_train)}")
         if len(x_train) == 0:
@@ -96,6 +122,9 @@ class Trainer:
         self.normalization, self.augmentation = normalization, augmentation
         self.history = history if history is not None else {k: [] for k in HISTORY_KEYS}
         self.position = position or Position(epoch=len(self.history.get("epoch", [])))
+        self.early_stop = early_stop
+        self.keep_best = keep_best or bool(early_stop)
+        self.best = best
         self.batch_listeners: list[Callable[[BatchEvent], None]] = []
         self.epoch_listeners: list[Callable[[dict], None]] = []
         self._running = threading.Event()
@@ -105,11 +134,10 @@ class Trainer:
         batch = min(batch_size, len(x_train))
         self._inputs = np.empty((batch, *x_train.shape[1:]), net.dtype)
         self._augmented = np.empty((batch, *x_train.shape[1:]), x_train.dtype)
-        # weights and state at the start of this step [0] and of the previous one [1]
-        self._weights = list({**net.params, **net.state}.items())  # the network's own arrays
-        self._snapshots = [{k: net.backend.zeros(v.shape, net.dtype) for k, v in self._weights}
-                           for _ in range(2)]
-        self._steps_run = 0
+        self._first_loss: float | None = None
+        # weights, state and optimizer slots at the start of this step, and of the last step
+        # whose loss was finite and not exploding
+        self._copies: dict[str, dict] = {}
 
     # -- control from any thread --------------------------------------------------------------
     def pause(self) -> None:
@@ -142,7 +170,7 @@ class Trainer:
         self.net.set_input_grad(False)
         self.net.allocate(self._inputs.shape[0])
         pos = self.position
-        while pos.epoch < self.epochs and not self._stop.is_set():
+        while pos.epoch < self.epochs and not self._stop.is_set() and not self._patience_out():
             self.optimizer.epoch = pos.epoch
             order = self._rng(pos.epoch).permutation(len(self.x))
             while pos.batch < self.batches_per_epoch:
@@ -154,7 +182,15 @@ class Trainer:
                 self._end_epoch(pos)
         if self._stop.is_set():
             self.stopped_reason = "stopped"
+        elif self._patience_out() and pos.epoch < self.epochs:
+            self.stopped_reason = (f"early stop: the validation loss has not improved for "
+                                   f"{self.early_stop} epochs (best {self.best.val_loss:.4f} at "
+                                   f"epoch {self.best.epoch})")
         return self.history
+
+    def _patience_out(self) -> bool:
+        return bool(self.early_stop and self.best is not None
+                    and self.position.epoch - self.best.epoch >= self.early_stop)
 
     def _step(self, order: np.ndarray, pos: Position) -> None:
         start = time.perf_counter()
@@ -168,18 +204,21 @@ class Trainer:
                      else (None, None))
         inputs = normalize_into(self._inputs[:n], xb, mean, std)
         net = self.net
-        self._snapshots.reverse()
-        for key, value in self._weights:
-            net.backend.copy_into(self._snapshots[0][key], value)
         net.rng.bit_generator.state = np.random.PCG64([self.seed, pos.epoch, pos.batch, 2]).state
-        out = net.backend.to_host(net.run_forward(net.backend.stage(inputs, "input", net.dtype),
-                                                  True))
-        loss, dy = losses.compute(net.loss_name, out, yb)
+        self._copy_arrays("current")
+        with np.errstate(all="ignore"):  # a non-finite loss is reported once, below
+            out = net.backend.to_host(net.run_forward(
+                net.backend.stage(inputs, "input", net.dtype), True))
+            loss, dy = losses.compute(net.loss_name, out, yb)
         if not math.isfinite(loss):
             self._diverged(pos, loss)
+        if self._first_loss is None:
+            self._first_loss = loss
+        if loss <= EXPLODING * max(self._first_loss, 1e-3):
+            self._copies["good"], self._copies["current"] = (self._copies["current"],
+                                                             self._copies.get("good"))
         net.run_backward(net.backend.stage(dy, "dy", net.dtype))
         self.optimizer.step(net)
-        self._steps_run += 1
         correct = int(np.sum(np.argmax(out, axis=1) == yb)) if out.ndim == 2 else 0
         seconds = time.perf_counter() - start
         sums = pos.sums
@@ -193,17 +232,39 @@ class Trainer:
         for listener in self.batch_listeners:
             listener(event)
 
-    def _diverged(self, pos: Position, loss: float) -> None:
-        """Put back the last weights that gave a finite loss and stop with a message.
+    def _arrays(self) -> dict:
+        """The network's weights and state and the optimizer's slots: what a step changes."""
+        arrays = {f"w:{k}": v for k, v in {**self.net.params, **self.net.state}.items()}
+        for key, slots in self.optimizer.slots.items():
+            arrays.update({f"o:{key}/{name}": value for name, value in slots.items()})
+        return arrays
 
-        The last update may have made the weights non-finite while its own loss was still
-        finite, so the good weights are those at the start of the previous step."""
-        good = self._snapshots[1 if self._steps_run else 0]
-        for key, value in self._weights:
-            self.net.backend.copy_into(value, good[key])
-        self.stopped_reason = (f"training diverged: the loss became {loss} at epoch "
-                               f"{pos.epoch + 1}, batch {pos.batch + 1}; the last good weights "
-                               f"were kept. Try a lower learning rate.")
+    def _copy_arrays(self, name: str) -> None:
+        """Copy the arrays a step changes (the forward included: BatchNorm's statistics)."""
+        arrays, net = self._arrays(), self.net
+        copy = self._copies.get(name)
+        if copy is None or copy["arrays"].keys() != arrays.keys():
+            copy = self._copies[name] = {
+                "arrays": {k: net.backend.zeros(v.shape, net.dtype) for k, v in arrays.items()}}
+        for key, value in arrays.items():
+            net.backend.copy_into(copy["arrays"][key], value)
+        copy["step"] = self.optimizer.step_count
+
+    def _diverged(self, pos: Position, loss: float) -> None:
+        """Put back the weights and optimizer state of the last step whose loss was finite and
+        not exploding, and stop with one message."""
+        where = f"epoch {pos.epoch + 1}, batch {pos.batch + 1}"
+        good = self._copies.get("good")
+        if good is not None:
+            for key, value in self._arrays().items():
+                self.net.backend.copy_into(value, good["arrays"][key])
+            self.optimizer.step_count = good["step"]
+            kept = "the weights and optimizer state of the last good step were kept"
+        else:
+            kept = "the weights are those the run started with"
+        first = f" (it started at {self._first_loss:.4g})" if self._first_loss else ""
+        self.stopped_reason = (f"training diverged: the loss became {loss} at {where}{first}; "
+                               f"{kept}. Try a lower learning rate.")
         raise TrainingDiverged(self.stopped_reason)
 
     def _end_epoch(self, pos: Position) -> None:
@@ -214,8 +275,13 @@ class Trainer:
                "samples_per_sec": sums["seen"] / max(sums["seconds"], 1e-9),
                "lr": self.optimizer.lr}
         if self.x_val is not None and len(self.x_val):
-            result = evaluate(self.net, self.x_val, self.y_val, normalization=self.normalization)
+            with np.errstate(all="ignore"):
+                result = evaluate(self.net, self.x_val, self.y_val,
+                                  normalization=self.normalization)
             row["val_loss"], row["val_acc"] = result["loss"], result["accuracy"]
+            if self.keep_best and math.isfinite(row["val_loss"]) and (
+                    self.best is None or row["val_loss"] < self.best.val_loss):
+                self.best = Best(pos.epoch + 1, row["val_loss"], self.net.weights())
         for key in HISTORY_KEYS:
             self.history.setdefault(key, []).append(row[key])
         pos.epoch, pos.batch = pos.epoch + 1, 0

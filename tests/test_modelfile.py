@@ -14,15 +14,15 @@ import pytest
 from engine import compile_network
 from engine.modelfile import ModelFileError, load_model, save_model
 from engine.optim import Optimizer
-from engine.session import Session
+from engine.session import Session, TrainingSettings
 from engine.templates import load_template, template_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def trained_session(name="lenet5", steps=2):
-    session = Session(load_template(name), seed=1)
-    session.make_optimizer("adam", 0.001)
+    session = Session(load_template(name), TrainingSettings(seed=1))
+    session.optimizer = Optimizer("adam", lr=0.001)
     net = session.net
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, *net.input_shape)).astype(np.float32)
@@ -155,7 +155,7 @@ def test_failed_save_leaves_the_old_file(tmp_path):
 KILLER = """
 import sys, time, numpy as np
 import engine.modelfile as mf
-from engine.session import Session
+from engine.session import Session, TrainingSettings
 from engine.templates import load_template
 session = Session(load_template("vgg-small"))
 real_create = mf.h5py.Group.create_dataset

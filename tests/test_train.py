@@ -113,62 +113,112 @@ def test_pause_resume_and_stop_from_another_thread():
     assert any(not np.array_equal(weights[k], v) for k, v in trainer.net.weights().items())
 
 
-def test_divergence_stops_and_keeps_last_good_weights():
+def test_divergence_stops_and_keeps_last_good_weights_and_optimizer_state():
     trainer = make_trainer(epochs=5)
     good = {}
 
     def poison(event):
-        if event.step == 3:
+        if event.step == 2:  # the weights the third step starts from: its loss is finite
             good.update(trainer.net.weights())
+            good.update({f"{k}/{n}": v.copy() for k, s in trainer.optimizer.slots.items()
+                         for n, v in s.items()})
+        if event.step == 3:
             trainer.net.params["d2/weight"][...] = np.nan  # the next forward gives a NaN loss
     trainer.batch_listeners.append(poison)
-    with pytest.raises(TrainingDiverged, match="diverged.*last good weights"):
+    with pytest.raises(TrainingDiverged, match="diverged.*optimizer state of the last good"):
         trainer.run()
-    # the poisoned weights never took part in an update; the ones before it are restored
     for key, value in trainer.net.weights().items():
-        assert np.all(np.isfinite(value)), key
-    assert trainer.optimizer.step_count == 3
+        np.testing.assert_array_equal(value, good[key], err_msg=key)
+    for key, slots in trainer.optimizer.slots.items():
+        for name, value in slots.items():
+            np.testing.assert_array_equal(value, good[f"{key}/{name}"])
+    assert trainer.optimizer.step_count == 2
 
 
-@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-def test_huge_learning_rate_diverges_with_message():
+def test_exploding_loss_is_never_kept_as_good():
+    """SGD at lr 1e6: the loss goes through huge finite values before NaN; the weights kept
+    give a loss near the first one, not the exploded one (issue 12: 5.8e33 was kept)."""
     net = compile_network(small_graph(dropout=False))
     x, y = toy_data()
-    x *= 1e4
-    trainer = Trainer(net, Optimizer("sgd", lr=1e8), x, y, epochs=50, batch_size=16)
+    first = evaluate(net, x, y)["loss"]
+    trainer = Trainer(net, Optimizer("sgd", lr=1e6), x, y, epochs=50, batch_size=16)
     with pytest.raises(TrainingDiverged) as info:
         trainer.run()
     assert "epoch" in str(info.value) and "lower learning rate" in str(info.value)
     assert all(np.all(np.isfinite(v)) for v in net.weights().values())
+    assert evaluate(net, x, y)["loss"] < 1000 * first
 
 
-@pytest.mark.parametrize("stop_step", [8, 6])  # at an epoch boundary (4 batches/epoch) and inside
-def test_resume_from_file_equals_uninterrupted(tmp_path, stop_step):
+def _resume_session(optimizer, schedule):
+    from engine.data import Dataset
+
     x, y = toy_data()
+    session = Session(small_graph())
+    s = session.settings
+    s.optimizer, s.lr, s.schedule, s.seed, s.batch_size = optimizer, 0.02, schedule, 5, 16
+    return session, Dataset(x, y, ["a", "b", "c"], source="toy")
 
-    def trainer_for(session, epochs):
-        return Trainer(session.net, session.optimizer, x[:56], y[:56], x[56:], y[56:],
-                       epochs=epochs, batch_size=16, seed=session.seed,
-                       history=session.history, position=session.position)
 
-    straight = Session(small_graph(), seed=5)
-    straight.make_optimizer("momentum", 0.05)
-    trainer_for(straight, 4).run()
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("schedule", ["constant", "step", "cosine"])
+@pytest.mark.parametrize("stop_step", [8, 6])  # at an epoch boundary (4 batches/epoch) and inside
+def test_resume_from_file_equals_uninterrupted(tmp_path, optimizer, schedule, stop_step):
+    straight, data = _resume_session(optimizer, schedule)
+    straight.trainer(data, (0, 56), (56, 70), epochs=4).run()
 
-    first = Session(small_graph(), seed=5)
-    first.make_optimizer("momentum", 0.05)
-    trainer = trainer_for(first, 4)
+    first, _ = _resume_session(optimizer, schedule)
+    trainer = first.trainer(data, (0, 56), (56, 70), epochs=4)
     trainer.batch_listeners.append(lambda e: e.step == stop_step and trainer.stop())
     trainer.run()
     first.save(tmp_path / "half.h5")
 
     resumed = Session.open(tmp_path / "half.h5")
-    assert resumed.optimizer.step_count == stop_step
-    trainer_for(resumed, 4).run()
+    assert resumed.optimizer.step_count == stop_step and resumed.interrupted
+    resumed.trainer(data, (0, 56), (56, 70)).run()  # no epochs: finish the interrupted run
     for key, value in straight.net.weights().items():
         np.testing.assert_array_equal(resumed.net.weights()[key], value, err_msg=key)
     for key in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"):
         assert resumed.history[key] == straight.history[key], key
+
+
+def test_early_stop_keeps_the_best_epoch(tmp_path, monkeypatch):
+    session, data = _resume_session("sgd", "constant")
+    session.settings.lr, session.settings.early_stop = 0.05, 2
+    val_losses = iter([1.0, 0.5, 0.7, 0.9, 0.4])
+    trainer = session.trainer(data, (0, 56), (56, 70), epochs=5)
+    seen = {}
+
+    trainer.epoch_listeners.append(lambda row: seen.update({row["epoch"]:
+                                                            trainer.net.weights()}))
+    # validation losses in a known order
+    monkeypatch.setattr("engine.train.evaluate", lambda *a, **k: {
+        "loss": next(val_losses), "accuracy": 0.5, "samples": 14})
+    trainer.run()
+    session.finish(trainer)
+    assert session.position.epoch == 4 and "early stop" in trainer.stopped_reason
+    assert session.best.epoch == 2 and session.best.val_loss == 0.5
+    for key, value in seen[2].items():
+        np.testing.assert_array_equal(session.best.weights[key], value)
+    session.save(tmp_path / "m.h5")
+    reopened = Session.open(tmp_path / "m.h5")
+    assert reopened.best.epoch == 2 and reopened.position.epoch == 4
+    reopened.use_best()
+    for key, value in seen[2].items():
+        np.testing.assert_array_equal(reopened.net.weights()[key], value)
+
+
+def test_first_loss_of_a_fresh_classifier_is_near_ln_classes():
+    from engine import losses
+    from engine.templates import load_template
+
+    rng = np.random.default_rng(0)
+    for name, classes in (("lenet5", 10), ("vgg-small", 4), ("signal1d", 3)):
+        for seed in range(3):
+            net = compile_network(load_template(name), seed=seed)
+            x = rng.standard_normal((32, *net.input_shape)).astype(np.float32)
+            out = net.forward(x)
+            loss, _ = losses.cross_entropy(out, rng.integers(0, out.shape[1], 32))
+            assert abs(loss - math.log(out.shape[1])) < 0.15, (name, seed, loss)
 
 
 def test_evaluate_counts_every_sample():

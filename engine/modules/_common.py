@@ -44,17 +44,12 @@ def window_output(type_name: str, spatial, kernel, stride, pad_total, dilation) 
     return tuple(out)
 
 
-def he_normal(shape, fan_in: int, rng: np.random.Generator) -> np.ndarray:
-    return (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
-
-
-def glorot_uniform(shape, fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
-    limit = math.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, shape).astype(np.float32)
-
-
-def init_weight(shape, fan_in: int, fan_out: int, rng, he: bool) -> np.ndarray:
-    return he_normal(shape, fan_in, rng) if he else glorot_uniform(shape, fan_in, fan_out, rng)
+def uniform_fan_in(shape, fan_in: int, rng: np.random.Generator) -> np.ndarray:
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for Conv and Linear weights
+    (kaiming_uniform with a=sqrt(5)) and biases, so a fresh classifier's first loss is near
+    ln(classes) and training follows PyTorch's."""
+    bound = 1.0 / math.sqrt(max(1, fan_in))
+    return rng.uniform(-bound, bound, shape).astype(np.float32)
 
 
 def cpu_or_cuda(spec: OpSpec, family: str, class_name: str):

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ._common import cpu_or_cuda, expect_rank, fmt, init_weight, window_output, window_padding
+from ._common import cpu_or_cuda, expect_rank, fmt, uniform_fan_in, window_output, window_padding
 from .registry import ModuleType, ParamSpec, ShapeError, register
 
 
@@ -48,14 +48,12 @@ def _make(dims: int) -> ModuleType:
             shapes["bias"] = (params["filters"],)
         return shapes
 
-    def init(params, in_shapes, rng, he):
+    def init(params, in_shapes, rng):
         weight_shape = arrays(params, in_shapes)["weight"]
-        receptive = math.prod(params["kernel_size"])
-        fan_in = weight_shape[1] * receptive
-        fan_out = params["filters"] // params["groups"] * receptive
-        values = {"weight": init_weight(weight_shape, fan_in, fan_out, rng, he)}
+        fan_in = weight_shape[1] * math.prod(params["kernel_size"])
+        values = {"weight": uniform_fan_in(weight_shape, fan_in, rng)}
         if params["bias"]:
-            values["bias"] = np.zeros(params["filters"], np.float32)
+            values["bias"] = uniform_fan_in(params["filters"], fan_in, rng)
         return values
 
     def flops(params, in_shapes, out_shape):

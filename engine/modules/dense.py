@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import cpu_or_cuda, init_weight
+from ._common import cpu_or_cuda, uniform_fan_in
 from .registry import ModuleType, ParamSpec, ShapeError, register
 
 
@@ -22,11 +22,11 @@ def _arrays(params, in_shapes):
     return shapes
 
 
-def _init(params, in_shapes, rng, he):
+def _init(params, in_shapes, rng):
     units, features = params["units"], in_shapes[0][0]
-    values = {"weight": init_weight((units, features), features, units, rng, he)}
+    values = {"weight": uniform_fan_in((units, features), features, rng)}
     if params["bias"]:
-        values["bias"] = np.zeros(units, np.float32)
+        values["bias"] = uniform_fan_in(units, features, rng)
     return values
 
 

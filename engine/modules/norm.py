@@ -18,7 +18,7 @@ def _bn_state(params, in_shapes):
     return {"running_mean": (in_shapes[0][0],), "running_var": (in_shapes[0][0],)}
 
 
-def _bn_init(params, in_shapes, rng, he):
+def _bn_init(params, in_shapes, rng):
     channels = in_shapes[0][0]
     return {"weight": np.ones(channels, np.float32), "bias": np.zeros(channels, np.float32),
             "running_mean": np.zeros(channels, np.float32),
