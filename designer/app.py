@@ -24,14 +24,14 @@ from PySide6.QtWidgets import (
 )
 
 from engine import Graph
-from engine.templates import load_template
+from engine.session import Session
 
 from . import recovery
 from .canvas.scene import GraphScene
 from .canvas.view import GraphView
 from .collector import collector
 from .document import CLIPBOARD_MIME, GraphDocument, parse_fragment
-from .files import FileProblem, Trained, load_document, save_document, structure_key, weights_fit
+from .files import MODEL_SUFFIXES, FileProblem, load_document, read_model, trained_epochs
 from .icons import action_icon
 from .log import LogPanel, install_excepthook
 from .palette import Palette
@@ -51,9 +51,10 @@ _numbers = itertools.count(1)
 class MainWindow(QMainWindow):
     """One document in one window.
 
-    Training panels plug in with add_panel(widget, title) (a dock tabbed with Summary and Log)
-    and follow selection_changed (ids of the selected nodes) or selected_node_id(); they read
-    the graph from .document.graph and hand trained weights back with set_trained()."""
+    The document (.document) owns the graph being edited; the model being worked on (weights,
+    optimizer, data, settings, history: an engine Session) is .session, the one record that the
+    training worker, the panels, Save, Open and recovery all use. Training panels plug in with
+    add_panel(widget, title) and follow selection_changed or selected_node_id()."""
 
     selection_changed = Signal(list)
 
@@ -63,8 +64,7 @@ class MainWindow(QMainWindow):
         self.log = logging.getLogger(f"convdesigner.window{self.number}")
         self.document = GraphDocument(parent=self)
         self.file_path: Path | None = None
-        self.trained: Trained | None = None
-        self._weights_fit = False
+        self._weights_fit = True
         self._logged_errors: set = set()
         self.recovery = recovery.RecoveryFile()
         self.warmup = KernelWarmup(self)
@@ -267,19 +267,33 @@ class MainWindow(QMainWindow):
 
     def _install_training(self) -> None:
         """The training controller and its panels, following this window's graph and selection;
-        a finished run hands its weights and history to the document's trained state."""
-        self.training = TrainingController(self.document.graph, parent=self)
+        the title and the weights label follow the model's trained state."""
+        self.training = TrainingController(session=Session(self.document.graph), parent=self)
         self.training_panels = install_training_docks(self, self.training)
         self.document.shapes_changed.connect(
             lambda: self.training.set_graph(self.document.graph))
         self.selection_changed.connect(
             lambda ids: self.training.select_node(ids[0] if len(ids) == 1 else None))
         self.training.input_shape_requested.connect(self._set_input_shape)
-        self.training.finished.connect(
-            lambda _: self.set_trained(**self.training.trained_state()))
+        self.training.modified_changed.connect(self._model_changed)
+        self.training.warning.connect(self._training_warning)
+        self.training.diverged.connect(self._training_warning)
         self.training.node_health.connect(self.scene.show_health)
         # room for the stacked curves and the image panels below the canvas
         self.training_panels["Curves"].setMinimumHeight(250)
+
+    @property
+    def session(self):
+        """The model being worked on (an engine Session)."""
+        return self.training.session
+
+    def _model_changed(self) -> None:
+        self._update_title()
+        self._check_weights()
+
+    def _training_warning(self, message: str) -> None:
+        self.log.warning(message)
+        self.statusBar().showMessage(message, 15000)
 
     def _set_input_shape(self, shape: list) -> None:
         inputs = self.document.graph.nodes_of_type("Input")
@@ -355,26 +369,23 @@ class MainWindow(QMainWindow):
         self._check_weights()
 
     def _check_weights(self) -> None:
-        fit = weights_fit(self.trained, self.document.graph)
-        if self.trained is not None and self.trained.weights and self._weights_fit and not fit:
-            self.log.warning("this edit changed the network: the trained weights no longer fit "
-                             "and will not be saved (undo to keep them)")
+        session = self.session
+        if session is None:
+            return
+        trained = session.trained
+        fit = session.fits(self.document.graph)
+        if trained and self._weights_fit and not fit:
+            self.log.warning("this edit changed the network: the trained weights of the layers "
+                             "it changed no longer fit (undo to keep them)")
         self._weights_fit = fit
-        has_weights = self.trained is not None and bool(self.trained.weights)
-        self.weights_label.setVisible(has_weights)
-        if has_weights:
-            self.weights_label.setText("weights: kept" if fit
-                                       else "weights: invalidated by edits (undo to keep them)")
+        self.weights_label.setVisible(trained)
+        if trained:
+            epochs = len(session.history["epoch"])
+            self.weights_label.setText(
+                (f"weights: trained {epochs} epoch{'s' * (epochs != 1)}" if fit
+                 else "weights: invalidated by edits (undo to keep them)")
+                + (" · unsaved" if session.modified else ""))
             self.weights_label.setStyleSheet("" if fit else "color: #b26a00;")
-
-    def set_trained(self, weights: dict, optimizer=None, history=None, data_spec=None,
-                    training=None) -> None:
-        """Record trained state (model-file layouts) that fits the current graph; Save as .h5
-        writes it, and the status bar says when an edit makes it stale."""
-        self.trained = Trained(structure_key(self.document.graph), dict(weights), optimizer,
-                               history, data_spec, training)
-        self._weights_fit = True
-        self._check_weights()
 
     def _show_status(self, text: str) -> None:
         if text:
@@ -382,10 +393,16 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().clearMessage()
 
+    @property
+    def unsaved(self) -> bool:
+        """Edits, or trained state (a run, a reset, loaded weights), not in the file yet."""
+        session = self.session
+        return not self.document.undo_stack.isClean() or bool(session and session.modified)
+
     def _update_title(self) -> None:
         name = self.file_path.name if self.file_path else self.document.graph.name
         self.setWindowTitle(f"{name}[*] \u2014 convdesigner")
-        self.setWindowModified(not self.document.undo_stack.isClean())
+        self.setWindowModified(self.unsaved)
 
     # -- editing --------------------------------------------------------------------------
     def delete_selection(self) -> None:
@@ -438,20 +455,15 @@ class MainWindow(QMainWindow):
             self.view.fit_all()
 
     # -- files ----------------------------------------------------------------------------
-    def load_graph(self, graph: Graph, path: Path | None, trained: Trained | None) -> None:
-        """Make graph this window's document, replacing the current one without asking."""
+    def load_graph(self, graph: Graph, path: Path | None, session: Session | None) -> None:
+        """Make graph this window's document and session its model (a fresh one for graph when
+        None), replacing the current ones without asking."""
         self.file_path = path
-        self.trained = trained
-        self._weights_fit = weights_fit(trained, graph)
         self._logged_errors = set()
+        self.training.set_session(session or Session(graph))
+        self._weights_fit = True
         # its shapes_changed runs the analysis feedback and hands the graph to training
         self.document.reset(graph)
-        if trained is not None:
-            self.training.load_trained(weights=trained.weights, optimizer=trained.optimizer,
-                                       history=trained.history, data_spec=trained.data_spec,
-                                       training=trained.training)
-        else:
-            self.training.reset()
         self._update_title()
         self.view.fit_all()
 
@@ -459,9 +471,9 @@ class MainWindow(QMainWindow):
         gallery = TemplateGallery(list_templates(), self)
         if gallery.exec() != TemplateGallery.Accepted or not self.maybe_save():
             return
-        graph, name = gallery.chosen()
-        self.load_graph(graph, None, None)
-        self.log.info(f"new network from template {name}" if name else "new blank network")
+        graph, key = gallery.chosen()
+        self.load_graph(graph, None, Session.from_template(key) if key else None)
+        self.log.info(f"new network from template {key}" if key else "new blank network")
 
     def new_window(self) -> MainWindow:
         window = MainWindow()
@@ -478,77 +490,108 @@ class MainWindow(QMainWindow):
         """Open a .json graph or .h5 model; on failure say why and leave the document as it was."""
         path = Path(path)
         try:
-            graph, trained = load_document(path)
+            graph, session = load_document(path)
         except FileProblem as err:
             self.log.error(f"could not open {path.name}: {err}")
             QMessageBox.critical(self, "Cannot open file", f"Could not open {path}:\n\n{err}")
             return False
         if not self.maybe_save():
             return False
-        self.load_graph(graph, path, trained)
+        self.load_graph(graph, path, session)
         self._add_recent(path)
-        weights = f" with trained weights ({len(trained.weights)} layers)" \
-            if trained and trained.weights else ""
-        self.log.info(f"opened {path}{weights}")
+        epochs = len(session.history["epoch"]) if session else 0
+        trained = f" trained for {epochs} epoch{'s' * (epochs != 1)}" if epochs else ""
+        self.log.info(f"opened {path}{trained}")
         return True
 
     def save(self) -> bool:
         return self.save_to(self.file_path) if self.file_path else self.save_as()
 
     def save_as(self) -> bool:
-        suggested = str(self.file_path or Path(self._last_folder()) /
-                        f"{self.document.graph.name}.json")
-        path, chosen_filter = QFileDialog.getSaveFileName(self, "Save network", suggested,
-                                                          FILE_FILTER)
+        model = self.session.trained or (self.file_path is not None and
+                                         self.file_path.suffix.lower() in MODEL_SUFFIXES)
+        suggested = Path(self._save_folder()) / (
+            self.file_path.stem if self.file_path else self.document.graph.name)
+        suggested = suggested.with_suffix(".h5" if model else ".json")
+        filters = FILE_FILTER.split(";;")
+        path, chosen_filter = QFileDialog.getSaveFileName(
+            self, "Save network", str(suggested), FILE_FILTER, filters[2 if model else 0])
         if not path:
             return False
         path = Path(path)
-        if path.suffix.lower() not in (".json", ".h5", ".hdf5"):
-            path = path.with_suffix(".h5" if "h5" in chosen_filter and "json" not in
-                                    chosen_filter else ".json")
+        if path.suffix.lower() not in (".json", *MODEL_SUFFIXES):
+            path = path.with_suffix(".json" if "json" in chosen_filter and "h5" not in
+                                    chosen_filter else ".h5")
         return self.save_to(path)
+
+    def _save_folder(self) -> str:
+        """The current file's folder, else the user's documents (never the program's own)."""
+        from engine.templates import TEMPLATE_DIR
+
+        root = TEMPLATE_DIR.parent.parent
+        if self.file_path is not None and root not in self.file_path.resolve().parents:
+            return str(self.file_path.parent)
+        return QStandardPaths.writableLocation(QStandardPaths.DocumentsLocation) \
+            or str(Path.home())
+
+    def _confirm_replacing(self, path: Path) -> bool:
+        """A save never silently replaces a file's trained weights with less trained ones."""
+        session, graph = self.session, self.document.graph
+        if session.trained and not session.fits(graph):
+            answer = QMessageBox.question(
+                self, "Trained weights no longer fit",
+                "The network was edited since its weights were trained, so the changed layers "
+                f"start afresh and the training history goes. Save {path.name} anyway?",
+                QMessageBox.Save | QMessageBox.Cancel)
+            if answer != QMessageBox.Save:
+                return False
+        before = trained_epochs(path)
+        after = len(session.history["epoch"]) if session.fits(graph) else 0
+        if before and after < before:
+            answer = QMessageBox.question(
+                self, "Replace a more trained model?",
+                f"{path.name} holds a model trained for {before} epochs; this one has "
+                f"{after or 'no'} trained epochs. Replace it?",
+                QMessageBox.Save | QMessageBox.Cancel, QMessageBox.Cancel)
+            return answer == QMessageBox.Save
+        return True
 
     def save_to(self, path) -> bool:
         path = Path(path)
         graph = self.document.graph
-        is_model = path.suffix.lower() in (".h5", ".hdf5")
-        has_weights = self.trained is not None and bool(self.trained.weights)
-        fit = weights_fit(self.trained, graph)
-        if is_model and has_weights and not fit:
-            answer = QMessageBox.question(
-                self, "Trained weights no longer fit",
-                "The network was edited since its weights were trained, so they no longer fit. "
-                f"Save {path.name} with new, untrained weights instead?",
-                QMessageBox.Save | QMessageBox.Cancel)
-            if answer != QMessageBox.Save:
-                return False
+        is_model = path.suffix.lower() in MODEL_SUFFIXES
+        if is_model and not self._confirm_replacing(path):
+            return False
         try:
-            self.trained = save_document(path, graph, self.trained)
-        except FileProblem as err:
+            if is_model:
+                self.training.save(path, graph)
+            else:
+                graph.save_json(path)
+        except Exception as err:  # disk full, permissions, a refused array: all for the user
             self.log.error(f"could not save {path.name}: {err}")
             QMessageBox.critical(self, "Cannot save file", f"Could not save {path}:\n\n{err}")
             return False
-        if is_model and not fit:
-            self.log.info(f"{path.name} holds newly initialised (untrained) weights")
-        elif not is_model and has_weights:
+        if not is_model and self.session.trained:
             self.log.info(f"{path.name} holds the network only; save as .h5 to keep the weights")
-        self._weights_fit = weights_fit(self.trained, graph)
-        self._check_weights()
+        self._weights_fit = True
         self.file_path = path
         self.document.undo_stack.setClean()
         self.recovery.discard()
         self._add_recent(path)
         self._update_title()
+        self._check_weights()
         self.log.info(f"saved {path}")
         return True
 
     def maybe_save(self) -> bool:
-        """Ask about unsaved changes; False when the user cancels."""
-        if self.document.undo_stack.isClean():
+        """Ask about unsaved edits or training; False when the user cancels."""
+        if not self.unsaved:
             return True
+        what = "changes" if not self.session.modified else "trained weights and changes" \
+            if not self.document.undo_stack.isClean() else "training"
         answer = QMessageBox.question(
             self, "Unsaved changes",
-            f"Save the changes to {self.file_path.name if self.file_path else 'this network'}?",
+            f"Save the {what} to {self.file_path.name if self.file_path else 'this network'}?",
             QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
         if answer == QMessageBox.Save:
             return self.save()
@@ -579,10 +622,15 @@ class MainWindow(QMainWindow):
 
     # -- autosave and recovery ------------------------------------------------------------
     def autosave(self) -> None:
-        if self.document.undo_stack.isClean():
+        """Keep unsaved work where a crash cannot take it: the edited graph, and the whole model
+        when its trained state is not in its file (written by the worker between batches)."""
+        if not self.unsaved:
             self.recovery.discard()
-        else:
-            self.recovery.save(self.document.graph, str(self.file_path or ""))
+            return
+        model = self.session.modified
+        self.recovery.save(self.document.graph, str(self.file_path or ""), with_model=model)
+        if model:
+            self.training.save_copy(self.recovery.model_path)
 
     def offer_recovery(self) -> None:
         """Offer the autosaves of windows that did not close (a crash) for recovery."""
@@ -594,14 +642,30 @@ class MainWindow(QMainWindow):
                 f"(autosaved {orphan.saved_at.replace('T', ' ')})?",
                 QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
             if answer == QMessageBox.Yes:
-                pristine = not self.document.graph.nodes and self.document.undo_stack.isClean()
+                pristine = not self.unsaved and self.file_path is None
                 window = self if pristine else self.new_window()
-                window.load_graph(orphan.graph, Path(orphan.source) if orphan.source else None,
-                                  None)
-                window.document.undo_stack.resetClean()
-                window.autosave()
-                window.log.info(f"recovered unsaved work on {source}")
+                window.recover(orphan)
             orphan.forget()
+
+    def recover(self, orphan: recovery.Orphan) -> None:
+        """Open what a crashed window left: its graph, with the whole model it autosaved, or else
+        the trained model of the file it came from (so recovering never costs trained work)."""
+        source = Path(orphan.source) if orphan.source else None
+        session = None
+        for path in (orphan.model, source):
+            if path is not None and path.suffix.lower() in MODEL_SUFFIXES and path.is_file():
+                try:
+                    session = Session.from_model(read_model(path), source)
+                    break
+                except FileProblem as err:
+                    self.log.warning(f"recovery: {err}")
+        self.load_graph(orphan.graph, source, session)
+        if session is not None and orphan.model is not None:
+            session.modified = True
+        self.document.undo_stack.resetClean()
+        self._update_title()
+        self.autosave()
+        self.log.info(f"recovered unsaved work on {orphan.source or 'an untitled network'}")
 
     # -- window ---------------------------------------------------------------------------
     def _restore_layout(self) -> None:
@@ -660,7 +724,8 @@ def main(argv=None) -> int:
     window.show()
     if args.file:
         window.open_file(args.file)
-    else:  # an example network whose built-in dataset the Train panel picks, ready to train
-        window.load_graph(load_template("shapes"), None, None)
+    else:  # an example network with its built-in dataset, ready to train
+        session = Session.from_template("shapes")
+        window.load_graph(session.graph, None, session)
     window.offer_recovery()
     return app.exec()

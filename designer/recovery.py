@@ -1,5 +1,6 @@
-"""Crash recovery: each window autosaves its unsaved graph to a file of its own, locked while the
-window lives; a file whose lock is free at start-up was left by a crash and can be recovered."""
+"""Crash recovery: each window autosaves its unsaved graph to a file of its own (and, while its
+trained state is unsaved, the whole model beside it), locked while the window lives; a file whose
+lock is free at start-up was left by a crash and can be recovered."""
 from __future__ import annotations
 
 import json
@@ -27,18 +28,25 @@ class RecoveryFile:
         self.folder.mkdir(parents=True, exist_ok=True)
         key = uuid.uuid4().hex
         self.path = self.folder / f"{key}.json"
+        self.model_path = self.folder / f"{key}.h5"
         self.lock = QLockFile(str(self.folder / f"{key}.lock"))
         self.lock.tryLock(0)
 
-    def save(self, graph: Graph, source: str | None) -> None:
+    def save(self, graph: Graph, source: str | None, with_model: bool = False) -> None:
+        """Write the graph; with_model says that model_path holds (or is being given) the whole
+        model, whose trained state its source file lacks."""
         data = {"format": FORMAT, "source": source, "saved_at": datetime.now().isoformat(
-            timespec="seconds"), "graph": graph.to_dict()}
+            timespec="seconds"), "graph": graph.to_dict(),
+            "model": self.model_path.name if with_model else None}
+        if not with_model:
+            self.model_path.unlink(missing_ok=True)
         temporary = self.path.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(data), encoding="utf-8")
         os.replace(temporary, self.path)
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
+        self.model_path.unlink(missing_ok=True)
 
     def close(self) -> None:
         self.discard()
@@ -56,9 +64,12 @@ class Orphan:
         self.graph = Graph.from_dict(data.get("graph"))
         self.source = data.get("source")
         self.saved_at = data.get("saved_at", "")
+        model = path.with_suffix(".h5")
+        self.model = model if data.get("model") and model.is_file() else None
 
     def forget(self) -> None:
         self.path.unlink(missing_ok=True)
+        self.path.with_suffix(".h5").unlink(missing_ok=True)
         self.lock.unlock()
 
 

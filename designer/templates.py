@@ -141,10 +141,10 @@ class TemplateGallery(QDialog):
         self.resize(760, 480)
 
     def chosen(self) -> tuple[Graph, str | None]:
-        """A fresh copy of the chosen graph and the template's name (None for blank)."""
+        """A fresh copy of the chosen graph and the template's key (None for blank)."""
         item = self.list.currentItem()
         index = item.data(Qt.UserRole) if item is not None else -1
         if index < 0:
             return Graph(), None
         template = self.templates[index]
-        return template.graph.copy(), template.name
+        return template.graph.copy(), template.key

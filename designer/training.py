@@ -1,42 +1,35 @@
-"""Training inside the designer: a worker thread runs the engine's Trainer and answers the panels'
-snapshot requests between batches; TrainingController turns all of it into Qt signals."""
+"""Training inside the designer: a worker thread runs the engine's Trainer on the model being worked
+on (an engine Session, the one record of it) and answers the panels' snapshot requests between
+batches; TrainingController turns all of it into Qt signals."""
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import math
 import queue
 import sys
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QMetaMethod, QObject, QThread, Signal
 
 from engine import inspect
-from engine.data import (
-    Augmentation,
-    DataError,
-    Dataset,
-    Normalization,
-    data_spec,
-    load_dataset,
-    parse_range,
-)
+from engine.data import GENERATED, DataError, Dataset, generate, load_dataset, parse_range
 from engine.graph import Graph
-from engine.network import Network
-from engine.optim import Schedule
-from engine.session import Session
-from engine.train import Trainer, TrainingDiverged, normalize_into
+from engine.session import DataProblem, Session, data_choice
+from engine.train import TrainingDiverged, normalize_into
 
-from .files import structure_key
+from .snapshots import Snapshots, health_tooltip
 
 EMIT_INTERVAL = 0.2       # batch_done at most five times a second
 HEALTH_INTERVAL = 1.0     # node_health about once a second
 HEALTH_SAMPLES = 16       # activation statistics on the first samples of the batch
 SMOKE_BATCH = 32
+DIVERGING = 10.0          # a smoothed loss this many times the run's first one: warn
+CHANCE_AFTER_STEPS = 50   # accuracy still at chance at an epoch's end after this many: warn
 # During a run the worker gives the GIL back to the GUI (and takes it back) within 1 ms instead of
 # Python's 5: while the window's thread holds the GIL, a finished kernel waits for it with every
 # core idle, so long handoffs cost the training far more than the GUI's own CPU time.
@@ -52,54 +45,47 @@ def _shutdown_all() -> None:
 
 
 @dataclass
-class TrainingConfig:
-    """Everything the Train panel sets. data is a dataset spec as the command line takes it."""
-
-    data: str = "shapes"
-    image_size: tuple[int, int] | None = None
-    color: str | None = None
-    val_percent: float = 20.0
-    train_range: str = ""
-    val_range: str = ""
-    epochs: int = 10
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    schedule: str = "constant"
-    weight_decay: float = 0.0
-    augmentation: dict = field(default_factory=dict)
-    device: str = "cpu"
-    seed: int = 0
-    smoke_test: bool = True
-
-
-@dataclass
 class DataInfo:
-    """A loaded dataset and its split, as the Train panel previews them."""
+    """A loaded dataset and its split, as the Train panel previews them; problem says why it
+    cannot train the model (None when it can)."""
 
     dataset: Dataset
     train_range: tuple[int, int]
     val_range: tuple[int, int]
     train_counts: np.ndarray
     val_counts: np.ndarray
+    problem: DataProblem | None = None
 
 
-def split_ranges(config: TrainingConfig, n: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Train and validation ranges: explicit "A:B" texts win over the validation percentage."""
-    if config.train_range.strip():
-        train = parse_range(config.train_range, n)
+def split_ranges(choice: dict, n: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Train and validation ranges of a data choice (TrainingSettings.data): explicit "A:B" texts
+    win over the validation percentage."""
+    train_text, val_text = choice.get("train_range") or "", choice.get("val_range") or ""
+    percent = float(choice.get("val_percent", 20.0))
+    if train_text.strip():
+        train = parse_range(train_text, n)
     else:
-        train = (0, n - int(round(n * config.val_percent / 100)))
+        train = (0, n - int(round(n * percent / 100)))
         if train[1] <= 0:
-            raise DataError(f"a validation share of {config.val_percent:g}% leaves no training "
-                            f"samples out of {n}")
-    if config.val_range.strip():
-        val = parse_range(config.val_range, n)
-    elif config.train_range.strip():
+            raise DataError(f"a validation share of {percent:g}% leaves no training samples "
+                            f"out of {n}")
+    if val_text.strip():
+        val = parse_range(val_text, n)
+    elif train_text.strip():
         val = (0, 0)
     else:
         val = (train[1], n)
     return train, val
+
+
+@cache
+def _generated_shape(name: str) -> tuple[int, ...]:
+    return generate(name, 4).input_shape
+
+
+def builtin_dataset_for(shape) -> str | None:
+    """The built-in generated dataset whose samples fit an Input shape, if one does."""
+    return next((name for name in GENERATED if _generated_shape(name) == tuple(shape)), None)
 
 
 def find_devices() -> tuple[list[tuple[str, str]], str]:
@@ -132,15 +118,6 @@ def find_devices() -> tuple[list[tuple[str, str]], str]:
     return found, ""
 
 
-def _carry_weights(old: Network, new: Network) -> bool:
-    """Copy the arrays whose key and shape match; True when every array of new was matched."""
-    old_arrays = old.weights()
-    targets = {**new.params, **new.state}
-    fits = {k: v for k, v in old_arrays.items() if k in targets and v.shape == targets[k].shape}
-    new.load_weights(fits)
-    return len(fits) == len(targets)
-
-
 class _Worker(QThread):
     """Runs queued jobs one at a time; the only thread that touches the network."""
 
@@ -158,25 +135,31 @@ class _Worker(QThread):
 
 
 class TrainingController(QObject):
-    """Owns the model being trained (an engine Session), its data and the worker thread.
+    """Runs the model being worked on (session, an engine Session) on a worker thread.
 
-    Tell it the graph with set_graph(graph) and the node the user clicked with select_node(id);
-    panels ask for arrays with request(kind, **params) and receive snapshot_ready(kind, payload).
-    Signals from the worker arrive queued in the GUI thread.
+    The window gives it a model with set_session() (New, Open, a template, recovery) and the
+    edited graph with set_graph(); the Train panel writes session.settings. The GUI thread reads
+    the session's settings, flags and spec freely, but its network only through the worker:
+    panels ask with request(kind, **params) and receive snapshot_ready(kind, payload); save()
+    writes the file between two batches. Signals from the worker arrive queued in the GUI thread.
     """
 
     # Python payloads travel as object: a dict signal would become a QVariantMap (keys re-sorted,
     # every value converted) on each emit.
     state_changed = Signal(str)          # idle, loading, smoke, training, paused, stopping
+    session_changed = Signal()           # another model: panels start over from it
     data_loaded = Signal(object)         # DataInfo
     batch_done = Signal(object)          # dict: the batches since the last emit, and progress
-    epoch_done = Signal(object)          # dict: the epoch's history row
-    finished = Signal(str)               # completed, stopped, diverged, smoke test failed, failed
+    epoch_done = Signal(object)          # dict: the epoch's history row and "best_epoch"
+    finished = Signal(str)               # completed, stopped, early stop, diverged, smoke test
+    #                                      failed, failed
     diverged = Signal(str)               # the Trainer's message; the last good weights are kept
+    warning = Signal(str)                # the run is likely going wrong (still running)
     smoke_done = Signal(object)          # engine.inspect.SmokeReport
     snapshot_ready = Signal(str, object)  # kind, payload dict ("error" key on failure)
     node_health = Signal(object)         # dict: node id -> {level, reasons, stats, tooltip}
-    history_changed = Signal(object)     # dict: the whole history (adopted model, reset)
+    history_changed = Signal(object)     # dict: the whole history and "best_epoch"
+    modified_changed = Signal()          # the model's trained state changed or was saved
     graph_changed = Signal()
     node_selected = Signal(str)
     sample_selected = Signal(int)
@@ -185,31 +168,31 @@ class TrainingController(QObject):
     error = Signal(str)
     _worker_state = Signal(str)
 
-    def __init__(self, graph: Graph | None = None, parent: QObject | None = None):
+    def __init__(self, graph: Graph | None = None, parent: QObject | None = None,
+                 session: Session | None = None):
         super().__init__(parent)
         self._lock = threading.Lock()
-        self._graph = graph.copy() if graph is not None else None
-        self._session: Session | None = None
+        self._session = session or (Session(graph) if graph is not None else None)
+        self._graph = self._session.graph.copy() if self._session else None
         self._info: DataInfo | None = None
-        self._normalization: Normalization | None = None
-        self._trainer: Trainer | None = None
+        self._data_key = None
+        self._norm = None                 # the normalisation the panels' samples get
+        self._snapshots = Snapshots()
+        self._trainer = None
         self._requests: dict[str, dict] = {}
         self._calls: list = []
         self._serve_queued = False
         self._wake = threading.Event()
         self._pause = threading.Event()
         self._stop = threading.Event()
-        self._predictions: np.ndarray | None = None
         self._points: list[tuple] = []
         self._last_event = None
-        self._data_key = None
         self._idle = threading.Event()
         self._idle.set()
         self.state = "idle"
         self.selected_node: str | None = None
         self.sample_index = 0
         self.confusion_at_epoch_end = False
-        self.config = TrainingConfig()
         # state is the GUI thread's: the worker's changes arrive queued, in order with its signals
         self._worker_state.connect(self._adopt_state)
         self._worker = _Worker(self)
@@ -219,12 +202,35 @@ class TrainingController(QObject):
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
 
-    # -- what the main window tells it ------------------------------------------------------
+    # -- the model ------------------------------------------------------------------------------
+    @property
+    def session(self) -> Session | None:
+        """The model being worked on. Its network is the worker's (reach it through request,
+        save or between runs only)."""
+        return self._session
+
+    def set_session(self, session: Session) -> None:
+        """Work on another model (New, Open, a template, recovery): any run stops first, and
+        every panel starts over from it."""
+        self.stop_and_wait()
+        with self._lock:
+            self._session, self._graph = session, session.graph.copy()
+            self._requests.clear()
+        self._norm = None
+        if self._info is not None:
+            self._info.problem = session.data_problem(self._info.dataset)
+        self.session_changed.emit()
+        self.graph_changed.emit()
+        self.history_changed.emit(self._history_copy())
+        self.modified_changed.emit()
+
     def set_graph(self, graph: Graph) -> None:
-        """The graph being edited. The network follows it at the next start or snapshot (never
+        """The graph being edited. The model follows it at the next start or snapshot (never
         during a run); weights whose layer and shape are unchanged are kept."""
         with self._lock:
             self._graph = graph.copy()
+        if self._info is not None and self._session is not None:
+            self._info.problem = self._session.data_problem(self._info.dataset, self._graph)
         self.graph_changed.emit()
 
     @property
@@ -238,41 +244,6 @@ class TrainingController(QObject):
     def select_sample(self, index: int) -> None:
         self.sample_index = max(0, int(index))
         self.sample_selected.emit(self.sample_index)
-
-    def set_session(self, session: Session) -> None:
-        """Adopt an opened model (Session.open): its weights, optimizer, history and data spec.
-        The curves redraw from its history."""
-        def adopt():
-            self._session = session
-            self._graph = session.graph.copy()
-            self._normalization = None
-            self.graph_changed.emit()
-            self.history_changed.emit(self._history_copy())
-        self._post(adopt)
-
-    def load_trained(self, weights: dict | None = None, optimizer: dict | None = None,
-                     history: dict | None = None, data_spec: dict | None = None,
-                     training: dict | None = None) -> None:
-        """Adopt trained state read from a model file for the current graph (the fields of the
-        main window's Trained record); the curves show its history again."""
-        from engine.optim import Optimizer
-        from engine.train import Position
-
-        def adopt():
-            session = self._sync_session()
-            arrays = {**session.net.params, **session.net.state}
-            session.net.load_weights({k: v for k, v in (weights or {}).items()
-                                      if k in arrays and np.shape(v) == arrays[k].shape})
-            session.optimizer = Optimizer.from_state_dict(optimizer) if optimizer else None
-            session.history = {k: [float(v) for v in values]
-                               for k, values in (history or {}).items()}
-            position = (training or {}).get("position")
-            session.position = (Position(**position) if position else
-                                Position(epoch=len(session.history.get("epoch", []))))
-            session.seed = int((training or {}).get("seed", session.seed))
-            session.data_spec = data_spec
-            self.history_changed.emit(self._history_copy())
-        self._post(adopt)
 
     def detect_devices(self) -> None:
         """Look for GPUs on a thread of their own (importing numba.cuda and asking the driver
@@ -288,16 +259,26 @@ class TrainingController(QObject):
         threading.Thread(target=detect, name="find-devices", daemon=True).start()
 
     # -- data ---------------------------------------------------------------------------------
-    def load_data(self, config: TrainingConfig) -> None:
-        """Load (or reuse) the dataset of config on the worker; data_loaded(DataInfo) follows."""
+    def load_data(self) -> None:
+        """Load (or reuse) the dataset of session.settings.data on the worker; data_loaded
+        (DataInfo) follows. Without a chosen source, the built-in dataset the Input fits."""
         if self.busy:
             return
-        self.config = config
+        choice = self._session.settings.data
+        if not choice.get("source"):
+            name = builtin_dataset_for(self.input_shape() or ())
+            if name is None:
+                self._info = None
+                self.error.emit(f"No built-in dataset fits the Input "
+                                f"{'x'.join(map(str, self.input_shape() or ()))}: import your "
+                                f"data (Import file… or Import folder…).")
+                return
+            self._session.settings.data = {**choice, "source": name}
         self._set_state("loading")
 
         def load():
             try:
-                self._load(config)
+                self._load()
             finally:
                 self._set_state("idle")
         self._post(load)
@@ -327,24 +308,34 @@ class TrainingController(QObject):
         if self._info is not None:
             self.data_loaded.emit(self._info)
 
-    def _load(self, config: TrainingConfig) -> DataInfo:
+    def use_model_data(self) -> None:
+        """Choose the data the model was trained on (its /data spec) and load it."""
+        self._session.settings.data = data_choice(self._session.data_spec)
+        self.load_data()
+
+    def _load(self) -> DataInfo:
+        session = self._session
+        choice = session.settings.data
+        if not choice.get("source"):
+            raise DataError("choose a dataset in the Train panel first")
+        size = choice.get("image_size")
+        key = (choice["source"], tuple(size) if size else None, choice.get("color"))
         info = self._info
-        key = (config.data, config.image_size, config.color)
         if info is None or self._data_key != key:
-            dataset = load_dataset(config.data, image_size=config.image_size, color=config.color,
-                                   seed=config.seed)
+            dataset = load_dataset(choice["source"], image_size=key[1],
+                                   color=choice.get("color"), seed=session.settings.seed)
             self._data_key = key
-            self._normalization = None
         else:
             dataset = info.dataset
-        train, val = split_ranges(config, len(dataset))
-        if info is None or info.dataset is not dataset or (train, val) != (
-                info.train_range, info.val_range):
-            self._normalization = None
+        train, val = split_ranges(choice, len(dataset))
         k = dataset.num_classes
         info = DataInfo(dataset, train, val,
                         np.bincount(dataset.y[slice(*train)], minlength=k),
-                        np.bincount(dataset.y[slice(*val)], minlength=k))
+                        np.bincount(dataset.y[slice(*val)], minlength=k),
+                        session.data_problem(dataset, self._graph))
+        if self._info is None or self._info.dataset is not dataset \
+                or self._info.train_range != train:
+            self._norm = None
         self._info = info
         self.data_loaded.emit(info)
         return info
@@ -355,42 +346,34 @@ class TrainingController(QObject):
         """A run (smoke test included) is in progress or paused."""
         return self.state in ("smoke", "training", "paused", "stopping")
 
-    @property
-    def session(self) -> Session | None:
-        """The model being trained. Read it from the GUI thread only while not busy."""
-        return self._session
-
-    def start(self, config: TrainingConfig | None = None, force: bool = False) -> None:
-        """Train with config: the smoke test first (unless config.smoke_test is off or force),
-        then config.epochs more epochs from where the model is."""
+    def start(self, smoke_test: bool = True) -> None:
+        """Train with the session's settings: the smoke test first (unless smoke_test is off),
+        then the interrupted run, or settings.epochs more epochs from where the model is."""
         if self.busy:
             return
-        config = self._begin(config)
-        self._set_state("smoke" if config.smoke_test and not force else "training")
-        self._post(lambda: self._train(config, force))
+        self._begin()
+        self._set_state("smoke" if smoke_test else "training")
+        self._post(lambda: self._train(smoke_test))
 
-    def run_smoke_test(self, config: TrainingConfig | None = None) -> None:
+    def run_smoke_test(self) -> None:
         """The smoke test alone; smoke_done(report) and node_health follow."""
         if self.busy:
             return
-        config = self._begin(config)
+        self._begin()
         self._set_state("smoke")
 
         def smoke():
             try:
-                self._smoke(config)
+                self._smoke()
             finally:
                 self._set_state("idle")
                 self._idle.set()
         self._post(smoke)
 
-    def _begin(self, config: TrainingConfig | None) -> TrainingConfig:
-        """Adopt config (or keep the current one) and clear the run's flags."""
-        self.config = config = config or self.config
+    def _begin(self) -> None:
         self._stop.clear()
         self._pause.clear()
         self._idle.clear()
-        return config
 
     def pause(self) -> None:
         if self.state == "training":
@@ -414,15 +397,32 @@ class TrainingController(QObject):
         self._wake.set()
 
     def reset(self) -> None:
-        """Fresh weights for the current graph; history and optimizer state are dropped."""
+        """Fresh weights for the current graph; history, optimizer state and best epoch go."""
         if self.busy:
             return
 
         def fresh():
-            self._session = None
-            self._sync_session()
+            self._session.reset()
+            self._sync()
+            self._norm = None
+            if self._info is not None:
+                self._info.problem = self._session.data_problem(self._info.dataset, self._graph)
+                self.data_loaded.emit(self._info)
             self.history_changed.emit(self._history_copy())
+            self.modified_changed.emit()
         self._post(fresh)
+
+    def load_weights(self, arrays: dict) -> None:
+        """Put arrays ("node/name" -> array) into the model's network where key and shape fit;
+        the model counts as modified."""
+        def load():
+            session = self._sync()
+            targets = {**session.net.params, **session.net.state}
+            session.net.load_weights({k: v for k, v in arrays.items()
+                                      if k in targets and np.shape(v) == targets[k].shape})
+            session.modified = True
+            self.modified_changed.emit()
+        self._post(load)
 
     def stop_and_wait(self, timeout: float = 60.0) -> bool:
         """Stop any run and wait until the network is left alone; False on timeout."""
@@ -436,7 +436,7 @@ class TrainingController(QObject):
             self._worker.jobs.put(None)
             self._worker.wait(timeout_ms)
 
-    # -- snapshots ----------------------------------------------------------------------------
+    # -- snapshots and files ------------------------------------------------------------------
     def request(self, kind: str, **params) -> None:
         """Ask for a snapshot: "filters" (node), "activations" (node, sample), "saliency"
         (sample, class_index), "confusion", "cell_samples" (true, predicted, limit),
@@ -446,23 +446,34 @@ class TrainingController(QObject):
             self._requests[kind] = params
         self._schedule_serve()
 
-    def save(self, path) -> None:
-        """Save the model (graph, weights, optimizer, history, data spec) with Session.save;
-        during a run it is written between two batches."""
-        self._call(lambda: self._sync_session(during_run=self._trainer is not None).save(path))
+    def save(self, path, graph: Graph | None = None) -> None:
+        """Save the model as graph (the edited one; by default the controller's) to path; during
+        a run it is written between two batches. Raises what Session.save raises."""
+        graph = graph or self._graph
 
-    def trained_state(self) -> dict:
-        """{"weights", "optimizer", "history", "data_spec", "training"}: the keyword arguments
-        of the main window's set_trained(), read between batches during a run."""
-        def read():
-            session = self._sync_session(during_run=self._trainer is not None)
-            return {"weights": session.net.weights(),
-                    "optimizer": session.optimizer.state_dict() if session.optimizer else None,
-                    "history": {k: np.asarray(v) for k, v in session.history.items()},
-                    "data_spec": session.data_spec,
-                    "training": {"seed": session.seed,
-                                 "position": dataclasses.asdict(session.position)}}
-        return self._call(read)
+        def write():
+            session = self._sync(graph=graph, during_run=self._trainer is not None)
+            session.save(path)
+        self._call(write)
+        self.modified_changed.emit()
+
+    def save_copy(self, path, done=None) -> None:
+        """Write a copy of the model to path between two batches without waiting (autosave);
+        done(error or None) is called on the worker."""
+        graph = self._graph
+
+        def write():
+            try:
+                session = self._sync(graph=graph, during_run=self._trainer is not None)
+                session.save(path, copy=True)
+                error = None
+            except Exception as err:  # autosave must never disturb the run
+                error = err
+            if done is not None:
+                done(error)
+        with self._lock:
+            self._calls.append(write)
+        self._schedule_serve()
 
     # -- worker side ----------------------------------------------------------------------------
     def _post(self, job) -> None:
@@ -518,67 +529,52 @@ class TrainingController(QObject):
 
     def _history_copy(self) -> dict:
         session = self._session
-        return {k: list(v) for k, v in session.history.items()} if session else {}
+        if session is None:
+            return {}
+        history = {k: list(v) for k, v in session.history.items()}
+        history["best_epoch"] = session.best.epoch if session.best else None
+        return history
 
-    def _sync_session(self, device: str | None = None, during_run: bool = False) -> Session:
-        """The Session for the current graph, rebuilt when the graph's structure or the device
-        changed (keeping every array that still fits)."""
+    def _sync(self, device: str | None = None, graph: Graph | None = None,
+              during_run: bool = False) -> Session:
+        """The session, following the edited graph and the chosen device (never during a run);
+        the curves start over when an edit sets the run's state aside or brings it back."""
         session = self._session
         if during_run:
             return session
-        graph = self._graph
-        if graph is None:
+        if session is None:
             raise ValueError("there is no network to train: set a graph first")
-        backend, _, index = (device or (session.net.backend.name if session else "cpu")
-                             ).partition(":")
+        backend, _, index = (device or session.settings.device or "cpu").partition(":")
         if backend == "cuda" and index:
             from numba import cuda
 
             cuda.select_device(int(index))
-        if session is None:
-            self._session = Session(graph, backend=backend, seed=self.config.seed)
-            return self._session
-        same = structure_key(graph) == structure_key(session.graph)
-        if same and backend == session.net.backend.name:
-            session.graph = graph
-            return session
-        fresh = Session(graph, backend=backend, seed=session.seed)
-        if _carry_weights(session.net, fresh.net):
-            fresh.optimizer, fresh.history = session.optimizer, session.history
-            fresh.position, fresh.data_spec = session.position, session.data_spec
-        self._session = fresh
-        if not same:
+        session.set_backend(backend)
+        history = session.history
+        session.adopt(graph or self._graph)
+        if session.history is not history:
+            self._norm = None
             self.history_changed.emit(self._history_copy())
-        return fresh
+            self.modified_changed.emit()
+        return session
 
-    def _normalized(self, session: Session, info: DataInfo) -> Normalization:
-        if self._normalization is None:
-            spec = session.data_spec or {}
-            stored = spec.get("normalization")
-            same_data = (spec.get("source") == info.dataset.source
-                         and list(spec.get("train_range") or []) == list(info.train_range))
-            self._normalization = (Normalization.from_dict(stored) if stored and same_data
-                                   else Normalization.fit(info.dataset.x[slice(*info.train_range)]))
-        return self._normalization
+    def _normalized(self, info: DataInfo):
+        if self._norm is None:
+            self._norm = self._session.normalization_for(info.dataset, info.train_range)
+        return self._norm
 
-    def _check_fit(self, session: Session, info: DataInfo) -> None:
-        expected, got = tuple(session.net.input_shape), info.dataset.input_shape
-        if expected != got:
-            raise DataError(f"the data's samples have shape {list(got)} but the network's Input "
-                            f"expects {list(expected)}: set the Input shape to {list(got)}")
-        outputs = session.net.output_shape
-        if session.net.loss_name == "cross_entropy" and info.dataset.num_classes > outputs[0]:
-            raise DataError(f"the data has {info.dataset.num_classes} classes but the network "
-                            f"outputs {outputs[0]} scores: give the last layer "
-                            f"{info.dataset.num_classes} units")
+    def _checked_data(self) -> DataInfo:
+        info = self._load()
+        if info.problem is not None:
+            raise DataError(info.problem.message)
+        return info
 
-    def _smoke(self, config: TrainingConfig) -> inspect.SmokeReport:
-        session = self._sync_session(config.device)
-        info = self._load(config)
-        self._check_fit(session, info)
-        norm = self._normalized(session, info)
+    def _smoke(self) -> inspect.SmokeReport:
+        session = self._sync()
+        info = self._checked_data()
+        norm = self._normalized(info)
         start = info.train_range[0]
-        count = min(SMOKE_BATCH, config.batch_size, info.train_range[1] - start)
+        count = min(SMOKE_BATCH, session.settings.batch_size, info.train_range[1] - start)
         xb = info.dataset.x[start:start + count]
         x = normalize_into(np.empty(xb.shape, np.float32), xb, norm.mean, norm.std)
         report = inspect.smoke_test(session.net, x, info.dataset.y[start:start + count])
@@ -589,13 +585,13 @@ class TrainingController(QObject):
             for node_id, messages in report.problems.items() if node_id is not None})
         return report
 
-    def _train(self, config: TrainingConfig, force: bool) -> None:
+    def _train(self, smoke: bool) -> None:
         reason = "failed"
         switch = sys.getswitchinterval()
         sys.setswitchinterval(min(switch, SWITCH_INTERVAL))
         try:
-            if config.smoke_test and not force:
-                report = self._smoke(config)
+            if smoke:
+                report = self._smoke()
                 if not report.ok:
                     reason = "smoke test failed"
                     return
@@ -603,35 +599,23 @@ class TrainingController(QObject):
                     reason = "stopped"
                     return
             self._set_state("training")
-            reason = self._run(config)
+            reason = self._run()
         finally:
             sys.setswitchinterval(switch)
             self._flush_points(self._last_event)
             self._trainer = None
+            self._norm = None
             self._set_state("idle")
             self._idle.set()
+            self.modified_changed.emit()
             self.finished.emit(reason)
             self._serve()
 
-    def _run(self, config: TrainingConfig) -> str:
-        session = self._sync_session(config.device)
-        info = self._load(config)
-        self._check_fit(session, info)
-        norm = self._normalized(session, info)
-        session.data_spec = data_spec(info.dataset, norm, info.train_range, info.val_range)
-        target = session.position.epoch + config.epochs
-        schedule = Schedule(config.schedule, step_size=max(1, target // 3), epochs=target)
-        optimizer = session.make_optimizer(config.optimizer, config.lr, schedule,
-                                           weight_decay=config.weight_decay)
-        optimizer.schedule = schedule
-        optimizer.config["weight_decay"] = config.weight_decay
-        data = info.dataset
-        train, val = data.subset(*info.train_range), data.subset(*info.val_range)
-        trainer = Trainer(session.net, optimizer, train.x, train.y, val.x, val.y,
-                          epochs=target, batch_size=config.batch_size, seed=session.seed,
-                          normalization=norm,
-                          augmentation=Augmentation.from_dict(config.augmentation),
-                          history=session.history, position=session.position)
+    def _run(self) -> str:
+        session = self._sync()
+        info = self._checked_data()
+        trainer = session.trainer(info.dataset, info.train_range, info.val_range)
+        self._norm = trainer.normalization
         self._points: list[tuple] = []
         self._last_event = None
         self._last_emit = time.perf_counter()
@@ -640,6 +624,9 @@ class TrainingController(QObject):
         self._rate = math.nan
         self._rate_mark = (time.perf_counter(), 0)
         self._seen = 0
+        self._first_loss = self._smoothed = None
+        self._warned: set[str] = set()
+        self._chance = info.train_counts.max() / max(1, info.train_counts.sum())
         trainer.batch_listeners.append(self._after_batch)
         trainer.epoch_listeners.append(self._after_epoch)
         self._trainer = trainer
@@ -648,13 +635,35 @@ class TrainingController(QObject):
         try:
             trainer.run()
         except TrainingDiverged as err:
+            session.finish(trainer)
             self.diverged.emit(str(err))
             return "diverged"
-        return "stopped" if trainer.stopped_reason == "stopped" else "completed"
+        session.finish(trainer)
+        if trainer.stopped_reason == "stopped":
+            return "stopped"
+        if trainer.stopped_reason:
+            self.warning.emit(trainer.stopped_reason)
+            return "early stop"
+        return "completed"
+
+    def _watch_loss(self, loss: float) -> None:
+        """Warn once when the smoothed loss climbs far above the run's first one."""
+        if self._first_loss is None:
+            self._first_loss = self._smoothed = loss
+            return
+        self._smoothed = 0.8 * self._smoothed + 0.2 * loss
+        if self._smoothed > DIVERGING * max(self._first_loss, 1e-3) \
+                and "loss" not in self._warned:
+            self._warned.add("loss")
+            self.warning.emit(
+                f"The loss is diverging: {self._smoothed:.3g}, up from {self._first_loss:.3g} at "
+                f"the start. Stop and lower the learning rate (now "
+                f"{self._trainer.optimizer.lr:g}).")
 
     def _after_batch(self, event) -> None:
         trainer = self._trainer
         self._last_event = event
+        self._watch_loss(event.loss)
         now = time.perf_counter()
         self._seen += min(trainer.batch_size, len(trainer.x) - (event.batch - 1)
                           * trainer.batch_size)
@@ -719,9 +728,17 @@ class TrainingController(QObject):
         self.node_health.emit(report)
 
     def _after_epoch(self, row: dict) -> None:
-        self.epoch_done.emit(dict(row))
+        best = self._trainer.best
+        self.epoch_done.emit({**row, "best_epoch": best.epoch if best else None})
+        if row["train_acc"] <= self._chance + 0.02 and "chance" not in self._warned \
+                and self._trainer.optimizer.step_count >= CHANCE_AFTER_STEPS:
+            self._warned.add("chance")
+            self.warning.emit(
+                f"Not learning: training accuracy {row['train_acc']:.1%} after epoch "
+                f"{row['epoch']} is what always guessing the largest class gives "
+                f"({self._chance:.1%}). Stop, then lower the learning rate or check the labels.")
         if self.confusion_at_epoch_end:
-            self.snapshot_ready.emit("confusion", self._snapshot("confusion", {}))
+            self._serve_snapshot("confusion", {})
 
     def _serve(self) -> None:
         with self._lock:
@@ -730,106 +747,21 @@ class TrainingController(QObject):
         for call in calls:
             call()
         for kind, params in requests.items():
-            try:
-                payload = self._snapshot(kind, params)
-            except Exception as err:  # the panel shows it; the run goes on
-                payload = {"error": str(err) or type(err).__name__}
+            self._serve_snapshot(kind, params)
+
+    def _serve_snapshot(self, kind: str, params: dict) -> None:
+        session = self._session
+        try:
+            session = self._sync(during_run=self._trainer is not None)
+            info = self._info
+            norm = self._normalized(info) if info is not None else None
+            payload = self._snapshots.take(kind, {"sample": self.sample_index, **params},
+                                           session, info, norm)
+        except Exception as err:  # the panel shows it; the run goes on
+            payload = {"error": str(err) or type(err).__name__}
+        if session is self._session:   # a model opened meanwhile: the answer is stale
             payload.setdefault("params", params)
             self.snapshot_ready.emit(kind, payload)
-
-    def _samples(self) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-        info = self._info
-        if info is None:
-            raise DataError("load a dataset in the Train panel first")
-        rng = info.val_range if info.val_range[1] > info.val_range[0] else info.train_range
-        return info.dataset.x[slice(*rng)], info.dataset.y[slice(*rng)], rng
-
-    def _prepared(self, session: Session, x: np.ndarray) -> np.ndarray:
-        norm = self._normalized(session, self._info)
-        return normalize_into(np.empty(x.shape, np.float32), x, norm.mean, norm.std)
-
-    def _snapshot(self, kind: str, params: dict) -> dict:
-        session = self._sync_session(during_run=self._trainer is not None)
-        net = session.net
-        step = session.optimizer.step_count if session.optimizer else 0
-        if kind == "filters":
-            convs = [n for n in net.order if net.graph.nodes[n].type.startswith("Conv")]
-            if not convs:
-                raise ValueError("the network has no convolution layer")
-            node = params.get("node") if params.get("node") in convs else convs[0]
-            return {"node": node, "conv_nodes": convs, "filters": inspect.filters(net, node),
-                    "weight": net.backend.to_host(net.params[f"{node}/weight"]).copy(),
-                    "type": net.graph.nodes[node].type, "step": step}
-        if kind == "histograms":
-            layers = [k.split("/")[0] for k in net.params if k.endswith("/weight")]
-            if not layers:
-                raise ValueError("the network has no layer with weights")
-            node = params.get("node") if params.get("node") in layers else layers[0]
-            return {"node": node, "layers": layers, "step": step,
-                    "histograms": inspect.histograms(net, node_ids=[node])[node]}
-        x, y, rng = self._samples()
-        if kind in ("activations", "saliency"):
-            index = min(int(params.get("sample", self.sample_index)), len(x) - 1)
-            sample = self._prepared(session, x[index:index + 1])
-            payload = {"sample": index, "dataset_index": rng[0] + index, "input": x[index],
-                       "label": int(y[index]), "class_names": self._info.dataset.class_names,
-                       "step": step}
-            if kind == "activations":
-                node = params.get("node") or net.input_id
-                if node not in net.order and node != net.input_id:
-                    raise ValueError(f"{node!r} is not part of the compiled network (its output "
-                                     f"does not reach the Output node, or it was added since)")
-                acts = inspect.activations(net, sample[0], [node])
-                logits = net.activation(net.sources[net.output_id][0])[0]
-                fields = inspect.receptive_fields(net.graph)
-                payload.update(node=node, type=net.graph.nodes[node].type,
-                               activation=acts[node], field=fields.get(node), logits=logits)
-                return payload
-            logits = net.forward(sample, training=False)[0]
-            chosen = params.get("class_index")
-            chosen = int(np.argmax(logits)) if chosen is None else int(chosen)
-            payload.update(logits=logits, class_index=chosen,
-                           saliency=inspect.saliency(net, sample[0], chosen))
-            return payload
-        if kind == "confusion":
-            norm = self._normalized(session, self._info)
-            predictions = inspect.predict_classes(net, x, normalization=norm)
-            self._predictions = predictions
-            names = list(self._info.dataset.class_names)
-            # a network with more outputs than classes can still predict the extra ones
-            columns = max(len(names), int(predictions.max(initial=0)) + 1)
-            matrix = inspect.confusion_matrix(y, predictions, columns)[:len(names)]
-            return {"matrix": matrix, "class_names": names,
-                    "predicted_names": names + [f"output {k}" for k in range(len(names),
-                                                                             columns)],
-                    "step": step, "epoch": session.position.epoch}
-        if kind == "cell_samples":
-            if self._predictions is None or len(self._predictions) != len(y):
-                raise ValueError("no confusion matrix yet: train an epoch first")
-            true, predicted = int(params["true"]), int(params["predicted"])
-            where = np.flatnonzero((y == true) & (self._predictions == predicted))
-            where = where[:int(params.get("limit", 12))]
-            maps = (inspect.saliency(net, self._prepared(session, x[where]),
-                                     np.full(len(where), predicted)) if len(where)
-                    else np.zeros((0, *x.shape[1:]), np.float32))
-            return {"true": true, "predicted": predicted, "indices": where, "inputs": x[where],
-                    "saliency": maps, "class_names": self._info.dataset.class_names,
-                    "step": step}
-        raise ValueError(f"unknown snapshot kind {kind!r}")
-
-
-def health_tooltip(stats: dict[str, float], reasons: list[str]) -> str:
-    """Plain-text tooltip for a node's badge: the statistics, then what is wrong."""
-    lines = [f"activation mean {stats['mean']:.3g}, std {stats['std']:.3g}"]
-    if "dead" in stats:
-        lines.append(f"dead ReLUs {stats['dead']:.0%}")
-    if "grad_norm" in stats:
-        lines.append(f"gradient norm {stats['grad_norm']:.3g}")
-    if "update_ratio" in stats:
-        lines.append(f"update/weight {stats['update_ratio']:.2e} per step")
-    return "\n".join(lines + [f"\u26a0 {r}" for r in reasons])
-
-
 def install_training_docks(main_window, controller: TrainingController) -> dict:
     """Add the training panels to main_window as tabbed docks (through its add_panel when it has
     one) and ask before closing it during a run. Returns {title: panel widget}."""

@@ -1,5 +1,5 @@
-"""The model being worked on: graph, weights, optimizer state, data spec, training settings, history,
-run position and the best epoch's weights, with one owner.
+"""The model being worked on: graph, weights, optimizer state, data spec, training settings,
+history, run position and the best epoch's weights, with one owner.
 
 The command line and the designer both open, train and save models through a Session, so a file
 trained in one resumes in the other exactly, and nothing is copied into a second record.
@@ -78,7 +78,26 @@ class TrainingSettings:
         return cls(**{k: v for k, v in (d or {}).items() if k in known})
 
 
-def _data_choice(spec: dict | None) -> dict:
+@dataclass
+class DataProblem:
+    """Why a dataset cannot train this model, and the fixes that fit: "model_data" (pick the data
+    the model was trained on), "input_shape" (set the Input to the data's shape), "reset"
+    (fresh weights, to train afresh on this data)."""
+
+    message: str
+    fixes: tuple[str, ...] = ()
+
+
+def _shape_text(shape) -> str:
+    return "x".join(str(v) for v in shape)
+
+
+def _classes_text(names) -> str:
+    names = [str(n) for n in names]
+    return ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+
+
+def data_choice(spec: dict | None) -> dict:
     """The dataset choice that reproduces the data a model was trained on (its /data spec)."""
     if not spec or not spec.get("source"):
         return {}
@@ -119,7 +138,7 @@ class Session:
                    keep_outputs: bool = True) -> Session:
         settings = TrainingSettings.from_dict(model.settings)
         if not settings.data:
-            settings.data = _data_choice(model.data_spec)
+            settings.data = data_choice(model.data_spec)
         if model.settings is None and model.optimizer is not None:
             config = model.optimizer["config"]
             settings.optimizer, settings.lr = model.optimizer["type"], config.get("lr",
@@ -213,15 +232,16 @@ class Session:
             self.graph, self._net = graph.copy(), None
             self._restore(stash)
             return
-        old = self.weights()
-        self._stash = self._state(structure_key(self.graph)) if self.trained else None
+        old = self.weights() if self._net is not None or self._pending is not None else {}
+        trained = self.trained
+        self._stash = self._state(structure_key(self.graph)) if trained else None
         self.graph, self._net, self._pending = graph.copy(), None, None
         targets = {**self.net.params, **self.net.state}
         fitting = {k: v for k, v in old.items() if k in targets and v.shape == targets[k].shape}
         self.net.load_weights(fitting)
         if len(fitting) != len(targets):
             self._clear_run()
-        self.modified = True
+        self.modified = self.modified or trained
 
     def _state(self, key: str) -> dict:
         return {"key": key, "weights": self.weights(), "modified": self.modified,
@@ -244,6 +264,41 @@ class Session:
         self.modified = True
 
     # -- training -----------------------------------------------------------------------------
+    def data_problem(self, dataset, graph: Graph | None = None) -> DataProblem | None:
+        """Whether dataset can train this model (with graph, the edited one): its samples must
+        fit the Input, its classes the Output, and trained weights their own classes."""
+        graph = graph or self.graph
+        try:
+            analysis = graph.check()
+        except ValueError:
+            return None  # the graph's own errors are shown on its nodes
+        expected = tuple(analysis.shapes[graph.input_node.id])
+        outputs = analysis.shapes[graph.output_node.id]
+        got = tuple(dataset.input_shape)
+        spec = self.data_spec or {}
+        own = spec.get("source")
+        model_data = ("model_data",) if self.trained and own and own != dataset.source else ()
+        if got != expected:
+            ranks = len(got) - 1, len(expected) - 1
+            why = (f"; a {ranks[1]}D network cannot take {ranks[0]}D samples"
+                   if ranks[0] != ranks[1] else "")
+            return DataProblem(f"The data's samples are {_shape_text(got)} but the network's "
+                               f"Input expects {_shape_text(expected)}{why}.", model_data + (
+                                   ("input_shape",) if ranks[0] == ranks[1] else ()))
+        loss = analysis.params[graph.output_node.id]["loss"]
+        if loss == "cross_entropy" and len(outputs) == 1 and dataset.num_classes > outputs[0]:
+            return DataProblem(f"The data has {dataset.num_classes} classes but the network "
+                               f"outputs {outputs[0]} scores: give its last layer "
+                               f"{dataset.num_classes} units.", model_data)
+        trained_on = spec.get("class_names")
+        if self.trained and trained_on and list(trained_on) != list(dataset.class_names):
+            return DataProblem(
+                f"This model was trained on {own} ({len(trained_on)} classes: "
+                f"{_classes_text(trained_on)}); the chosen data {dataset.source} has "
+                f"{dataset.num_classes} ({_classes_text(dataset.class_names)}).",
+                model_data + ("reset",))
+        return None
+
     @property
     def interrupted(self) -> bool:
         """A run was stopped before its last epoch (Start or `train` without --epochs finishes
@@ -297,8 +352,9 @@ class Session:
             self.net.load_weights(self.best.weights)
 
     # -- saving -------------------------------------------------------------------------------
-    def save(self, path: str | Path) -> None:
-        """Write the whole model atomically (DESIGN.md 3.2); the old file stays if this fails."""
+    def save(self, path: str | Path, copy: bool = False) -> None:
+        """Write the whole model atomically (DESIGN.md 3.2); the old file stays if this fails.
+        A copy (an autosave) leaves the session's file and modified flag as they were."""
         training = {"seed": self.settings.seed, "position": dataclasses.asdict(self.position)}
         save_model(path, self.graph, self.weights(),
                    optimizer=self.optimizer.state_dict() if self.optimizer else None,
@@ -306,4 +362,5 @@ class Session:
                    data_spec=self.data_spec, training=training,
                    settings=self.settings.to_dict(),
                    best=self.best.to_dict() if self.best else None)
-        self.path, self.modified = Path(path), False
+        if not copy:
+            self.path, self.modified = Path(path), False

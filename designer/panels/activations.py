@@ -102,6 +102,14 @@ class ActivationsPanel(SnapshotPanel):
         self._fill_nodes()
 
     # -- settings ---------------------------------------------------------------------------
+    def clear_view(self) -> None:
+        self.node.clear()
+        self.input_view.clear_image()
+        self.maps_view.clear_image()
+        self.maps_plots.clear()
+        self.info.clear()
+        self.payload, self.maps_shown, self._hovered = None, 0, None
+
     def params(self) -> dict:
         return {"node": self.node.currentData(), "sample": self.sample.value()}
 

@@ -216,6 +216,16 @@ class SnapshotPanel(QWidget):
         controller.state_changed.connect(self._state_changed)
         controller.graph_changed.connect(self.invalidate)
         controller.history_changed.connect(self._history_changed)
+        controller.session_changed.connect(self.start_over)
+
+    def start_over(self) -> None:
+        """Another model: nothing of the previous one stays on show."""
+        self.clear_view()
+        self.message.clear()
+        self.invalidate()
+
+    def clear_view(self) -> None:
+        """Forget what is shown (each panel clears its own views)."""
 
     def params(self) -> dict:
         return {}

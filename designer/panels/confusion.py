@@ -64,6 +64,16 @@ class ConfusionPanel(SnapshotPanel):
         self.controller.confusion_at_epoch_end = False
         super().hideEvent(event)
 
+    def clear_view(self) -> None:
+        self.matrix_view.clear_image()
+        for text in self._texts:
+            self.matrix_view.box.removeItem(text)
+        self._texts = []
+        self.cell_view.clear_image()
+        self.cell_plots.clear()
+        self.info.clear()
+        self.matrix = self.cell = None
+
     def show_snapshot(self, payload: dict) -> None:
         self.message.clear()
         matrix = payload["matrix"]

@@ -68,6 +68,13 @@ class CurvesPanel(QWidget):
         self.acc_epoch = curve(self.acc_plot, TRAIN, "train (epoch)", 1, "o", Qt.DashLine)
         self.acc_val = curve(self.acc_plot, VAL, "validation (epoch)", 2, "s")
         self.lr_curve = curve(self.lr_plot, "#b4e08c")
+        self.lr_epochs = self.lr_plot.plot([0, 1], [0], stepMode="center",
+                                           pen=pg.mkPen("#b4e08c", width=1.5))
+        self.best_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#7ee07e", width=1,
+                                                                style=Qt.DashLine),
+                                         label="best", labelOpts={"position": 0.92,
+                                                                  "color": "#7ee07e"})
+        self.loss_plot.addItem(self.best_line, ignoreBounds=True)
         self._redraw_timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
         self._redraw_timer.timeout.connect(self._redraw_batches)
         self.clear()
@@ -96,7 +103,9 @@ class CurvesPanel(QWidget):
 
     def clear(self) -> None:
         self.batch = {k: [] for k in ("x", "loss", "acc", "lr", "loss_s", "acc_s")}
-        self.epochs = {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")}
+        self.epochs = {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                                       "lr")}
+        self.best_epoch: int | None = None
         self._smooth_loss, self._smooth_acc = _Smoother(), _Smoother()
         self._x_end = None
         self.loss_plot.enableAutoRange()
@@ -115,7 +124,7 @@ class CurvesPanel(QWidget):
         b = self.batch
         if payload.get("epochs", self._x_end) != self._x_end:
             self._x_end = payload["epochs"]
-            self._fix_x_range(b["x"][0] if b["x"] else payload["points"][0][0], self._x_end)
+            self._fix_x_range(self._x_end)
         for x, loss, acc, lr, _step in payload["points"]:
             b["x"].append(x)
             b["loss"].append(loss)
@@ -126,23 +135,34 @@ class CurvesPanel(QWidget):
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
-    def _fix_x_range(self, start: float, end: float) -> None:
-        """The whole run on the x axis from its first batch: the axes then stay as they are
-        while it grows (re-laying out the ticks at every update costs more than the curves)."""
-        self.loss_plot.setXRange(max(0.0, float(np.floor(start))), end, padding=0.01)
+    def _fix_x_range(self, end: float) -> None:
+        """The whole history and the run to its last epoch on the x axis: the axes then stay as
+        they are while it grows (re-laying out the ticks at every update costs more than the
+        curves)."""
+        self.loss_plot.setXRange(0.0, max(1.0, end), padding=0.01)
 
     def add_epoch(self, row: dict) -> None:
         for key, values in self.epochs.items():
             values.append(row[key])
+        self.best_epoch = row.get("best_epoch")
         self._redraw_epochs()
 
     def set_history(self, history: dict) -> None:
-        """Start over from a model's stored history (per-epoch values only)."""
+        """Start over from a model's stored history (per-epoch values only), all of it in view,
+        the best epoch marked."""
         self.clear()
         epochs = history.get("epoch", [])
         for key, values in self.epochs.items():
             values.extend(history.get(key, [math.nan] * len(epochs)))
+        self.best_epoch = history.get("best_epoch")
         self._redraw_epochs()
+        self._fix_x_range(len(epochs))
+        finite = [v for key in ("train_loss", "val_loss") for v in self.epochs[key]
+                  if math.isfinite(v)]
+        if finite:
+            self.loss_plot.setYRange(min(finite), max(finite), padding=0.08)
+        else:
+            self.loss_plot.enableAutoRange(axis=pg.ViewBox.YAxis)
 
     def _redraw_batches(self) -> None:
         b = self.batch
@@ -154,7 +174,7 @@ class CurvesPanel(QWidget):
         self.acc_raw.setData(x, np.asarray(b["acc"], float))
         self.acc_smooth.setData(x, np.asarray(b["acc_s"], float))
         self.lr_curve.setData(x, np.asarray(b["lr"], float))
-        top = max(b["lr"], default=0.0)
+        top = max(b["lr"] + self.epochs["lr"], default=0.0)
         if top and top * 1.1 != self.lr_plot.vb.viewRange()[1][1]:
             # from zero, so a constant rate reads as a flat line at its value
             self.lr_plot.setYRange(0, top * 1.1, padding=0)
@@ -167,11 +187,23 @@ class CurvesPanel(QWidget):
         seen = np.isfinite(e["val_loss"])
         self.loss_val.setData(e["epoch"][seen], e["val_loss"][seen])
         self.acc_val.setData(e["epoch"][seen], e["val_acc"][seen])
+        rates = e["lr"][np.isfinite(e["lr"])]
+        # the stored per-epoch rate of the epochs before this session's batches
+        shown = rates[:int(self.batch["x"][0])] if self.batch["x"] else rates
+        self.lr_epochs.setData(np.arange(len(shown) + 1, dtype=float), shown)
+        if len(shown) and not self.batch["x"]:
+            self.lr_plot.setYRange(0, shown.max() * 1.1, padding=0)
+            self.lr_plot.setLabel("left", f"lr 0..{shown.max():.3g}")
+        self.best_line.setVisible(self.best_epoch is not None)
+        if self.best_epoch is not None:
+            self.best_line.setValue(self.best_epoch)
         if len(e["epoch"]):
             text = (f"epoch {int(e['epoch'][-1])}: train loss {e['train_loss'][-1]:.4f}, "
                     f"accuracy {e['train_acc'][-1]:.1%}")
             if seen.any():
-                best = int(np.nanargmax(np.where(seen, e["val_acc"], -1)))
+                best = (int(np.flatnonzero(e["epoch"] == self.best_epoch)[0])
+                        if self.best_epoch in e["epoch"]
+                        else int(np.nanargmin(np.where(seen, e["val_loss"], np.inf))))
                 text += (f" · validation loss {e['val_loss'][-1]:.4f}, accuracy "
                          f"{e['val_acc'][-1]:.1%} (best {e['val_acc'][best]:.1%} at epoch "
                          f"{int(e['epoch'][best])})")

@@ -70,6 +70,13 @@ class FiltersPanel(SnapshotPanel):
     def params(self) -> dict:
         return {"node": self.node.currentText() or None}
 
+    def clear_view(self) -> None:
+        self.node.clear()
+        self.images.clear_image()
+        self.plots.clear()
+        self.info.clear()
+        self.shown = self.shown_node = None
+
     def _node_selected(self, node_id: str) -> None:
         if self.node.findText(node_id) >= 0:
             self.node.setCurrentText(node_id)

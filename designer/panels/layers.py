@@ -67,6 +67,14 @@ class LayersPanel(SnapshotPanel):
         controller.node_health.connect(self.show_health)
         controller.node_selected.connect(self._node_selected)
 
+    def clear_view(self) -> None:
+        self.health, self.layer = {}, None
+        self.table.setRowCount(0)
+        self.weight_bars.setData([0, 1], [0])
+        self.grad_bars.setData([0, 1], [0])
+        for plot in (self.weight_plot, self.grad_plot):
+            plot.setTitle("")
+
     def show_health(self, report: dict) -> None:
         if not report or not any(entry["stats"] for entry in report.values()):
             return   # smoke-test problems carry no statistics; the Train panel lists them

@@ -80,6 +80,13 @@ class SaliencyPanel(SnapshotPanel):
         controller.sample_selected.connect(lambda _: self.invalidate())
         controller.data_loaded.connect(self._data_loaded)
 
+    def clear_view(self) -> None:
+        for view in (self.input_view, self.heat_view, self.overlay_view):
+            view.clear_image()
+        self.plots.clear()
+        self.info.clear()
+        self.payload = None
+
     def params(self) -> dict:
         return {"sample": self.sample.value(), "class_index": self.target.currentData()}
 

@@ -1,8 +1,10 @@
 """The Train panel: dataset (generated or imported) with a preview, split, hyperparameters,
-device, the smoke test, Start / Pause / Resume / Stop and a progress bar."""
+device, the smoke test, Start / Pause / Resume / Stop and a progress bar.
+
+Its fields show and edit the model's own settings (session.settings): Open, New and a template
+fill them from the model, and each change is written back at once."""
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.data import GENERATED, generate
+from engine.data import GENERATED
 from engine.optim import DEFAULTS, OPTIMIZERS, SCHEDULES
 
-from ..training import TrainingConfig
 from .common import (
     BACKGROUND,
     CHANNEL_COLOURS,
@@ -44,11 +45,6 @@ from .common import (
 
 PREVIEW_PER_CLASS = 8
 IMPORT_FILTER = "Datasets (*.npz *.h5 *.hdf5 *.csv *idx3* *.gz);;All files (*)"
-
-
-@cache
-def generated_shape(name: str) -> tuple[int, ...]:
-    return generate(name, 4).input_shape
 
 
 def shape_text(shape) -> str:
@@ -144,6 +140,7 @@ class TrainPanel(QWidget):
         outer.addWidget(scroll, 1)
         outer.addLayout(self._run_controls())
 
+        controller.session_changed.connect(self.show_session)
         controller.data_loaded.connect(self._data_loaded)
         controller.state_changed.connect(self._state_changed)
         controller.batch_done.connect(self._batch_done)
@@ -152,9 +149,13 @@ class TrainPanel(QWidget):
         controller.diverged.connect(self._problem)
         controller.smoke_done.connect(self._smoke_done)
         controller.error.connect(self._problem)
-        controller.graph_changed.connect(self._graph_changed)
-        self._graph_changed()
+        controller.warning.connect(self._warn)
+        controller.graph_changed.connect(self._show_mismatch)
+        controller.modified_changed.connect(self._update_start)
+        self._connect_fields()
         self._state_changed(controller.state)
+        if controller.session is not None:
+            self.show_session()
 
     # -- building ---------------------------------------------------------------------------
     def _data_group(self) -> QGroupBox:
@@ -163,11 +164,9 @@ class TrainPanel(QWidget):
         self.source = QComboBox()
         for name in GENERATED:
             self.source.addItem(f"{name} (generated)", name)
-        self.source.currentIndexChanged.connect(self._source_changed)
         self.samples = QSpinBox(minimum=0, maximum=1_000_000, singleStep=500, value=0)
         self.samples.setSpecialValueText("default")
         self.samples.setToolTip("How many samples to generate (default: the dataset's own size)")
-        self.samples.valueChanged.connect(self._schedule_load)
         import_file = QPushButton("Import file…")
         import_file.setToolTip("IDX, .npz (x, y), .h5 (x, y) or .csv with a label column")
         import_file.clicked.connect(self._import_file)
@@ -179,10 +178,8 @@ class TrainPanel(QWidget):
         buttons.addWidget(import_folder)
         self.image_size = QLineEdit(placeholderText="as found, e.g. 32x32")
         self.image_size.setToolTip("Resize the images of a folder to HxW")
-        self.image_size.editingFinished.connect(self._schedule_load)
         self.color = QComboBox()
         self.color.addItems(["auto", "gray", "rgb"])
-        self.color.currentIndexChanged.connect(self._schedule_load)
         form.addRow("Dataset", self.source)
         form.addRow("Samples", self.samples)
         form.addRow(buttons)
@@ -193,14 +190,20 @@ class TrainPanel(QWidget):
         self.mismatch = QLabel()
         self.mismatch.setWordWrap(True)
         self.mismatch.setStyleSheet(f"color: {LEVEL_COLOURS['bad']};")
+        self.fix_model_data = QPushButton("Use the model's data")
+        self.fix_model_data.clicked.connect(self._use_model_data)
         self.fix_shape = QPushButton("Set Input shape")
         self.fix_shape.clicked.connect(self._fix_shape)
-        fix_row = QHBoxLayout()
-        fix_row.addWidget(self.mismatch, 1)
-        fix_row.addWidget(self.fix_shape)
+        self.fix_reset = QPushButton("Reset weights to train afresh")
+        self.fix_reset.clicked.connect(self.controller.reset)
+        fixes = QHBoxLayout()
+        for button in (self.fix_model_data, self.fix_shape, self.fix_reset):
+            fixes.addWidget(button)
+        fixes.addStretch(1)
         self.preview = SamplePreview()
         form.addRow(self.data_summary)
-        form.addRow(fix_row)
+        form.addRow(self.mismatch)
+        form.addRow(fixes)
         form.addRow(self.preview)
         return box
 
@@ -210,11 +213,8 @@ class TrainPanel(QWidget):
         self.val_percent = QDoubleSpinBox(minimum=0, maximum=90, value=20, suffix=" %",
                                           decimals=0)
         self.val_percent.setToolTip("The last share of the samples validates; the rest trains")
-        self.val_percent.valueChanged.connect(self._schedule_load)
         self.train_range = QLineEdit(placeholderText="A:B (overrides the share)")
         self.val_range = QLineEdit(placeholderText="A:B")
-        for edit in (self.train_range, self.val_range):
-            edit.editingFinished.connect(self._schedule_load)
         form.addRow("Validation", self.val_percent)
         form.addRow("Train range", self.train_range)
         form.addRow("Validation range", self.val_range)
@@ -228,8 +228,6 @@ class TrainPanel(QWidget):
         self.optimizer = QComboBox()
         self.optimizer.addItems(OPTIMIZERS)
         self.optimizer.setCurrentText("adam")
-        self.optimizer.currentTextChanged.connect(
-            lambda kind: self.lr.setValue(DEFAULTS[kind]["lr"]))
         self.lr = QDoubleSpinBox(minimum=1e-6, maximum=10.0, decimals=6, singleStep=1e-4,
                                  value=1e-3)
         self.schedule = QComboBox()
@@ -243,6 +241,13 @@ class TrainPanel(QWidget):
         self.brightness = QDoubleSpinBox(minimum=0.0, maximum=1.0, decimals=2, singleStep=0.05)
         self.contrast = QDoubleSpinBox(minimum=0.0, maximum=1.0, decimals=2, singleStep=0.05)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
+        self.early_stop = QSpinBox(minimum=0, maximum=10_000, suffix=" epochs")
+        self.early_stop.setSpecialValueText("off")
+        self.early_stop.setToolTip("Stop when the validation loss has not improved for this many "
+                                   "epochs; the model keeps its best epoch's weights")
+        self.keep_best = QCheckBox("keep the best epoch's weights")
+        self.keep_best.setToolTip("The model file keeps the weights of the epoch with the lowest "
+                                  "validation loss (evaluate, predict and export use them)")
         form.addRow("Epochs", self.epochs)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Optimizer", self.optimizer)
@@ -254,6 +259,8 @@ class TrainPanel(QWidget):
         form.addRow("Brightness ±", self.brightness)
         form.addRow("Contrast ±", self.contrast)
         form.addRow("Seed", self.seed)
+        form.addRow("Early stop", self.early_stop)
+        form.addRow("", self.keep_best)
         return box
 
     def _device_group(self) -> QGroupBox:
@@ -284,7 +291,7 @@ class TrainPanel(QWidget):
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
         self.reset_button = QPushButton("Reset weights")
-        self.smoke_button.clicked.connect(lambda: self.controller.run_smoke_test(self.config()))
+        self.smoke_button.clicked.connect(self.controller.run_smoke_test)
         self.start_button.clicked.connect(lambda: self.start())
         self.pause_button.clicked.connect(self._toggle_pause)
         self.stop_button.clicked.connect(self.controller.stop)
@@ -299,64 +306,171 @@ class TrainPanel(QWidget):
         self.start_anyway = QPushButton("Start anyway")
         self.start_anyway.setVisible(False)
         self.start_anyway.clicked.connect(lambda: self.start(force=True))
+        self.warning = status_label()
+        self.warning.setStyleSheet(f"color: {LEVEL_COLOURS['warn']};")
+        self.warning.setVisible(False)
+        self.stop_now = QPushButton("Stop training")
+        self.stop_now.setVisible(False)
+        self.stop_now.clicked.connect(self.controller.stop)
         layout.addWidget(self.smoke_first)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.start_anyway)
+        layout.addWidget(self.warning)
+        layout.addWidget(self.stop_now)
         return layout
 
-    # -- reading the form -------------------------------------------------------------------
+    # -- the model's settings ----------------------------------------------------------------
+    def _connect_fields(self) -> None:
+        """Every field writes the model's settings when the user changes it."""
+        for signal in (self.epochs.valueChanged, self.batch_size.valueChanged,
+                       self.lr.valueChanged, self.schedule.currentTextChanged,
+                       self.weight_decay.valueChanged, self.translate.valueChanged,
+                       self.hflip.toggled, self.brightness.valueChanged,
+                       self.contrast.valueChanged, self.seed.valueChanged,
+                       self.early_stop.valueChanged, self.keep_best.toggled,
+                       self.device.currentIndexChanged):
+            signal.connect(self._store_settings)
+        self.optimizer.currentTextChanged.connect(self._optimizer_chosen)
+        for signal in (self.source.currentIndexChanged, self.samples.valueChanged,
+                       self.color.currentIndexChanged, self.val_percent.valueChanged,
+                       self.image_size.editingFinished, self.train_range.editingFinished,
+                       self.val_range.editingFinished):
+            signal.connect(self._data_changed)
+
+    def _fields(self) -> list[QWidget]:
+        return [self.source, self.samples, self.image_size, self.color, self.val_percent,
+                self.train_range, self.val_range, self.epochs, self.batch_size, self.optimizer,
+                self.lr, self.schedule, self.weight_decay, self.translate, self.hflip,
+                self.brightness, self.contrast, self.seed, self.early_stop, self.keep_best,
+                self.device]
+
+    def show_session(self) -> None:
+        """Show the current model: its settings in the fields, its data loaded, a clean run
+        status (another model's progress and messages go)."""
+        s = self.controller.session.settings
+        for widget in self._fields():
+            widget.blockSignals(True)
+        try:
+            self.epochs.setValue(s.epochs)
+            self.batch_size.setValue(s.batch_size)
+            self.optimizer.setCurrentText(s.optimizer)
+            self.lr.setValue(s.lr)
+            self.schedule.setCurrentText(s.schedule)
+            self.weight_decay.setValue(s.weight_decay)
+            aug = s.augmentation
+            self.translate.setValue(int(aug.get("translate", 0)))
+            self.hflip.setChecked(bool(aug.get("hflip", False)))
+            self.brightness.setValue(float(aug.get("brightness", 0.0)))
+            self.contrast.setValue(float(aug.get("contrast", 0.0)))
+            self.seed.setValue(s.seed)
+            self.early_stop.setValue(s.early_stop or 0)
+            self.keep_best.setChecked(s.keep_best)
+            index = self.device.findData(s.device)
+            if index >= 0:
+                self.device.setCurrentIndex(index)
+            self._show_data_choice(s.data)
+        finally:
+            for widget in self._fields():
+                widget.blockSignals(False)
+        self.progress.setValue(0)
+        self.progress.setFormat("not started")
+        self._say("")
+        self.start_anyway.setVisible(False)
+        self.warning.setVisible(False)
+        self.stop_now.setVisible(False)
+        self._enable_source_options()
+        self._update_start()
+        self.load_data()
+
+    def _show_data_choice(self, choice: dict) -> None:
+        data_fields = (self.source, self.samples, self.image_size, self.color, self.val_percent,
+                       self.train_range, self.val_range)
+        blocked = [widget.blockSignals(True) for widget in data_fields]
+        try:
+            self._fill_data_choice(choice)
+        finally:
+            for widget, was in zip(data_fields, blocked):
+                widget.blockSignals(was)
+        self._enable_source_options()
+
+    def _fill_data_choice(self, choice: dict) -> None:
+        source = choice.get("source") or ""
+        name, _, size = source.partition(":")
+        if name in GENERATED:
+            self.samples.setValue(int(size) if size.isdigit() else 0)
+            self.source.setCurrentIndex(self.source.findData(name))
+        elif source:
+            self._add_import(source)
+        size = choice.get("image_size")
+        self.image_size.setText(f"{size[0]}x{size[1]}" if size else "")
+        self.color.setCurrentText(choice.get("color") or "auto")
+        self.val_percent.setValue(float(choice.get("val_percent", 20.0)))
+        self.train_range.setText(choice.get("train_range") or "")
+        self.val_range.setText(choice.get("val_range") or "")
+
+    def _store_settings(self) -> None:
+        s = self.controller.session.settings
+        s.epochs, s.batch_size = self.epochs.value(), self.batch_size.value()
+        s.optimizer, s.lr = self.optimizer.currentText(), self.lr.value()
+        s.schedule, s.weight_decay = self.schedule.currentText(), self.weight_decay.value()
+        s.augmentation = {"translate": self.translate.value(), "hflip": self.hflip.isChecked(),
+                          "brightness": self.brightness.value(),
+                          "contrast": self.contrast.value()}
+        s.seed = self.seed.value()
+        s.early_stop = self.early_stop.value() or None
+        s.keep_best = self.keep_best.isChecked()
+        s.device = self.device.currentData() or "cpu"
+
+    def _optimizer_chosen(self, kind: str) -> None:
+        self.lr.setValue(DEFAULTS[kind]["lr"])
+        self._store_settings()
+
     def data_spec(self) -> str:
         name = self.source.currentData()
         if name in GENERATED and self.samples.value():
             return f"{name}:{self.samples.value()}"
         return name
 
+    def _data_changed(self) -> None:
+        size = self.image_size.text().lower().replace(" ", "").split("x")
+        image_size = [int(size[0]), int(size[1])] if len(size) == 2 and all(
+            v.isdigit() for v in size) else None
+        self.controller.session.settings.data = {
+            "source": self.data_spec(), "image_size": image_size,
+            "color": self.color.currentText(), "val_percent": self.val_percent.value(),
+            "train_range": self.train_range.text(), "val_range": self.val_range.text()}
+        self._enable_source_options()
+        self._schedule_load()
+
     def set_data_spec(self, spec: str) -> None:
         """Choose a dataset by spec ("shapes:600", a path) as if picked in the form."""
         name, _, size = spec.partition(":")
         if name in GENERATED:
+            self.samples.blockSignals(True)
             self.samples.setValue(int(size) if size.isdigit() else 0)
+            self.samples.blockSignals(False)
             self.source.setCurrentIndex(self.source.findData(name))
         else:
             self._add_import(spec)
+        self._data_changed()
         self.load_data()
-
-    def config(self) -> TrainingConfig:
-        size = self.image_size.text().lower().replace(" ", "").split("x")
-        image_size = (int(size[0]), int(size[1])) if len(size) == 2 and all(
-            s.isdigit() for s in size) else None
-        return TrainingConfig(
-            data=self.data_spec(), image_size=image_size,
-            color=self.color.currentText(), val_percent=self.val_percent.value(),
-            train_range=self.train_range.text(), val_range=self.val_range.text(),
-            epochs=self.epochs.value(), batch_size=self.batch_size.value(),
-            optimizer=self.optimizer.currentText(), lr=self.lr.value(),
-            schedule=self.schedule.currentText(), weight_decay=self.weight_decay.value(),
-            augmentation={"translate": self.translate.value(), "hflip": self.hflip.isChecked(),
-                          "brightness": self.brightness.value(),
-                          "contrast": self.contrast.value()},
-            device=self.device.currentData(), seed=self.seed.value(),
-            smoke_test=self.smoke_first.isChecked())
 
     # -- actions ----------------------------------------------------------------------------
     def start(self, force: bool = False) -> None:
         self.start_anyway.setVisible(False)
+        self.warning.setVisible(False)
         self._say("")
-        self.controller.start(self.config(), force=force)
+        self.controller.start(smoke_test=self.smoke_first.isChecked() and not force)
 
     def load_data(self) -> None:
         self._load_timer.stop()
-        self.controller.load_data(self.config())
+        self.controller.load_data()
 
     def _schedule_load(self) -> None:
         if not self.controller.busy:
             self._load_timer.start()
-
-    def _source_changed(self) -> None:
-        self._enable_source_options()
-        self._schedule_load()
 
     def _enable_source_options(self) -> None:
         generated = self.source.currentData() in GENERATED
@@ -393,6 +507,24 @@ class TrainPanel(QWidget):
         if info is not None:
             self.controller.request_input_shape(list(info.dataset.input_shape))
 
+    def _use_model_data(self) -> None:
+        self.controller.use_model_data()
+        self._show_data_choice(self.controller.session.settings.data)
+
+    def _warn(self, message: str) -> None:
+        self.warning.setText(message)
+        self.warning.setVisible(True)
+        self.stop_now.setVisible(self.controller.busy)
+
+    def _update_start(self) -> None:
+        session = self.controller.session
+        resume = session is not None and session.interrupted
+        self.start_button.setText("Resume run" if resume else "Start")
+        self.start_button.setToolTip(
+            f"Finish the stopped run (epoch {session.position.epoch + 1} of "
+            f"{session.optimizer.schedule.epochs})" if resume else
+            "Train the epochs set above, from where the model is")
+
     def _problem(self, message: str) -> None:
         self._say(message, "bad")
 
@@ -412,27 +544,20 @@ class TrainPanel(QWidget):
         self.device_note.setText(note)
         self.device_note.setVisible(bool(note))
 
-    def _graph_changed(self) -> None:
-        shape = self.controller.input_shape()
-        info = self.controller.data
-        if info is None and shape is not None and self.source.currentData() in GENERATED:
-            # start on the built-in dataset the network's Input fits, when one does
-            for name in GENERATED:
-                if generated_shape(name) == shape:
-                    self.source.setCurrentIndex(self.source.findData(name))
-                    break
-        self._show_mismatch()
-
     def _show_mismatch(self) -> None:
-        info, shape = self.controller.data, self.controller.input_shape()
-        wrong = info is not None and shape is not None and info.dataset.input_shape != shape
-        if wrong:
-            got = shape_text(info.dataset.input_shape)
-            self.mismatch.setText(f"The data's samples are {got} but the network's Input expects "
-                                  f"{shape_text(shape)}.")
-            self.fix_shape.setText(f"Set Input shape to {got}")
-        self.mismatch.setVisible(wrong)
-        self.fix_shape.setVisible(wrong)
+        info = self.controller.data
+        problem = info.problem if info is not None else None
+        self.mismatch.setText(problem.message if problem else "")
+        self.mismatch.setVisible(problem is not None)
+        fixes = problem.fixes if problem else ()
+        if "model_data" in fixes:
+            source = (self.controller.session.data_spec or {}).get("source", "")
+            self.fix_model_data.setText(f"Use the model's data ({Path(source).name or source})")
+        if "input_shape" in fixes:
+            self.fix_shape.setText(f"Set Input shape to {shape_text(info.dataset.input_shape)}")
+        for fix, button in (("model_data", self.fix_model_data), ("input_shape", self.fix_shape),
+                            ("reset", self.fix_reset)):
+            button.setVisible(fix in fixes)
 
     def _data_loaded(self, info) -> None:
         ds = info.dataset
@@ -457,13 +582,16 @@ class TrainPanel(QWidget):
         busy = state in ("smoke", "training", "paused", "stopping")
         for widget in (self.source, self.samples, self.image_size, self.color, self.val_percent,
                        self.train_range, self.val_range, self.device, self.smoke_button,
-                       self.start_button, self.reset_button, self.start_anyway):
-            widget.setEnabled(not busy and state != "loading")
+                       self.start_button, self.reset_button, self.start_anyway,
+                       self.fix_model_data, self.fix_shape, self.fix_reset):
+            # Start queues behind a loading dataset; the rest waits for it
+            widget.setEnabled(not busy and (state != "loading" or widget is self.start_button))
         if not busy:
             self._enable_source_options()
         self.pause_button.setEnabled(state in ("training", "paused"))
         self.pause_button.setText("Resume" if state == "paused" else "Pause")
         self.stop_button.setEnabled(busy and state != "stopping")
+        self.stop_now.setVisible(busy and self.warning.isVisible() and state != "stopping")
         if state == "smoke":
             self._say("running the smoke test…")
         elif state == "paused":
@@ -498,6 +626,10 @@ class TrainPanel(QWidget):
             self.start_anyway.setVisible(True)
 
     def _finished(self, reason: str) -> None:
+        self._update_start()
+        if reason == "early stop":
+            self._say(self.status.text() + "<br>" + self.warning.text(), "ok")
+            self.warning.setVisible(False)
         if reason == "completed":
             self.progress.setValue(self.progress.maximum())
             self._say(self.status.text() + "<br>training complete", "ok")

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ._common import cpu_or_cuda, expect_rank, fmt, uniform_fan_in, window_output, window_padding
 from .registry import ModuleType, ParamSpec, ShapeError, register
 

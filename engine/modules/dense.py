@@ -1,8 +1,6 @@
 """Dense (fully connected) layer: y = x W^T + b over a flat [features] input."""
 from __future__ import annotations
 
-import numpy as np
-
 from ._common import cpu_or_cuda, uniform_fan_in
 from .registry import ModuleType, ParamSpec, ShapeError, register
 

@@ -5,7 +5,7 @@ import pytest
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox
 
 from designer.panels import ActivationsPanel, CurvesPanel
-from designer.training import TrainingConfig, TrainingController, install_training_docks
+from designer.training import TrainingController, install_training_docks
 from engine import Graph, compile_network
 from engine.data import Normalization, load_dataset
 from engine.inspect import filters, receptive_fields, saliency, smoke_test
@@ -114,12 +114,12 @@ def test_stop_keeps_the_weights_reached(qtbot, rig):
         train.stop_button.click()
     assert finished.args == ["stopped"]
     session = controller.session
-    fresh = compile_network(load_template("shapes"), seed=session.seed)
+    fresh = compile_network(load_template("shapes"), seed=session.settings.seed)
     trained = session.net.weights()
     assert not np.allclose(trained["conv1/weight"], fresh.params["conv1/weight"])
     assert session.position.batch == session.optimizer.step_count % 8
-    assert controller.trained_state()["weights"]["conv1/weight"] == pytest.approx(
-        trained["conv1/weight"])
+    assert session.modified and session.interrupted
+    assert train.start_button.text() == "Resume run"
 
 
 def test_activation_panel_shows_one_map_per_channel(qtbot, rig):
@@ -158,8 +158,9 @@ def test_receptive_field_after_conv5_pool2_conv5_is_14(qtbot):
         panel = ActivationsPanel(controller)
         qtbot.addWidget(panel)
         panel.show()
+        controller.session.settings.data = {"source": "shapes:40"}
         with qtbot.waitSignal(controller.data_loaded, timeout=RUN):
-            controller.load_data(TrainingConfig(data="shapes:40"))
+            controller.load_data()
         controller.select_node("c2")
         shown(qtbot, panel, node="c2")
         region = panel.show_unit(1, (4, 4))
@@ -194,7 +195,7 @@ def test_smoke_test_flags_a_dead_relu(qtbot, rig):
     assert net.params["conv1/bias"][0] == -1e6   # the check worked on a copy
 
     window, controller, panels = rig
-    controller.load_trained(weights={"conv1/bias": np.full(8, -1e6, np.float32)})
+    controller.load_weights({"conv1/bias": np.full(8, -1e6, np.float32)})
     problems = []
     controller.node_health.connect(problems.append)
     with qtbot.waitSignal(controller.smoke_done, timeout=RUN) as done:
@@ -216,7 +217,7 @@ def test_a_diverging_run_stops_with_a_message_and_keeps_good_weights(qtbot, rig)
     train.epochs.setValue(5)
     # logits near 1e18: the first steps stay finite, then the updates overflow
     weight = compile_network(load_template("shapes")).params["dense2/weight"]
-    controller.load_trained(weights={"dense2/weight": weight * 1e18})
+    controller.load_weights({"dense2/weight": weight * 1e18})
     messages = []
     controller.diverged.connect(messages.append)
     with qtbot.waitSignal(controller.finished, timeout=RUN) as finished:
