@@ -212,7 +212,7 @@ def test_first_loss_of_a_fresh_classifier_is_near_ln_classes():
     from engine.templates import load_template
 
     rng = np.random.default_rng(0)
-    for name, classes in (("lenet5", 10), ("vgg-small", 4), ("signal1d", 3)):
+    for name in ("lenet5", "vgg-small", "signal1d"):
         for seed in range(3):
             net = compile_network(load_template(name), seed=seed)
             x = rng.standard_normal((32, *net.input_shape)).astype(np.float32)
