@@ -460,8 +460,8 @@ class MainWindow(QMainWindow):
         None), replacing the current ones without asking."""
         self.file_path = path
         self._logged_errors = set()
+        self._weights_fit = False   # no "edit invalidated the weights" while the two change
         self.training.set_session(session or Session(graph))
-        self._weights_fit = True
         # its shapes_changed runs the analysis feedback and hands the graph to training
         self.document.reset(graph)
         self._update_title()

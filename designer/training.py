@@ -167,6 +167,7 @@ class TrainingController(QObject):
     devices_found = Signal(object, str)  # find_devices(): [(device id, label)], why no GPU ("")
     error = Signal(str)
     _worker_state = Signal(str)
+    _worker_snapshot = Signal(str, object, object)  # kind, payload, the session it shows
 
     def __init__(self, graph: Graph | None = None, parent: QObject | None = None,
                  session: Session | None = None):
@@ -195,6 +196,7 @@ class TrainingController(QObject):
         self.confusion_at_epoch_end = False
         # state is the GUI thread's: the worker's changes arrive queued, in order with its signals
         self._worker_state.connect(self._adopt_state)
+        self._worker_snapshot.connect(self._relay_snapshot)
         self._worker = _Worker(self)
         self._worker.start()
         _controllers.add(self)
@@ -213,6 +215,8 @@ class TrainingController(QObject):
         """Work on another model (New, Open, a template, recovery): any run stops first, and
         every panel starts over from it."""
         self.stop_and_wait()
+        # what the worker sent about the previous model lands before the panels start over
+        QCoreApplication.sendPostedEvents()
         with self._lock:
             self._session, self._graph = session, session.graph.copy()
             self._requests.clear()
@@ -266,7 +270,9 @@ class TrainingController(QObject):
             return
         choice = self._session.settings.data
         if not choice.get("source"):
-            name = builtin_dataset_for(self.input_shape() or ())
+            if self.input_shape() is None:
+                return   # nothing to fit yet (an empty canvas)
+            name = builtin_dataset_for(self.input_shape())
             if name is None:
                 self._info = None
                 self.error.emit(f"No built-in dataset fits the Input "
@@ -759,8 +765,11 @@ class TrainingController(QObject):
                                            session, info, norm)
         except Exception as err:  # the panel shows it; the run goes on
             payload = {"error": str(err) or type(err).__name__}
-        if session is self._session:   # a model opened meanwhile: the answer is stale
-            payload.setdefault("params", params)
+        payload.setdefault("params", params)
+        self._worker_snapshot.emit(kind, payload, session)
+
+    def _relay_snapshot(self, kind: str, payload: dict, session) -> None:
+        if session is self._session:   # else another model was opened meanwhile: stale
             self.snapshot_ready.emit(kind, payload)
 def install_training_docks(main_window, controller: TrainingController) -> dict:
     """Add the training panels to main_window as tabbed docks (through its add_panel when it has

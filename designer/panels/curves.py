@@ -68,8 +68,7 @@ class CurvesPanel(QWidget):
         self.acc_epoch = curve(self.acc_plot, TRAIN, "train (epoch)", 1, "o", Qt.DashLine)
         self.acc_val = curve(self.acc_plot, VAL, "validation (epoch)", 2, "s")
         self.lr_curve = curve(self.lr_plot, "#b4e08c")
-        self.lr_epochs = self.lr_plot.plot([0, 1], [0], stepMode="center",
-                                           pen=pg.mkPen("#b4e08c", width=1.5))
+        self.lr_epochs = curve(self.lr_plot, "#b4e08c")
         self.best_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#7ee07e", width=1,
                                                                 style=Qt.DashLine),
                                          label="best", labelOpts={"position": 0.92,
@@ -190,7 +189,9 @@ class CurvesPanel(QWidget):
         rates = e["lr"][np.isfinite(e["lr"])]
         # the stored per-epoch rate of the epochs before this session's batches
         shown = rates[:int(self.batch["x"][0])] if self.batch["x"] else rates
-        self.lr_epochs.setData(np.arange(len(shown) + 1, dtype=float), shown)
+        # one level per epoch, as steps
+        self.lr_epochs.setData(np.repeat(np.arange(len(shown) + 1.0), 2)[1:-1],
+                               np.repeat(shown, 2))
         if len(shown) and not self.batch["x"]:
             self.lr_plot.setYRange(0, shown.max() * 1.1, padding=0)
             self.lr_plot.setLabel("left", f"lr 0..{shown.max():.3g}")

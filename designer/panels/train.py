@@ -120,6 +120,7 @@ class TrainPanel(QWidget):
         super().__init__(parent)
         self.controller = controller
         self._imported: list[str] = []
+        self.data_shown = None   # the DataInfo the panel shows
         self._load_timer = QTimer(self, singleShot=True, interval=250)
         self._load_timer.timeout.connect(self.load_data)
 
@@ -560,6 +561,7 @@ class TrainPanel(QWidget):
             button.setVisible(fix in fixes)
 
     def _data_loaded(self, info) -> None:
+        self.data_shown = info
         ds = info.dataset
         counts = ", ".join(f"{name} {t}/{v}" for name, t, v in
                            zip(ds.class_names, info.train_counts, info.val_counts, strict=True))
