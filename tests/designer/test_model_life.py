@@ -13,7 +13,6 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from designer import recovery
-from designer.app import MainWindow
 from engine.data import load_dataset
 from engine.modelfile import load_model
 from engine.session import Session
