@@ -276,10 +276,12 @@ def data_cases(d: Path) -> list[Case]:
 def graph_cases(d: Path) -> list[Case]:
     cases = []
 
-    def add(name, text: str | bytes, expect="error", train=True, timeout=60.0):
+    def add(name, text: str | bytes, expect="error", train=True, timeout=60.0, info=None):
+        """info: what `info` must do when it differs from train (a huge network is described)."""
         path = d / f"g{len(cases)}.json"
         path.write_bytes(text if isinstance(text, bytes) else text.encode())
-        cases.append(Case("graphs", f"info: {name}", ["info", str(path)], expect, timeout))
+        cases.append(Case("graphs", f"info: {name}", ["info", str(path)], info or expect,
+                          timeout))
         if train:
             cases.append(Case("graphs", f"train: {name}", [
                 "train", str(path), "--data", "shapes:32", "--epochs", "1", "--batch-size", "8",
@@ -305,15 +307,18 @@ def graph_cases(d: Path) -> list[Case]:
     add("two Dense layers of 2^20 units", json.dumps(graph([
         ("in", "Input", {"shape": [1, 28, 28]}), ("flat", "Flatten", {}),
         ("d1", "Dense", {"units": 2**20}), ("d2", "Dense", {"units": 2**20}),
-        ("out", "Output", {})])))
+        ("out", "Output", {})])), info="ok")
     add("Input 1x30000x30000", json.dumps(graph([
         ("in", "Input", {"shape": [1, 30000, 30000]}), ("c", "Conv2D", {"filters": 64,
                                                                          "kernel_size": 3}),
-        ("g", "GlobalPool", {}), ("out", "Output", {})])))
+        ("g", "GlobalPool", {}), ("out", "Output", {})])), info="ok")
     n = 20_000
     chain = graph([("in", "Input", {"shape": [4]})]
                   + [(f"a{k}", "Activation", {}) for k in range(n)] + [("out", "Output", {})])
     add(f"{n}-node chain (fine, under 5 s)", json.dumps(chain), "ok", train=False, timeout=5.0)
+    (d / "chain.json").write_text(json.dumps(chain))  # main() saves it as chain.h5
+    cases.append(Case("graphs", f"info: {n}-node model file (fine, under 5 s)",
+                      ["info", str(d / "chain.h5")], "ok", 5.0))
     return cases
 
 
@@ -440,6 +445,9 @@ def main() -> int:
             made = make(folder)
             if args.only in (None, group):
                 cases += made
+        subprocess.run([sys.executable, "-c", "import sys; from engine.session import Session; "
+                        "Session.open(sys.argv[1]).save(sys.argv[2])", str(d / "graphs/chain.json"),
+                        str(d / "graphs/chain.h5")], env=env, check=True, timeout=600)
         print(f"{len(cases)} runs of `convdesigner` from {tree}", flush=True)
         with ThreadPoolExecutor(args.jobs) as pool:
             results = list(pool.map(lambda c: run(c, d, env), cases))

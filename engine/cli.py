@@ -249,9 +249,9 @@ def cmd_predict(args) -> int:
     return 0
 
 
-def layer_table(graph) -> tuple[list[tuple[str, str, str, int, int]], int, int]:
+def layer_table(graph, analysis=None) -> tuple[list[tuple[str, str, str, int, int]], int, int]:
     """Rows (id, type, output shape, parameters, FLOPs) in execution order, and the totals."""
-    analysis = graph.check()
+    analysis = analysis or graph.check()
     rows = [(node_id, graph.nodes[node_id].type,
              "x".join(map(str, analysis.shapes[node_id])), analysis.param_counts[node_id],
              analysis.flops[node_id]) for node_id in analysis.order]
@@ -267,10 +267,12 @@ def cmd_info(args) -> int:
             return 0
     if not args.model:
         raise UsageError("info needs MODEL (or --devices)")
+    from .network import estimate_memory, format_bytes, machine_memory
     from .session import load_source
 
     graph, model = load_source(args.model)
-    rows, params, flops = layer_table(graph)
+    analysis = graph.check()
+    rows, params, flops = layer_table(graph, analysis)
     print(f"Model: {graph.name}")
     widths = (max(5, *(len(r[0]) for r in rows)), max(4, *(len(r[1]) for r in rows)),
               max(12, *(len(r[2]) for r in rows)))
@@ -283,6 +285,9 @@ def cmd_info(args) -> int:
               f"{count:>10,}  {node_flops:>14,}")
     print("-" * len(header))
     print(f"Total parameters: {params:,}   Forward FLOPs per sample: {flops:,}")
+    need, have = estimate_memory(graph, 64, analysis=analysis), machine_memory()
+    print(f"Memory to train at batch 64: about {format_bytes(need)}" + (
+        f", more than the {format_bytes(have)} this machine has" if have and need > have else ""))
     if model is not None and model.history.get("epoch") is not None:
         epochs = len(model.history["epoch"])
         last = {k: v[-1] for k, v in model.history.items() if len(v)}

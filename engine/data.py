@@ -11,7 +11,7 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
 
@@ -71,12 +71,15 @@ def _check_fits(path: Path, what: str, nbytes: int) -> None:
 
 @dataclass
 class Dataset:
-    """x: float32 (N, C, *spatial), images in [0, 1]; y: int64 (N,); source: the spec string."""
+    """x: float32 (N, C, *spatial), images in [0, 1]; y: int64 (N,); source: the spec string;
+    where(i): how errors name sample i in the source ("row 12", "image 3", a file)."""
 
     x: np.ndarray
     y: np.ndarray
     class_names: list[str]
     source: str
+    where: Callable[[int], str] = field(default=lambda i: f"sample {i}", repr=False,
+                                        compare=False)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -90,7 +93,8 @@ class Dataset:
         return len(self.class_names)
 
     def subset(self, start: int, stop: int) -> Dataset:
-        return Dataset(self.x[start:stop], self.y[start:stop], self.class_names, self.source)
+        return Dataset(self.x[start:stop], self.y[start:stop], self.class_names, self.source,
+                       lambda i: self.where(start + i))
 
 
 def fit_input(dataset: Dataset, shape, where: str) -> Dataset:
@@ -103,17 +107,17 @@ def fit_input(dataset: Dataset, shape, where: str) -> Dataset:
     if [d for d in have if d != 1] != [d for d in shape if d != 1]:
         raise DataError(f"{where}: the data has samples of shape {list(have)} but the network's "
                         f"Input expects {list(shape)}")
-    x = dataset.x.reshape(len(dataset.x), *shape)
-    return Dataset(x, dataset.y, dataset.class_names, dataset.source)
+    return replace(dataset, x=dataset.x.reshape(len(dataset.x), *shape))
 
 
 def check_labels(labels: Dataset | np.ndarray, outputs: int, where: str) -> None:
     """DataError naming the first label the network cannot output (outside 0..outputs-1), its
-    row and the output count."""
-    y = np.asarray(labels.y if isinstance(labels, Dataset) else labels)
+    row (as the dataset names it) and the output count."""
+    y = labels.y if isinstance(labels, Dataset) else np.asarray(labels)
     bad = np.flatnonzero((y < 0) | (y >= outputs))
     if bad.size:
-        raise DataError(f"{where}: label {y[bad[0]]} in row {bad[0]} does not fit the network's "
+        row = labels.where(bad[0]) if isinstance(labels, Dataset) else f"sample {bad[0]}"
+        raise DataError(f"{where}: {row}: label {y[bad[0]]} does not fit the network's "
                         f"{outputs} outputs (labels 0 to {outputs - 1})")
 
 
@@ -215,7 +219,7 @@ def _make(path: Path, x, y, where: Callable[[int], str], class_names=None) -> Da
     if bad.size:
         raise DataError(f"{path}: {where(bad[0])}: label {y[bad[0]]} is out of range for "
                         f"{len(class_names)} classes")
-    return Dataset(x, y, list(class_names), str(path))
+    return Dataset(x, y, list(class_names), str(path), where)
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -431,7 +435,7 @@ def _read_image(file: Path, mode: str, size: tuple[int, int] | None) -> np.ndarr
                         f"({', '.join(_IMAGE_FORMATS)})") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DataError(f"{file}: over the limit of {MAX_IMAGE_PIXELS:,} pixels per image "
-                        f"({exc})") from None
+                        f"({str(exc).split(',')[0]})") from None
     except (OSError, ValueError, SyntaxError, EOFError, zlib.error) as exc:
         raise DataError(f"{file}: cannot read image ({exc})") from None
 

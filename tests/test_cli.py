@@ -128,7 +128,7 @@ def test_labels_and_memory_are_checked_before_training_and_evaluating(tmp_path, 
     Session.open("lenet5").save(tmp_path / "m.h5")
     for args in (["train", "lenet5", "--epochs", "1"], ["evaluate", str(tmp_path / "m.h5")]):
         assert main([*args, "--data", str(tmp_path / "d.npz"), "--quiet"]) == 2
-        assert "d.npz: label 10 in row 7 does not fit the network's 10 outputs" in \
+        assert "d.npz: sample 7: label 10 does not fit the network's 10 outputs" in \
             capsys.readouterr().err
     np.save(tmp_path / "empty.npy", np.zeros((0, 1, 28, 28), np.float32))
     assert main(["predict", str(tmp_path / "m.h5"), "--input", str(tmp_path / "empty.npy"),

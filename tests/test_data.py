@@ -389,13 +389,16 @@ def test_samples_that_fit_the_input_are_reshaped(tmp_path):
         fit_input(ds, (1, 4, 16), "vol")
 
 
-def test_labels_are_checked_against_the_outputs():
-    ds = Dataset(np.zeros((4, 1, 2), np.float32), np.array([0, 3, 1, 2]), list("abcd"), "d")
-    check_labels(ds, 4, "d")
-    with pytest.raises(DataError, match=r"d: label 3 in row 1 does not fit the network's 3 "
+def test_labels_are_checked_against_the_outputs(tmp_path):
+    write_csv(tmp_path / "d.csv", [[0, 1, 2], [3, 1, 2], [1, 0, 0], [2, 5, 5]], ["label", "a", "b"])
+    ds = load_dataset(str(tmp_path / "d.csv"))
+    check_labels(ds, 4, "d.csv")
+    with pytest.raises(DataError, match=r"d\.csv: row 3: label 3 does not fit the network's 3 "
                                         r"outputs \(labels 0 to 2\)"):
-        check_labels(ds, 3, "d")
-    with pytest.raises(DataError, match=r"label 2 in row 3"):
+        check_labels(ds, 3, "d.csv")
+    with pytest.raises(DataError, match=r"d\.csv: row 5: label 2"):  # rows of the file
+        check_labels(ds.subset(2, 4), 2, "d.csv")
+    with pytest.raises(DataError, match=r"y: sample 3: label 2"):
         check_labels(np.array([0, 1, 0, 2]), 2, "y")
 
 
