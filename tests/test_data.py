@@ -223,13 +223,12 @@ def test_image_folders_decode_only_images_within_the_pixel_budget(tmp_path, monk
     (tmp_path / "f" / "b" / "1.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 4 4")
     with pytest.raises(DataError, match=r"b/1\.png: cannot read image: not in an image format"):
         load_dataset(str(tmp_path / "f"))
-    start = time.perf_counter()
     for width, message in [(7000, "7000x7000 pixels, over"), (30000, "over")]:
         (tmp_path / "f" / "b" / "1.png").write_bytes(png_header(width, width))
+        # refused before decoding: a decoder would find the image truncated
         with pytest.raises(DataError, match=rf"b/1\.png: {message} the limit of 40,000,000 pixels "
                                             r"per image"):
             load_dataset(str(tmp_path / "f"))
-    assert time.perf_counter() - start < 1  # refused before decoding
     (tmp_path / "f" / "b" / "1.png").unlink()
     os.mkfifo(tmp_path / "f" / "b" / "2.png")
     with pytest.raises(DataError, match=r"b/2\.png: not a regular file"):
@@ -359,7 +358,6 @@ def test_damaged_files_are_one_data_error_naming_the_file(tmp_path):
 
 def test_class_counts_are_bounded(tmp_path):
     x, _ = digits(4)
-    start = time.perf_counter()
     for name, y, message in [("big", [0, 1, 10**9, 2], r"sample 2: label 1000000000 is over the "
                                                         r"limit of 100,000 classes"),
                              ("inf", [0, 1, np.inf, 2], r"sample 2: label inf is not a whole"),
@@ -370,7 +368,6 @@ def test_class_counts_are_bounded(tmp_path):
     write_csv(tmp_path / "big.csv", [[7, 1, 2], [10**9, 3, 4]], ["label", "a", "b"])
     with pytest.raises(DataError, match=r"big\.csv: row 3: label 1000000000 is over the limit"):
         load_dataset(str(tmp_path / "big.csv"))
-    assert time.perf_counter() - start < 1  # no billion class names built
 
 
 def test_samples_that_fit_the_input_are_reshaped(tmp_path):

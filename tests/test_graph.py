@@ -226,17 +226,24 @@ def test_malformed_graph_files_are_one_format_error(tmp_path, text, fragment):
 
 
 def test_analysis_is_linear_in_nodes_and_edges():
-    import time
+    class Edges(list):
+        """Counts the passes over the edges (ancestors made one per node: 20,000 nodes, 18 s)."""
+        passes = 0
 
-    n = 20_000
+        def __iter__(self):
+            Edges.passes += 1
+            return super().__iter__()
+
+    n = 2000
     ids = ["in", *(f"a{k}" for k in range(n)), "out"]
     nodes = [("in", "Input", {"shape": [4]}), *((i, "Activation", {}) for i in ids[1:-1]),
              ("out", "Output", {})]
     graph = Graph.from_dict(doc(nodes, [(a, b, 0) for a, b in zip(ids, ids[1:])]))
-    start = time.perf_counter()
+    graph.edges = Edges(graph.edges)
     analysis = graph.check()
     assert len(graph.ancestors("out")) == n + 2 and len(analysis.order) == n + 2
-    assert time.perf_counter() - start < 3  # was about 20 s: ancestors scanned every edge per node
+    assert len(graph.inputs_by_node()) == n + 2
+    assert Edges.passes <= 5
 
 
 def test_memory_is_estimated_and_a_network_that_cannot_fit_is_refused():
