@@ -128,7 +128,7 @@ def cmd_train(args) -> int:
 
     session = Session.open(args.model, backend=args.device, seed=args.seed, keep_outputs=False)
     data = _load_data(args.data, args.quiet)
-    data = _fit_data(session, data, args.data, args.batch_size, training=True)
+    data = _fit_data(session, data, args.data, min(args.batch_size, len(data)), training=True)
     spatial = session.net.input_shape[1:]
     if spatial and args.translate and args.translate >= min(spatial):
         raise UsageError(f"argument --translate: must be less than the Input's smallest spatial "
@@ -204,7 +204,7 @@ def cmd_evaluate(args) -> int:
 
     session = Session.open(args.model, backend=args.device, keep_outputs=False)
     data = _load_data(args.data, args.quiet or args.json)
-    data = _fit_data(session, data, args.data, 256, training=False)
+    data = _fit_data(session, data, args.data, min(256, len(data)), training=False)
     subset = data.subset(*_range(args.range, len(data.x), (0, len(data.x))))
     result = evaluate(session.net, subset.x, subset.y, normalization=_model_normalization(session))
     if args.json:

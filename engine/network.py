@@ -232,10 +232,10 @@ def memory_parts(graph: Graph, batch_size: int | None = None, training: bool = T
     size = np.dtype(dtype).itemsize
     params = sum(analysis.param_counts.values()) * size
     state = 0
-    for node_id, params_ in analysis.params.items():
+    for node_id, node_params in analysis.params.items():
         if node_id in analysis.in_shapes:
-            mt = graph.nodes[node_id].type
-            shapes = REGISTRY[mt].state(params_, analysis.in_shapes[node_id]).values()
+            mt = REGISTRY[graph.nodes[node_id].type]
+            shapes = mt.state(node_params, analysis.in_shapes[node_id]).values()
             state += sum(math.prod(s) for s in shapes) * size
     parts = {"parameters": params, "gradients": params, "state": state}
     if batch_size is not None:
@@ -276,21 +276,28 @@ def format_bytes(count: float) -> str:
 
 
 def check_memory(graph: Graph, batch_size: int | None = None, training: bool = True,
-                 available: int | None = None, **options) -> int:
-    """The estimate of memory_parts, or GraphValidationError on the node holding the most when it
-    exceeds `available` bytes (default: machine_memory())."""
+                 available: int | None = None, optimizer_slots: int = 2, **options) -> int:
+    """The estimate of memory_parts, or GraphValidationError on the node that needs the most when
+    it exceeds `available` bytes (default: machine_memory())."""
     analysis = options.pop("analysis", None) or graph.check()
-    parts = memory_parts(graph, batch_size, training, analysis=analysis, **options)
+    parts = memory_parts(graph, batch_size, training, optimizer_slots, analysis=analysis,
+                         **options)
     total = sum(parts.values())
     available = machine_memory() if available is None else available
     if available is None or total <= available:
         return total
-    node_id = max(analysis.shapes, key=lambda n: analysis.param_counts[n] * 3
-                  + math.prod(analysis.shapes[n]) * (batch_size or 0))
+    slots = optimizer_slots if training and batch_size is not None else 0
+
+    def need(n: str) -> int:  # in elements, weighted as memory_parts counts them
+        return (analysis.param_counts[n] * (2 + slots)
+                + math.prod(analysis.shapes[n]) * (batch_size or 0) * (2 if training else 1))
+
+    node_id = max(analysis.shapes, key=need)
     where = f" at batch {batch_size}" if batch_size is not None else ""
     detail = ", ".join(f"{name} {format_bytes(value)}" for name, value in parts.items() if value)
     raise GraphValidationError([GraphError(
         node_id, f"the network needs about {format_bytes(total)} of memory{where} ({detail}), "
                  f"more than the {format_bytes(available)} this machine has; make this node "
-                 f"smaller ({analysis.param_counts[node_id]:,} parameters, output "
-                 f"{'x'.join(map(str, analysis.shapes[node_id]))})")])
+                 f"({analysis.param_counts[node_id]:,} parameters, output "
+                 f"{'x'.join(map(str, analysis.shapes[node_id]))}){' or the batch' * bool(where)} "
+                 f"smaller")])
