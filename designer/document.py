@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from engine import Graph
-from engine.graph import Edge, Node
+from engine.graph import Edge, Node, node_id_problem
 from engine.inspect import ReceptiveField, receptive_fields
 from engine.modules import REGISTRY, resolve_params
 
@@ -362,10 +362,9 @@ class GraphDocument(QObject):
         new = new.strip()
         if new == old:
             return
-        if not new:
-            raise ValueError("a node id cannot be empty")
-        if "/" in new:
-            raise ValueError(f"a node id cannot contain '/'. Received: {new!r}")
+        problem = node_id_problem(new)
+        if problem:
+            raise ValueError(problem)
         if new in self._graph.nodes:
             raise ValueError(f"the id {new!r} is taken by another node")
         self.push(f"Rename {old} to {new}", [RenameNode(old, new)])

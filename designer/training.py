@@ -17,8 +17,17 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QMetaMethod, QObject, QThread, Signal
 
 from engine import inspect
-from engine.data import GENERATED, DataError, Dataset, generate, load_dataset, parse_range
+from engine.data import (
+    GENERATED,
+    DataError,
+    Dataset,
+    fit_input,
+    generate,
+    load_dataset,
+    parse_range,
+)
 from engine.graph import Graph
+from engine.network import check_memory
 from engine.session import DataProblem, Session, data_choice
 from engine.train import TrainingDiverged, normalize_into
 
@@ -330,6 +339,12 @@ class TrainingController(QObject):
         if info is None or self._data_key != key:
             dataset = load_dataset(choice["source"], image_size=key[1],
                                    color=choice.get("color"), seed=session.settings.seed)
+            shape = self.input_shape()
+            if shape is not None:
+                try:   # an explicit axis of 1 ([N, 1, 1024] for a [1, 1024] Input) fits
+                    dataset = fit_input(dataset, shape, choice["source"])
+                except DataError:
+                    pass   # the problem below says what does not fit
             self._data_key = key
         else:
             dataset = info.dataset
@@ -620,6 +635,7 @@ class TrainingController(QObject):
     def _run(self) -> str:
         session = self._sync()
         info = self._checked_data()
+        check_memory(session.net.graph, session.settings.batch_size)
         trainer = session.trainer(info.dataset, info.train_range, info.val_range)
         self._norm = trainer.normalization
         self._points: list[tuple] = []

@@ -20,6 +20,46 @@ class UsageError(ValueError):
     """A bad argument: reported as one line, exit code 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (no usage block), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+def bounded(kind: type, low: float, high: float | None = None, above: bool = False):
+    """An argparse type: a finite kind(text) >= low (> low when above) and <= high."""
+    rule = (f"{'a finite number ' * (kind is float)}{'>' if above else '>='} {low}"
+            + (f" and <= {high:,}" if high is not None else ""))
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}. Received: {text!r}"
+            ) from None
+        if not (math.isfinite(value) and (value > low if above else value >= low)
+                and (high is None or value <= high)):
+            raise argparse.ArgumentTypeError(f"must be {rule}. Received: {text}")
+        return value
+
+    return parse
+
+
+def template_name(text: str) -> str:
+    """An argparse type: a built-in template's name."""
+    from .templates import template_names
+
+    if text not in template_names():
+        raise argparse.ArgumentTypeError(f"unknown template {text!r} (templates: "
+                                         f"{', '.join(template_names())})")
+    return text
+
+
+MAX_BATCH = 1 << 20
+
+
 class Progress:
     """A one-line progress bar on stderr for steps that take a while (shown after 0.3 s,
     redrawn at most ten times a second)."""
@@ -69,11 +109,16 @@ def _load_data(spec: str, quiet: bool):
     return data
 
 
-def _check_input(session, data, where: str) -> None:
-    expected = session.net.input_shape
-    if tuple(data.input_shape) != tuple(expected):
-        raise UsageError(f"{where}: the data has samples of shape {list(data.input_shape)} but "
-                         f"the network's Input expects {list(expected)}")
+def _fit_data(session, data, where: str, batch_size: int, training: bool):
+    """The data reshaped to the network's Input, its labels checked against the outputs, and
+    the memory the network needs at batch_size checked."""
+    from .data import check_labels, fit_input
+    from .network import check_memory
+
+    data = fit_input(data, session.net.input_shape, where)
+    check_labels(data, math.prod(session.net.output_shape), where)
+    check_memory(session.net.graph, batch_size, training=training)
+    return data
 
 
 def _apply_options(session, args) -> None:
@@ -99,7 +144,12 @@ def cmd_train(args) -> int:
     session = Session.open(args.model, backend=args.device, keep_outputs=False)
     _apply_options(session, args)
     data = _load_data(args.data, args.quiet)
-    _check_input(session, data, args.data)
+    data = _fit_data(session, data, args.data, min(session.settings.batch_size, len(data)),
+                     training=True)
+    spatial = session.net.input_shape[1:]
+    if spatial and args.translate and args.translate >= min(spatial):
+        raise UsageError(f"argument --translate: must be less than the Input's smallest spatial "
+                         f"size ({min(spatial)}). Received: {args.translate}")
     n = len(data.x)
     split = int(n * 0.8)
     train_range = _range(args.train_range, n, (0, split))
@@ -187,7 +237,7 @@ def cmd_evaluate(args) -> int:
 
     session = _open_for_use(args)
     data = _load_data(args.data, args.quiet or args.json)
-    _check_input(session, data, args.data)
+    data = _fit_data(session, data, args.data, min(256, len(data)), training=False)
     subset = data.subset(*_range(args.range, len(data.x), (0, len(data.x))))
     result = evaluate(session.net, subset.x, subset.y, normalization=_model_normalization(session))
     if args.json:
@@ -199,6 +249,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from .network import check_memory
     from .train import normalize_into
 
     session = _open_for_use(args)
@@ -214,8 +265,11 @@ def cmd_predict(args) -> int:
                          f"{list(shape)} (give [N, {', '.join(map(str, shape))}])")
     if not np.issubdtype(x.dtype, np.number):
         raise UsageError(f"{args.input}: expected numbers, found dtype {x.dtype}")
+    if not len(x):
+        raise UsageError(f"{args.input}: no samples (an array of shape {list(x.shape)})")
     norm = _model_normalization(session)
     batch = 256
+    check_memory(session.net.graph, min(batch, len(x)), training=False)
     outputs = []
     buffer = np.empty((min(batch, len(x)), *shape), np.float32)
     for start in range(0, len(x), batch):
@@ -227,9 +281,9 @@ def cmd_predict(args) -> int:
     return 0
 
 
-def layer_table(graph) -> tuple[list[tuple[str, str, str, int, int]], int, int]:
+def layer_table(graph, analysis=None) -> tuple[list[tuple[str, str, str, int, int]], int, int]:
     """Rows (id, type, output shape, parameters, FLOPs) in execution order, and the totals."""
-    analysis = graph.check()
+    analysis = analysis or graph.check()
     rows = [(node_id, graph.nodes[node_id].type,
              "x".join(map(str, analysis.shapes[node_id])), analysis.param_counts[node_id],
              analysis.flops[node_id]) for node_id in analysis.order]
@@ -245,10 +299,12 @@ def cmd_info(args) -> int:
             return 0
     if not args.model:
         raise UsageError("info needs MODEL (or --devices)")
+    from .network import estimate_memory, format_bytes, machine_memory
     from .session import load_source
 
     graph, model = load_source(args.model)
-    rows, params, flops = layer_table(graph)
+    analysis = graph.check()
+    rows, params, flops = layer_table(graph, analysis)
     print(f"Model: {graph.name}")
     widths = (max(5, *(len(r[0]) for r in rows)), max(4, *(len(r[1]) for r in rows)),
               max(12, *(len(r[2]) for r in rows)))
@@ -261,6 +317,9 @@ def cmd_info(args) -> int:
               f"{count:>10,}  {node_flops:>14,}")
     print("-" * len(header))
     print(f"Total parameters: {params:,}   Forward FLOPs per sample: {flops:,}")
+    need, have = estimate_memory(graph, 64, analysis=analysis), machine_memory()
+    print(f"Memory to train at batch 64: about {format_bytes(need)}" + (
+        f", more than the {format_bytes(have)} this machine has" if have and need > have else ""))
     if model is not None and model.history.get("epoch") is not None:
         epochs = len(model.history["epoch"])
         last = {k: v[-1] for k, v in model.history.items() if len(v)}
@@ -290,7 +349,7 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="convdesigner", description="Design, train and inspect convolutional networks. "
         "Without a command, opens the designer (optionally on FILE: .h5 model or .json graph).")
     sub = parser.add_subparsers(dest="command")
@@ -308,18 +367,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--data", required=True, help="IDX/.npz/.h5/.csv/image folder or a "
                    "generated dataset (shapes, shapes-rgb, signals, volumes)")
-    p.add_argument("--epochs", type=int, help="epochs to train (default: finish an interrupted "
-                   "run, else the model's setting, 10 for a new one)")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=bounded(int, 1, 1_000_000), help="epochs to train "
+                   "(default: finish an interrupted run, else the model's setting, 10 for a new "
+                   "one)")
+    p.add_argument("--batch-size", type=bounded(int, 1, MAX_BATCH))
     p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"))
-    p.add_argument("--lr", type=float)
+    p.add_argument("--lr", type=bounded(float, 0, above=True))
     p.add_argument("--schedule", choices=("constant", "step", "cosine"))
-    p.add_argument("--seed", type=int)
-    p.add_argument("--early-stop", type=int, metavar="N", help="stop when the validation loss "
-                   "has not improved for N epochs; the file keeps the best epoch in /best")
+    p.add_argument("--seed", type=bounded(int, 0, 2**32 - 1))
+    p.add_argument("--early-stop", type=bounded(int, 1, 1_000_000), metavar="N",
+                   help="stop when the validation loss has not improved for N epochs; the file "
+                   "keeps the best epoch in /best")
     p.add_argument("--train-range")
     p.add_argument("--val-range")
-    p.add_argument("--translate", type=int, help="augmentation: max shift in pixels")
+    p.add_argument("--translate", type=bounded(int, 0),
+                   help="augmentation: max shift in pixels (less than the Input's size)")
     p.add_argument("--hflip", action="store_true", help="augmentation: random horizontal flips")
     p.add_argument("--out")
     p.add_argument("--metrics-json")
@@ -353,11 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="steady-state training and inference samples/s, GFLOP/s "
                        "against the machine's GEMM rate, peak memory, beside PyTorch")
-    p.add_argument("--model", action="append", help="template (repeatable); default: lenet5, "
-                   "vgg-small, signal1d")
-    p.add_argument("--batch-size", type=int, action="append")
+    p.add_argument("--model", action="append", type=template_name,
+                   help="template (repeatable); default: lenet5, vgg-small, signal1d")
+    p.add_argument("--batch-size", type=bounded(int, 1, MAX_BATCH), action="append")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=bounded(int, 1, 1024), default=2)
     p.add_argument("--layers", action="store_true", help="also time each layer: forward, "
                    "grad-input, grad-weight (conv, dense) or backward, with GFLOP/s")
     p.add_argument("--no-memory", action="store_true",

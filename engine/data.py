@@ -6,16 +6,24 @@ from __future__ import annotations
 import csv
 import gzip
 import math
-import struct
+import stat
+import warnings
+import zipfile
+import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 Progress = Callable[[int, int], None]
-_IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+_IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+# Pillow picks a decoder by content; these are the only ones an image folder may use (never EPS,
+# which runs Ghostscript).
+_IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
+MAX_IMAGE_PIXELS = 40_000_000  # per image, refused before decoding
+MAX_CLASSES = 100_000
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _CSV_CHUNK = 4096
 
@@ -24,14 +32,54 @@ class DataError(ValueError):
     """Bad or unreadable data; the message names the file and the row, image or column at fault."""
 
 
+def _read_bytes(path: Path) -> bytes:
+    """A regular file's bytes, or DataError."""
+    with _open(path) as f:
+        try:
+            return f.read()
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _regular(path: Path) -> None:
+    """DataError unless path is a regular file (a FIFO or a device would block or never end)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path}: not a regular file")
+
+
+def _open(path: Path):
+    _regular(path)
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _check_fits(path: Path, what: str, nbytes: int) -> None:
+    """DataError before allocating `nbytes` that this machine does not have."""
+    from .network import format_bytes, machine_memory
+
+    available = machine_memory()
+    if available is not None and nbytes > available:
+        raise DataError(f"{path}: {what} needs {format_bytes(nbytes)} of memory, more than the "
+                        f"{format_bytes(available)} this machine has")
+
+
 @dataclass
 class Dataset:
-    """x: float32 (N, C, *spatial), images in [0, 1]; y: int64 (N,); source: the spec string."""
+    """x: float32 (N, C, *spatial), images in [0, 1]; y: int64 (N,); source: the spec string;
+    where(i): how errors name sample i in the source ("row 12", "image 3", a file)."""
 
     x: np.ndarray
     y: np.ndarray
     class_names: list[str]
     source: str
+    where: Callable[[int], str] = field(default=lambda i: f"sample {i}", repr=False,
+                                        compare=False)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -45,7 +93,32 @@ class Dataset:
         return len(self.class_names)
 
     def subset(self, start: int, stop: int) -> Dataset:
-        return Dataset(self.x[start:stop], self.y[start:stop], self.class_names, self.source)
+        return Dataset(self.x[start:stop], self.y[start:stop], self.class_names, self.source,
+                       lambda i: self.where(start + i))
+
+
+def fit_input(dataset: Dataset, shape, where: str) -> Dataset:
+    """The dataset with samples of the network's Input `shape`: as they are, or reshaped when they
+    differ from it only by axes of size 1 ([N, 1, 1, 1024] read from an [N, 1, 1024] array, for a
+    [1, 1024] Input); DataError otherwise."""
+    shape, have = tuple(shape), dataset.input_shape
+    if have == shape:
+        return dataset
+    if [d for d in have if d != 1] != [d for d in shape if d != 1]:
+        raise DataError(f"{where}: the data has samples of shape {list(have)} but the network's "
+                        f"Input expects {list(shape)}")
+    return replace(dataset, x=dataset.x.reshape(len(dataset.x), *shape))
+
+
+def check_labels(labels: Dataset | np.ndarray, outputs: int, where: str) -> None:
+    """DataError naming the first label the network cannot output (outside 0..outputs-1), its
+    row (as the dataset names it) and the output count."""
+    y = labels.y if isinstance(labels, Dataset) else np.asarray(labels)
+    bad = np.flatnonzero((y < 0) | (y >= outputs))
+    if bad.size:
+        row = labels.where(bad[0]) if isinstance(labels, Dataset) else f"sample {bad[0]}"
+        raise DataError(f"{where}: {row}: label {y[bad[0]]} does not fit the network's "
+                        f"{outputs} outputs (labels 0 to {outputs - 1})")
 
 
 def parse_range(text: str, n: int) -> tuple[int, int]:
@@ -104,6 +177,9 @@ def load_dataset(spec: str, *, image_size: tuple[int, int] | None = None, color:
 def _make(path: Path, x, y, where: Callable[[int], str], class_names=None) -> Dataset:
     """Check and convert raw arrays: x to float32 channels-first (uint8 / 255), y to int64."""
     x, y = np.asarray(x), np.asarray(y)
+    if x.ndim == 0 or y.ndim == 0:
+        raise DataError(f"{path}: x and y must be arrays of samples; got shapes {x.shape} and "
+                        f"{y.shape}")
     if len(x) != len(y):
         raise DataError(f"{path}: {len(x)} samples in x but {len(y)} labels in y")
     if len(x) == 0:
@@ -126,42 +202,53 @@ def _make(path: Path, x, y, where: Callable[[int], str], class_names=None) -> Da
     if y.ndim != 1 or y.dtype.kind not in "iuf":
         raise DataError(f"{path}: labels must be a 1-D integer array, got {y.dtype} {y.shape}")
     if y.dtype.kind == "f":
-        bad = np.flatnonzero(y != np.round(y))
+        bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
         if bad.size:
             raise DataError(f"{path}: {where(bad[0])}: label {y[bad[0]]} is not a whole number")
-    y = y.astype(np.int64)
     bad = np.flatnonzero(y < 0)
     if bad.size:
-        raise DataError(f"{path}: {where(bad[0])}: label {y[bad[0]]} is negative")
+        raise DataError(f"{path}: {where(bad[0])}: label {int(y[bad[0]])} is negative")
+    bad = np.flatnonzero(y >= MAX_CLASSES)
+    if bad.size:
+        raise DataError(f"{path}: {where(bad[0])}: label {int(y[bad[0]])} is over the limit of "
+                        f"{MAX_CLASSES:,} classes")
+    y = y.astype(np.int64)
     if class_names is None:
         class_names = [str(k) for k in range(int(y.max()) + 1)]
     bad = np.flatnonzero(y >= len(class_names))
     if bad.size:
         raise DataError(f"{path}: {where(bad[0])}: label {y[bad[0]]} is out of range for "
                         f"{len(class_names)} classes")
-    return Dataset(x, y, list(class_names), str(path))
+    return Dataset(x, y, list(class_names), str(path), where)
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
+    """An IDX array, gzipped or not; the header's size is checked before the data is read."""
+    with _open(path) as raw:
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise DataError(f"{path}: broken gzip file ({exc})") from None
-    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_TYPES or raw[3] == 0:
-        raise DataError(f"{path}: not a recognised data file (expected IDX, .npz, .h5, .csv or a "
-                        f"folder of images)")
-    ndim, offset = raw[3], 4 + 4 * raw[3]
-    if len(raw) < offset:
-        raise DataError(f"{path}: IDX header is truncated")
-    dims = struct.unpack(f">{ndim}I", raw[4:offset])
-    dtype = np.dtype(_IDX_TYPES[raw[2]])
-    expected = math.prod(dims) * dtype.itemsize
-    if len(raw) - offset != expected:
+            magic = raw.read(2)
+            raw.seek(0)
+            f = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_TYPES or not head[3]:
+                raise DataError(f"{path}: not a recognised data file (expected IDX, .npz, .h5, "
+                                f".csv or a folder of images)")
+            dims = np.frombuffer(f.read(4 * head[3]), ">u4")
+            if len(dims) < head[3]:
+                raise DataError(f"{path}: IDX header is truncated")
+            dims, dtype = tuple(int(d) for d in dims), np.dtype(_IDX_TYPES[head[2]])
+            expected = math.prod(dims) * dtype.itemsize
+            _check_fits(path, f"an array of shape {dims}", expected)
+            data = f.read(expected + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            problem = f"cannot read ({exc.strerror})" if getattr(exc, "errno", None) \
+                else f"broken file ({exc})"
+            raise DataError(f"{path}: {problem}") from None
+    if len(data) != expected:
+        held = f"more than {expected}" if len(data) > expected else len(data)
         raise DataError(f"{path}: header says shape {dims} ({expected} bytes) but the file holds "
-                        f"{len(raw) - offset} bytes of data")
-    return np.frombuffer(raw, dtype, offset=offset).reshape(dims).astype(dtype.newbyteorder("="))
+                        f"{held} bytes of data")
+    return np.frombuffer(data, dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def _load_idx(path: Path) -> Dataset:
@@ -189,69 +276,126 @@ def _load_idx(path: Path) -> Dataset:
     return _make(path, x, y, lambda i: f"image {i}")
 
 
-def _names(values) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(values)]
+def _names(path: Path, values) -> list[str]:
+    values = np.atleast_1d(values)
+    if values.size > MAX_CLASSES:
+        raise DataError(f"{path}: {values.size:,} class names, over the limit of {MAX_CLASSES:,} "
+                        f"classes")
+    return [v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _npz_array(path: Path, z: zipfile.ZipFile, key: str) -> np.ndarray:
+    """One member of an .npz, its declared shape checked against its stored size first (numpy
+    allocates what the header declares before reading)."""
+    member = z.getinfo(f"{key}.npy")
+    fmt = np.lib.format
+    try:
+        with z.open(member) as f:
+            version = fmt.read_magic(f)
+            read_header = fmt.read_array_header_1_0 if version == (1, 0) \
+                else fmt.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            header = f.tell()
+            nbytes = math.prod(shape) * dtype.itemsize
+            if dtype.hasobject:
+                raise DataError(f"{path}: array {key!r} holds Python objects; expected numbers")
+            if nbytes > member.file_size - header:
+                raise DataError(f"{path}: array {key!r} declares shape {shape} ({nbytes} bytes) "
+                                f"but holds {member.file_size - header} bytes")
+            _check_fits(path, f"array {key!r} of shape {shape}", nbytes)
+        with z.open(member) as f:
+            return fmt.read_array(f, allow_pickle=False)
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"{path}: array {key!r} is damaged ({exc})") from None
 
 
 def _load_npz(path: Path) -> Dataset:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            found = {k: f[k] for k in f.files}
-    except (OSError, ValueError, AttributeError) as exc:
-        raise DataError(f"{path}: cannot read .npz ({exc})") from None
-    for key in ("x", "y"):
-        if key not in found:
-            raise DataError(f"{path}: missing array {key!r} (found: {', '.join(found) or 'none'})")
-    names = _names(found["class_names"]) if "class_names" in found else None
-    return _make(path, found["x"], found["y"], lambda i: f"sample {i}", names)
+    with _open(path) as f:
+        if f.read(6) == b"\x93NUMPY":
+            raise DataError(f"{path}: a single .npy array named .npz; an .npz holds arrays x and y "
+                            f"(numpy.savez(path, x=..., y=...))")
+        try:
+            with zipfile.ZipFile(f) as z:
+                found = [name[:-4] for name in z.namelist() if name.endswith(".npy")]
+                for key in ("x", "y"):
+                    if key not in found:
+                        raise DataError(f"{path}: missing array {key!r} (found: "
+                                        f"{', '.join(found) or 'none'})")
+                x, y = (_npz_array(path, z, key) for key in ("x", "y"))
+                names = _names(path, _npz_array(path, z, "class_names")) if "class_names" in found \
+                    else None
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    return _make(path, x, y, lambda i: f"sample {i}", names)
+
+
+def _h5_array(path: Path, f, key: str) -> np.ndarray:
+    """Dataset `key`, refused when it reads another file (external link or storage, virtual)
+    or declares more than the machine holds."""
+    import h5py
+
+    link = f.get(key, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        raise DataError(f"{path}: dataset {key!r} is a link to another file ({link.filename}); "
+                        f"a data file must hold its arrays")
+    d = f.get(key)
+    if not isinstance(d, h5py.Dataset):
+        raise DataError(f"{path}: missing dataset {key!r} (found: {', '.join(f)})")
+    if d.external or d.is_virtual:
+        raise DataError(f"{path}: dataset {key!r} stores its data in other files; a data file "
+                        f"must hold its arrays")
+    if d.dtype.kind not in "biuf":
+        raise DataError(f"{path}: dataset {key!r} must be numeric, got dtype {d.dtype}")
+    _check_fits(path, f"dataset {key!r} of shape {d.shape}", math.prod(d.shape) * d.dtype.itemsize)
+    return d[()]
 
 
 def _load_h5(path: Path) -> Dataset:
     import h5py
 
+    _regular(path)
     try:
         with h5py.File(path, "r") as f:
-            for key in ("x", "y"):
-                if not isinstance(f.get(key), h5py.Dataset):
-                    raise DataError(f"{path}: missing dataset {key!r} (found: {', '.join(f)})")
+            x, y = _h5_array(path, f, "x"), _h5_array(path, f, "y")
             names = f.attrs.get("class_names", f["y"].attrs.get("class_names"))
-            x, y = f["x"][()], f["y"][()]
-    except OSError as exc:
+            names = None if names is None else _names(path, names)
+    except DataError:
+        raise
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: cannot read HDF5 ({exc})") from None
-    return _make(path, x, y, lambda i: f"sample {i}", None if names is None else _names(names))
+    return _make(path, x, y, lambda i: f"sample {i}", names)
 
 
 def _load_image_folder(path: Path, image_size, color, progress) -> Dataset:
-    from PIL import Image
-
     mode = (color or "auto").lower()
     if mode not in ("auto", "gray", "rgb"):
         raise DataError(f"color must be auto, gray or rgb. Received: {color!r}")
     classes = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(classes) > MAX_CLASSES:
+        raise DataError(f"{path}: {len(classes):,} class folders, over the limit of "
+                        f"{MAX_CLASSES:,} classes")
     files = []
     for k, folder in enumerate(classes):
         images = sorted(f for f in folder.iterdir() if f.suffix.lower() in _IMAGE_EXT)
         if not images:
-            raise DataError(f"{folder}: class folder holds no images (.png, .jpg, .bmp, .gif)")
+            raise DataError(f"{folder}: class folder holds no images "
+                            f"({', '.join(sorted(_IMAGE_EXT))})")
         files += [(f, k) for f in images]
     if not files:
         raise DataError(f"{path}: empty folder: expected one subfolder of images per class")
     size = None if image_size is None else (int(image_size[1]), int(image_size[0]))
     n, buf, colour = len(files), None, False
     for i, (file, _) in enumerate(files):
-        try:
-            with Image.open(file) as im:
-                im = im.convert("L" if mode == "gray" else "RGB")
-                size = size or im.size
-                if im.size != size and image_size is not None:
-                    im = im.resize(size, Image.Resampling.BILINEAR)
-                arr = np.asarray(im)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise DataError(f"{file}: cannot read image ({exc})") from None
+        arr = _read_image(file, mode, size if image_size is not None else None)
+        size = size or arr.shape[1::-1]
         if arr.shape[1::-1] != size:
             raise DataError(f"{file}: size {arr.shape[1]}x{arr.shape[0]}, expected "
                             f"{size[0]}x{size[1]} as the first image (set an image size to resize)")
         if buf is None:
+            # the uint8 images, then their float32 copy
+            _check_fits(path, f"{n} images of {size[0]}x{size[1]}", n * arr.size * 5)
             buf = np.empty((n, *arr.shape), np.uint8)
         buf[i] = arr
         if mode == "auto" and not colour:
@@ -266,6 +410,36 @@ def _load_image_folder(path: Path, image_size, color, progress) -> Dataset:
     return _make(path, buf, y, lambda i: str(files[i][0]), [d.name for d in classes])
 
 
+def _read_image(file: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
+    """One image as uint8 [H, W] or [H, W, 3], resized to size (width, height) when given; only
+    image formats are decoded, and only within MAX_IMAGE_PIXELS."""
+    from PIL import Image
+
+    _regular(file)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file, formats=_IMAGE_FORMATS) as im:
+                width, height = im.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise DataError(f"{file}: {width}x{height} pixels, over the limit of "
+                                    f"{MAX_IMAGE_PIXELS:,} pixels per image")
+                im = im.convert("L" if mode == "gray" else "RGB")
+                if size is not None and im.size != size:
+                    im = im.resize(size, Image.Resampling.BILINEAR)
+                return np.asarray(im)
+    except DataError:
+        raise
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{file}: cannot read image: not in an image format read here "
+                        f"({', '.join(_IMAGE_FORMATS)})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DataError(f"{file}: over the limit of {MAX_IMAGE_PIXELS:,} pixels per image "
+                        f"({str(exc).split(',')[0]})") from None
+    except (OSError, ValueError, SyntaxError, EOFError, zlib.error) as exc:
+        raise DataError(f"{file}: cannot read image ({exc})") from None
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -276,7 +450,7 @@ def _is_number(text: str) -> bool:
 
 def _csv_fault(path: Path, lines: list[str], first_row: int, names: list[str], delim: str) -> None:
     """Find the ragged row or non-numeric cell that numpy refused, and raise a DataError for it."""
-    for r, cells in enumerate(csv.reader(lines, delimiter=delim), first_row):
+    for r, cells in _csv_rows(path, lines, delim, first_row):
         if len(cells) != len(names):
             raise DataError(f"{path}: row {r} has {max(len(cells) - 1, 0)} values, expected "
                             f"{len(names) - 1}")
@@ -285,17 +459,27 @@ def _csv_fault(path: Path, lines: list[str], first_row: int, names: list[str], d
                 raise DataError(f"{path}: row {r}, column {name!r}: {cell!r} is not a number")
 
 
+def _csv_rows(path: Path, lines: list[str], delim: str, first_row: int):
+    """(row number, cells) of csv.reader, its errors (a cell over csv.field_size_limit(), a NUL)
+    as DataError naming the row."""
+    rows = csv.reader(lines, delimiter=delim)
+    try:
+        yield from enumerate(rows, first_row)
+    except csv.Error as exc:
+        raise DataError(f"{path}: row {first_row + max(rows.line_num - 1, 0)}: {exc}") from None
+
+
 def _load_csv(path: Path, progress) -> Dataset:
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        lines = _read_bytes(path).decode("utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a text file ({exc})") from None
+        raise DataError(f"{path}: not a UTF-8 text file ({exc})") from None
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
         raise DataError(f"{path}: empty file")
     delim = next((d for d in ",;\t" if d in lines[0]), ",")
-    first = next(csv.reader(lines[:1], delimiter=delim))
+    first = next(_csv_rows(path, lines[:1], delim, 1))[1]
     header = not all(_is_number(c) for c in first)
     names = [c.strip() for c in first] if header else [f"column {j + 1}" for j in range(len(first))]
     label = next((j for j, c in enumerate(names) if "label" in c.lower()), 0) if header else 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import unicodedata
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,33 @@ from .modules import REGISTRY, ParamError, ShapeError, resolve_params
 FORMAT = "convdesigner.graph"
 VERSION = 1
 Shape = tuple[int, ...]
+MAX_ID_LENGTH = 64
+# Path separators and what Windows file names cannot hold; ids name HDF5 groups and files.
+_ID_FORBIDDEN = '/\\:*?"<>|'
 
 
 class GraphFormatError(ValueError):
     """The document is not a well-formed graph (wrong format, duplicate ids, dangling edges)."""
+
+
+def node_id_problem(node_id: object) -> str | None:
+    """Why node_id cannot name a node (an HDF5 group and a file name), or None when it can."""
+    if not isinstance(node_id, str) or not node_id:
+        return f"a node id is a non-empty string. Received: {node_id!r}"
+    if len(node_id) > MAX_ID_LENGTH:
+        return (f"a node id has at most {MAX_ID_LENGTH} characters. Received: {len(node_id)} "
+                f"characters ({node_id[:20]!r}...)")
+    if node_id in (".", ".."):
+        return f"a node id cannot be '.' or '..'. Received: {node_id!r}"
+    if node_id != node_id.strip():
+        return f"a node id cannot start or end with whitespace. Received: {node_id!r}"
+    for char in node_id:
+        if char in _ID_FORBIDDEN or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn",
+                                                                 "Zl", "Zp"):
+            name = unicodedata.name(char, "a control character")
+            return (f"a node id cannot hold {char!r} (U+{ord(char):04X}, {name}). "
+                    f"Received: {node_id!r}")
+    return None
 
 
 @dataclass(frozen=True)
@@ -94,6 +118,9 @@ class Graph:
         self.name = name
         self.nodes: dict[str, Node] = {}
         for node in nodes or []:
+            problem = node_id_problem(node.id)
+            if problem:
+                raise GraphFormatError(problem)
             if node.id in self.nodes:
                 raise GraphFormatError(f"duplicate node id {node.id!r}")
             self.nodes[node.id] = node
@@ -128,12 +155,28 @@ class Graph:
                 "edges": [edge.to_dict() for edge in self.edges]}
 
     @classmethod
-    def from_json(cls, text: str) -> Graph:
+    def from_json(cls, text: str | bytes) -> Graph:
+        """Parse a document; text that is not UTF-8 or not JSON, nests too deeply, or holds a
+        number no graph can (NaN, Infinity, over 4300 digits) is a GraphFormatError."""
         try:
-            doc = json.loads(text)
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
+            doc = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        except UnicodeDecodeError as err:
+            raise GraphFormatError(f"not UTF-8 text: byte {err.object[err.start]:#04x} at "
+                                   f"position {err.start}") from None
         except json.JSONDecodeError as err:
             raise GraphFormatError(f"not valid JSON: {err}") from None
-        return cls.from_dict(doc)
+        except RecursionError:
+            raise GraphFormatError("not a graph: JSON nested too deeply") from None
+        except GraphFormatError:
+            raise
+        except ValueError as err:  # an integer beyond int()'s digit limit
+            raise GraphFormatError(f"not valid JSON: {err}".split("; use sys.")[0]) from None
+        try:
+            return cls.from_dict(doc)
+        except RecursionError:
+            raise GraphFormatError("not a graph: a value is nested too deeply") from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
@@ -141,7 +184,9 @@ class Graph:
     @classmethod
     def load_json(cls, path: str | Path) -> Graph:
         try:
-            return cls.from_json(Path(path).read_text(encoding="utf-8"))
+            return cls.from_json(Path(path).read_bytes())
+        except OSError as err:
+            raise GraphFormatError(f"{path}: cannot read ({err.strerror or err})") from None
         except GraphFormatError as err:
             raise GraphFormatError(f"{path}: {err}") from None
 
@@ -163,14 +208,22 @@ class Graph:
     def consumers_of(self, node_id: str) -> list[Edge]:
         return [e for e in self.edges if e.src == node_id]
 
+    def inputs_by_node(self) -> dict[str, list[Edge]]:
+        """inputs_of for every node at once, in one pass over the edges."""
+        wired: dict[str, list[Edge]] = {node_id: [] for node_id in self.nodes}
+        for edge in sorted(self.edges, key=lambda e: e.port):
+            wired[edge.dst].append(edge)
+        return wired
+
     def ancestors(self, node_id: str) -> set[str]:
         """node_id and every node that feeds it, directly or not."""
+        wired = self.inputs_by_node()
         seen, stack = set(), [node_id]
         while stack:
             current = stack.pop()
             if current not in seen:
                 seen.add(current)
-                stack.extend(e.src for e in self.edges if e.dst == current)
+                stack.extend(e.src for e in wired[current])
         return seen
 
     def nodes_of_type(self, type_name: str) -> list[Node]:
@@ -227,6 +280,17 @@ def _list(doc: dict, key: str) -> list:
     return value
 
 
+def _refuse_constant(name: str):
+    raise GraphFormatError(f"{name} is not a number a graph can hold")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise GraphFormatError(f"{text} is out of range for a number a graph can hold")
+    return value
+
+
 def _node_from_dict(index: int, raw: Any) -> Node:
     where = f"nodes[{index}]"
     if not isinstance(raw, dict):
@@ -235,10 +299,9 @@ def _node_from_dict(index: int, raw: Any) -> Node:
     if unknown:
         raise GraphFormatError(f"{where} has unknown fields: {', '.join(sorted(unknown))}")
     node_id, type_name = raw.get("id"), raw.get("type")
-    if not isinstance(node_id, str) or not node_id:
-        raise GraphFormatError(f"{where} needs a non-empty string id. Received: {node_id!r}")
-    if "/" in node_id:
-        raise GraphFormatError(f"node id {node_id!r} must not contain '/'")
+    problem = node_id_problem(node_id)
+    if problem:
+        raise GraphFormatError(f"{where}: {problem}")
     if not isinstance(type_name, str):
         raise GraphFormatError(f"node {node_id!r} needs a string type. Received: {type_name!r}")
     params = raw.get("params", {})
@@ -272,6 +335,9 @@ def analyze(graph: Graph) -> Analysis:
         errors.append(GraphError(node_id, message))
 
     for node in graph.nodes.values():
+        problem = node_id_problem(node.id)
+        if problem:
+            fail(node.id, problem)
         mt = REGISTRY.get(node.type)
         if mt is None:
             fail(node.id, f"unknown module type {node.type!r} (known: {', '.join(REGISTRY)})")
@@ -282,9 +348,7 @@ def analyze(graph: Graph) -> Analysis:
             for problem in err.problems:
                 fail(node.id, problem)
 
-    wired: dict[str, list[Edge]] = {node_id: [] for node_id in graph.nodes}
-    for edge in sorted(graph.edges, key=lambda e: e.port):
-        wired[edge.dst].append(edge)
+    wired = graph.inputs_by_node()
     wiring_ok: set[str] = set()
     for node in graph.nodes.values():
         mt = REGISTRY.get(node.type)
@@ -314,8 +378,8 @@ def analyze(graph: Graph) -> Analysis:
         if not found:
             fail(None, f"the graph has no {type_name} node")
         for node in found[1:]:
-            fail(node.id, f"the graph has several {type_name} nodes "
-                          f"({', '.join(n.id for n in found)}); it takes one")
+            fail(node.id, f"the graph has several {type_name} nodes ({len(found)}, the first "
+                          f"{found[0].id!r}); it takes one")
 
     order = graph.topological_order()
     ordered = set(order)

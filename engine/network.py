@@ -5,10 +5,13 @@ state, and the ops' per-batch buffers, allocated for the largest batch seen so f
 """
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 
 from .backend import get_backend
-from .graph import Graph
+from .graph import Analysis, Graph, GraphError, GraphValidationError
 from .modules import REGISTRY, OpSpec
 
 
@@ -29,6 +32,7 @@ class Network:
         self.graph = graph.copy()
         self.keep_outputs = keep_outputs
         self.analysis = self.graph.check()
+        check_memory(self.graph, analysis=self.analysis, dtype=dtype)
         self.backend = get_backend(backend)
         self.dtype = np.dtype(dtype)
         self.seed = seed
@@ -42,7 +46,8 @@ class Network:
         needed = self.graph.ancestors(self.output_id)
         self.order = [n for n in self.analysis.order
                       if n in needed and n not in (self.input_id, self.output_id)]
-        self.sources = {n: [e.src for e in self.graph.inputs_of(n)] for n in self.graph.nodes}
+        self.sources = {n: [e.src for e in edges]
+                        for n, edges in self.graph.inputs_by_node().items()}
         fanout: dict[str, int] = {}
         for node_id in self.order + [self.output_id]:
             for src in self.sources[node_id]:
@@ -202,3 +207,86 @@ class Network:
 def compile_network(graph: Graph, backend: str = "cpu", seed: int = 0, dtype=np.float32,
                     keep_outputs: bool = True) -> Network:
     return Network(graph, backend=backend, seed=seed, dtype=dtype, keep_outputs=keep_outputs)
+
+
+# Memory ------------------------------------------------------------------------------------------
+
+def memory_parts(graph: Graph, batch_size: int | None = None, training: bool = True,
+                 optimizer_slots: int = 2, dtype=np.float32,
+                 analysis: Analysis | None = None) -> dict[str, int]:
+    """Bytes the network's arrays will take, by part: parameters, gradients, state and, with a
+    batch size, activations (and their gradients and optimizer_slots arrays per parameter when
+    training; Adam keeps 2). A lower bound: ops' scratch buffers are not counted."""
+    analysis = analysis or graph.check()
+    size = np.dtype(dtype).itemsize
+    params = sum(analysis.param_counts.values()) * size
+    state = 0
+    for node_id, node_params in analysis.params.items():
+        if node_id in analysis.in_shapes:
+            mt = REGISTRY[graph.nodes[node_id].type]
+            shapes = mt.state(node_params, analysis.in_shapes[node_id]).values()
+            state += sum(math.prod(s) for s in shapes) * size
+    parts = {"parameters": params, "gradients": params, "state": state}
+    if batch_size is not None:
+        activations = sum(math.prod(s) for s in analysis.shapes.values()) * batch_size * size
+        parts["activations"] = activations * (2 if training else 1)
+        if training:
+            parts["optimizer state"] = params * optimizer_slots
+    return parts
+
+
+def estimate_memory(graph: Graph, batch_size: int | None = None, **options) -> int:
+    """Bytes the network will need at batch_size (parameters only when None); see memory_parts."""
+    return sum(memory_parts(graph, batch_size, **options).values())
+
+
+def machine_memory() -> int | None:
+    """Bytes of memory this process may use: the machine's, or its address-space limit when
+    lower; None where the system does not say."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except ImportError:
+        return total
+    return total if limit == resource.RLIM_INFINITY else min(total, limit)
+
+
+def format_bytes(count: float) -> str:
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
+    k = 0
+    while count >= 1024 and k < len(units) - 1:
+        count, k = count / 1024, k + 1
+    return f"{count:.0f} bytes" if k == 0 else f"{count:.1f} {units[k]}"
+
+
+def check_memory(graph: Graph, batch_size: int | None = None, training: bool = True,
+                 available: int | None = None, optimizer_slots: int = 2, **options) -> int:
+    """The estimate of memory_parts, or GraphValidationError on the node that needs the most when
+    it exceeds `available` bytes (default: machine_memory())."""
+    analysis = options.pop("analysis", None) or graph.check()
+    parts = memory_parts(graph, batch_size, training, optimizer_slots, analysis=analysis,
+                         **options)
+    total = sum(parts.values())
+    available = machine_memory() if available is None else available
+    if available is None or total <= available:
+        return total
+    slots = optimizer_slots if training and batch_size is not None else 0
+
+    def need(n: str) -> int:  # in elements, weighted as memory_parts counts them
+        return (analysis.param_counts[n] * (2 + slots)
+                + math.prod(analysis.shapes[n]) * (batch_size or 0) * (2 if training else 1))
+
+    node_id = max(analysis.shapes, key=need)
+    where = f" at batch {batch_size}" if batch_size is not None else ""
+    detail = ", ".join(f"{name} {format_bytes(value)}" for name, value in parts.items() if value)
+    raise GraphValidationError([GraphError(
+        node_id, f"the network needs about {format_bytes(total)} of memory{where} ({detail}), "
+                 f"more than the {format_bytes(available)} this machine has; make this node "
+                 f"({analysis.param_counts[node_id]:,} parameters, output "
+                 f"{'x'.join(map(str, analysis.shapes[node_id]))}){' or the batch' * bool(where)} "
+                 f"smaller")])

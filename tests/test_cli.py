@@ -87,3 +87,66 @@ def test_predict_rejects_wrong_shape(tmp_path):
     result = run_cli("predict", tmp_path / "m.h5", "--input", tmp_path / "x.npy", "--output",
                      tmp_path / "y.npy")
     assert result.returncode == 2 and "do not fit the Input [1, 28, 28]" in result.stderr
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["train", "lenet5", "--data", "shapes:64", "--batch-size", "0"],
+     "argument --batch-size: must be >= 1 and <= 1,048,576. Received: 0"),
+    (["train", "lenet5", "--data", "shapes:64", "--batch-size", str(2**21)], "--batch-size"),
+    (["train", "lenet5", "--data", "shapes:64", "--epochs", "-1"], "--epochs: must be >= 1"),
+    (["train", "lenet5", "--data", "shapes:64", "--lr", "-1"], "--lr: must be a finite number > 0"),
+    (["train", "lenet5", "--data", "shapes:64", "--lr", "nan"], "Received: nan"),
+    (["train", "lenet5", "--data", "shapes:64", "--seed", "-1"], "--seed: must be >= 0"),
+    (["train", "lenet5", "--data", "shapes:64", "--seed", str(2**32)], "<= 4,294,967,295"),
+    (["train", "lenet5", "--data", "shapes:64", "--epochs", "two"],
+     "--epochs: expected an integer. Received: 'two'"),
+    (["train", "lenet5", "--data", "shapes:64", "--translate", "28"],
+     "--translate: must be less than the Input's smallest spatial size (28)"),
+    (["bench", "--batch-size", "0"], "bench: error: argument --batch-size: must be >= 1"),
+    (["bench", "--threads", "0"], "--threads: must be >= 1"),
+    (["bench", "--model", "bogus"], "unknown template 'bogus' (templates: lenet5, shapes"),
+    (["train", "lenet5", "--data", "/proc/self/mem"], "/proc/self/mem: cannot read"),
+    (["train", "lenet5"], "train: error: the following arguments are required: --data"),
+    (["train", "lenet5", "--data", "shapes:64", "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_numeric_options_are_range_checked_in_one_line(capsys, args, fragment):
+    try:
+        code = main(args)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_labels_and_memory_are_checked_before_training_and_evaluating(tmp_path, capsys,
+                                                                     monkeypatch):
+    from engine.session import Session
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.random((8, 1, 28, 28), np.float32), y=[0, 1, 2, 3, 4, 5, 6,
+                                                                             10])
+    Session.open("lenet5").save(tmp_path / "m.h5")
+    for args in (["train", "lenet5", "--epochs", "1"], ["evaluate", str(tmp_path / "m.h5")]):
+        assert main([*args, "--data", str(tmp_path / "d.npz"), "--quiet"]) == 2
+        assert "d.npz: sample 7: label 10 does not fit the network's 10 outputs" in \
+            capsys.readouterr().err
+    np.save(tmp_path / "empty.npy", np.zeros((0, 1, 28, 28), np.float32))
+    assert main(["predict", str(tmp_path / "m.h5"), "--input", str(tmp_path / "empty.npy"),
+                 "--output", str(tmp_path / "y.npy")]) == 2
+    assert "empty.npy: no samples" in capsys.readouterr().err
+    monkeypatch.setattr("engine.network.machine_memory", lambda: 1 << 20)  # lenet5 needs 0.5 MiB
+    assert main(["train", "lenet5", "--data", "shapes:64", "--batch-size", "32", "--quiet"]) == 2
+    assert "at batch 32 (" in capsys.readouterr().err
+
+
+def test_an_unknown_command_is_an_error_never_the_designer(capsys):
+    from designer.launch import main as launch
+    from designer.launch import opens_designer
+
+    for argv in (["frobnicate"], ["frobnicate", "--help"], ["model.npz"]):
+        assert not opens_designer(argv)
+        with pytest.raises(SystemExit) as exit_:
+            launch(argv)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "invalid choice" in err and len(err.splitlines()) == 1
+    assert all(opens_designer(a) for a in ([], ["m.h5"], ["g.JSON"], ["-platform", "offscreen"]))

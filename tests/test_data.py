@@ -2,8 +2,11 @@
 augmentation and ranges."""
 import gzip
 import json
+import os
 import struct
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import h5py
@@ -17,7 +20,9 @@ from engine.data import (
     DataError,
     Dataset,
     Normalization,
+    check_labels,
     data_spec,
+    fit_input,
     generate,
     load_dataset,
     parse_range,
@@ -201,6 +206,40 @@ def test_image_folder_errors(tmp_path):
         load_dataset(str(tmp_path / "f"), image_size=(4, 4))
 
 
+def png_header(width: int, height: int) -> bytes:
+    """A grayscale PNG that declares width x height but holds one row: only a decoder notices."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I",
+                                                                         zlib.crc32(kind + data))
+
+    head = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head)
+            + chunk(b"IDAT", zlib.compress(bytes(width + 1))) + chunk(b"IEND", b""))
+
+
+def test_image_folders_decode_only_images_within_the_pixel_budget(tmp_path, monkeypatch):
+    save_image(tmp_path / "f" / "a" / "0.png", np.zeros((4, 4), np.uint8))
+    save_image(tmp_path / "f" / "b" / "0.png", np.zeros((4, 4), np.uint8))
+    (tmp_path / "f" / "b" / "1.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 4 4")
+    with pytest.raises(DataError, match=r"b/1\.png: cannot read image: not in an image format"):
+        load_dataset(str(tmp_path / "f"))
+    for width, message in [(7000, "7000x7000 pixels, over"), (30000, "over")]:
+        (tmp_path / "f" / "b" / "1.png").write_bytes(png_header(width, width))
+        # refused before decoding: a decoder would find the image truncated
+        with pytest.raises(DataError, match=rf"b/1\.png: {message} the limit of 40,000,000 pixels "
+                                            r"per image"):
+            load_dataset(str(tmp_path / "f"))
+    (tmp_path / "f" / "b" / "1.png").unlink()
+    os.mkfifo(tmp_path / "f" / "b" / "2.png")
+    with pytest.raises(DataError, match=r"b/2\.png: not a regular file"):
+        load_dataset(str(tmp_path / "f"))
+    (tmp_path / "f" / "b" / "2.png").unlink()
+    monkeypatch.setattr("engine.network.machine_memory", lambda: 100)  # the folder's budget
+    with pytest.raises(DataError, match=r"f: 2 images of 4x4 needs 480 bytes of memory, more "
+                                        r"than the 100 bytes this machine has"):
+        load_dataset(str(tmp_path / "f"))
+
+
 # CSV ---------------------------------------------------------------------------------------------
 
 def test_csv_with_header_square_images(tmp_path):
@@ -258,6 +297,106 @@ def test_csv_rows_are_read_in_chunks(tmp_path):
     path.write_text("\n".join(lines))
     with pytest.raises(DataError, match=r"big\.csv: row 4500, column 'column 2': 'x\d+' is not"):
         load_dataset(str(path))
+
+
+# Damaged files, labels, shapes ------------------------------------------------------------------
+
+def damaged_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (a damaged data file, what its error must say)."""
+    x, y = digits()
+    np.savez(tmp_path / "good.npz", x=x, y=y)
+    raw = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "trunc.npz").write_bytes(raw[:len(raw) // 2])
+    np.save(tmp_path / "plain.npy", x)
+    (tmp_path / "plain.npz").write_bytes((tmp_path / "plain.npy").read_bytes())
+    np.savez(tmp_path / "zerod.npz", x=np.float32(1), y=np.int64(0))
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(1, np.float32))
+    header["shape"] = (10**6, 10**6)
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as z:
+        with z.open("x.npy", "w") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+        z.writestr("y.npy", (tmp_path / "plain.npy").read_bytes())
+    gz = tmp_path / "gz"
+    gz.mkdir()
+    write_idx(gz / "train-images-idx3-ubyte.gz", x, gz=True)
+    write_idx(gz / "train-labels-idx1-ubyte.gz", y, gz=True)
+    data = (gz / "train-images-idx3-ubyte.gz").read_bytes()
+    (gz / "train-images-idx3-ubyte.gz").write_bytes(data[:len(data) // 2])
+    save_image(tmp_path / "img" / "a" / "0.png", x[0])
+    png = (tmp_path / "img" / "a" / "0.png").read_bytes()
+    (tmp_path / "img" / "a" / "0.png").write_bytes(png[:len(png) // 2])
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["x"], f["y"] = x, y
+    h5 = (tmp_path / "d.h5").read_bytes()
+    (tmp_path / "d.h5").write_bytes(h5[:len(h5) // 2])
+    with h5py.File(tmp_path / "ext.h5", "w") as f:
+        f.create_dataset("x", (2, 4), np.uint8, external=[("/etc/hostname", 0, 8)])
+        f["y"] = [0, 1]
+    (tmp_path / "wide.csv").write_text("label," + "p" * 200_000 + "\n1,2\n")
+    return {
+        "truncated npz": (tmp_path / "trunc.npz", r"trunc\.npz: not a readable \.npz file"),
+        ".npy named .npz": (tmp_path / "plain.npz", r"plain\.npz: a single \.npy array"),
+        "0-d x": (tmp_path / "zerod.npz", r"zerod\.npz: x and y must be arrays of samples"),
+        "npz declaring 4 TB": (tmp_path / "huge.npz",
+                               r"huge\.npz: array 'x' declares shape \(1000000, 1000000\)"),
+        "damaged IDX gzip": (gz / "train-images-idx3-ubyte.gz", r"idx3-ubyte\.gz: broken file"),
+        "damaged PNG": (tmp_path / "img", r"a/0\.png: cannot read image"),
+        "damaged HDF5": (tmp_path / "d.h5", r"d\.h5: cannot read HDF5"),
+        "external HDF5 storage": (tmp_path / "ext.h5", r"ext\.h5: dataset 'x' stores its data in "
+                                                      r"other files"),
+        "CSV header cell over 128 KB": (tmp_path / "wide.csv", r"wide\.csv: row 1: field larger"),
+        "/proc/self/mem": (Path("/proc/self/mem"), r"/proc/self/mem: cannot read"),
+    }
+
+
+def test_damaged_files_are_one_data_error_naming_the_file(tmp_path):
+    for name, (path, message) in damaged_files(tmp_path).items():
+        with pytest.raises(DataError, match=message) as caught:
+            load_dataset(str(path))
+        assert "\n" not in str(caught.value), name
+
+
+def test_class_counts_are_bounded(tmp_path):
+    x, _ = digits(4)
+    for name, y, message in [("big", [0, 1, 10**9, 2], r"sample 2: label 1000000000 is over the "
+                                                        r"limit of 100,000 classes"),
+                             ("inf", [0, 1, np.inf, 2], r"sample 2: label inf is not a whole"),
+                             ("neg", [0, -3, 1, 2], r"sample 1: label -3 is negative")]:
+        np.savez(tmp_path / f"{name}.npz", x=x, y=y)
+        with pytest.raises(DataError, match=rf"{name}\.npz: {message}"):
+            load_dataset(str(tmp_path / f"{name}.npz"))
+    write_csv(tmp_path / "big.csv", [[7, 1, 2], [10**9, 3, 4]], ["label", "a", "b"])
+    with pytest.raises(DataError, match=r"big\.csv: row 3: label 1000000000 is over the limit"):
+        load_dataset(str(tmp_path / "big.csv"))
+
+
+def test_samples_that_fit_the_input_are_reshaped(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "sig.npz", x=rng.random((5, 1, 1024), np.float32), y=[0, 1, 0, 1, 0])
+    ds = load_dataset(str(tmp_path / "sig.npz"))
+    assert fit_input(ds, (1, 1024), "sig").x.shape == (5, 1, 1024)
+    np.savez(tmp_path / "vol.npz", x=rng.random((2, 4, 4, 4), np.float32), y=[0, 1])
+    ds = load_dataset(str(tmp_path / "vol.npz"))
+    assert ds.input_shape == (4, 4, 4)  # read channels-first ...
+    fitted = fit_input(ds, (1, 4, 4, 4), "vol")  # ... yet fits a one-channel 3D Input
+    assert fitted.x.shape == (2, 1, 4, 4, 4) and fitted.y is ds.y
+    assert fit_input(ds, (4, 4, 4), "vol") is ds
+    with pytest.raises(DataError, match=r"vol: the data has samples of shape \[4, 4, 4\] but the "
+                                        r"network's Input expects \[1, 4, 16\]"):
+        fit_input(ds, (1, 4, 16), "vol")
+
+
+def test_labels_are_checked_against_the_outputs(tmp_path):
+    write_csv(tmp_path / "d.csv", [[0, 1, 2], [3, 1, 2], [1, 0, 0], [2, 5, 5]], ["label", "a", "b"])
+    ds = load_dataset(str(tmp_path / "d.csv"))
+    check_labels(ds, 4, "d.csv")
+    with pytest.raises(DataError, match=r"d\.csv: row 3: label 3 does not fit the network's 3 "
+                                        r"outputs \(labels 0 to 2\)"):
+        check_labels(ds, 3, "d.csv")
+    with pytest.raises(DataError, match=r"d\.csv: row 5: label 2"):  # rows of the file
+        check_labels(ds.subset(2, 4), 2, "d.csv")
+    with pytest.raises(DataError, match=r"y: sample 3: label 2"):
+        check_labels(np.array([0, 1, 0, 2]), 2, "y")
 
 
 # Specs and generated datasets ----------------------------------------------------------------

@@ -173,3 +173,101 @@ def test_all_errors_reported_at_once():
 def test_format_errors(bad, fragment):
     with pytest.raises(GraphFormatError, match=fragment):
         Graph.from_dict(bad)
+
+
+# Ids, malformed files, size, memory ---------------------------------------------------------------
+
+def dense_net(node_id="fc", units=10):
+    return doc([("in", "Input", {"shape": [1, 28, 28]}), ("flat", "Flatten", {}),
+                (node_id, "Dense", {"units": units}), ("out", "Output", {})],
+               [("in", "flat", 0), ("flat", node_id, 0), (node_id, "out", 0)])
+
+
+@pytest.mark.parametrize("node_id,fragment", [
+    (".", "cannot be '.' or '..'"), ("..", "cannot be '.' or '..'"),
+    ("a/b", "cannot hold '/' (U+002F, SOLIDUS)"), ("a\0b", "cannot hold '\\x00' (U+0000"),
+    ("a\nb", "cannot hold '\\n' (U+000A"), ("a\u202eb", "U+202E, RIGHT-TO-LEFT OVERRIDE"),
+    ("a:b", "cannot hold ':'"), (" fc", "whitespace"), ("fc ", "whitespace"),
+    ("x" * 65, "at most 64 characters"), ("", "non-empty string"), (3, "non-empty string"),
+])
+def test_node_ids_hold_only_what_hdf5_paths_and_file_names_can(node_id, fragment):
+    from engine.graph import Edge
+
+    with pytest.raises(GraphFormatError) as caught:
+        Graph.from_dict(dense_net(node_id))
+    message = str(caught.value)
+    assert fragment in message and "Received: " in message and "\n" not in message
+    graph = Graph.from_dict(dense_net("fc-1_é"))  # letters beyond ASCII are fine
+    if isinstance(node_id, str) and node_id:  # renamed in place as the designer does: analyze
+        graph.nodes = {(node_id if k == "fc-1_é" else k): n for k, n in graph.nodes.items()}
+        graph.nodes[node_id].id = node_id
+        graph.edges = [Edge(*(node_id if end == "fc-1_é" else end for end in (e.src, e.dst)))
+                       for e in graph.edges]
+        assert any(fragment in m for m in graph.analyze().errors_by_node()[node_id])
+
+
+@pytest.mark.parametrize("text,fragment", [
+    (b'{"format": "convdesigner.graph", "name": "\xff"}', "not UTF-8 text: byte 0xff"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"format": "convdesigner.graph", "version": 1, "nodes": [{"id": "a", "type": "Input", '
+     '"params": {"shape": ' + "[" * 5000 + "]" * 5000 + "}}]}", "nested too deeply"),
+    ('{"version": ' + "9" * 5000 + "}", "Exceeds the limit (4300 digits)"),
+    ('{"x": NaN}', "NaN is not a number a graph can hold"),
+    ('{"x": 1e400}', "1e400 is out of range"),
+    ("[1, 2]", "a graph document is a JSON object. Received: list"),
+])
+def test_malformed_graph_files_are_one_format_error(tmp_path, text, fragment):
+    path = tmp_path / "g.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(GraphFormatError) as caught:
+        Graph.load_json(path)
+    assert str(caught.value).startswith(f"{path}: ") and fragment in str(caught.value)
+    assert "\n" not in str(caught.value) and "set_int_max_str_digits" not in str(caught.value)
+
+
+def test_analysis_is_linear_in_nodes_and_edges():
+    class Edges(list):
+        """Counts the passes over the edges (ancestors made one per node: 20,000 nodes, 18 s)."""
+        passes = 0
+
+        def __iter__(self):
+            Edges.passes += 1
+            return super().__iter__()
+
+    n = 2000
+    ids = ["in", *(f"a{k}" for k in range(n)), "out"]
+    nodes = [("in", "Input", {"shape": [4]}), *((i, "Activation", {}) for i in ids[1:-1]),
+             ("out", "Output", {})]
+    graph = Graph.from_dict(doc(nodes, [(a, b, 0) for a, b in zip(ids, ids[1:])]))
+    graph.edges = Edges(graph.edges)
+    analysis = graph.check()
+    assert len(graph.ancestors("out")) == n + 2 and len(analysis.order) == n + 2
+    assert len(graph.inputs_by_node()) == n + 2
+    assert Edges.passes <= 5
+
+
+def test_memory_is_estimated_and_a_network_that_cannot_fit_is_refused():
+    import numpy as np
+
+    from engine import compile_network
+    from engine.network import check_memory, estimate_memory, memory_parts
+
+    lenet = load_template("lenet5")
+    params = sum(lenet.check().param_counts.values()) * 4
+    activations = sum(np.prod(s) for s in lenet.check().shapes.values()) * 4
+    assert estimate_memory(lenet) == 2 * params
+    assert memory_parts(lenet, 8)["activations"] == 2 * 8 * activations
+    assert estimate_memory(lenet, 8, optimizer_slots=2) == 4 * params + 2 * 8 * activations
+    assert estimate_memory(lenet, 8, training=False) == 2 * params + 8 * activations
+    with pytest.raises(GraphValidationError, match=r"node 'conv1': the network needs about "
+                       r"[\d.]+ GiB of memory at batch 1000000 .* more than the 1\.0 GiB"):
+        check_memory(lenet, 10**6, available=1 << 30)
+    huge = doc([("in", "Input", {"shape": [1, 28, 28]}), ("flat", "Flatten", {}),
+                ("d1", "Dense", {"units": 2**20}), ("d2", "Dense", {"units": 2**20}),
+                ("out", "Output", {})],
+               [("in", "flat", 0), ("flat", "d1", 0), ("d1", "d2", 0), ("d2", "out", 0)])
+    with pytest.raises(GraphValidationError) as caught:
+        compile_network(Graph.from_dict(huge))  # refused before allocating 4 TiB
+    message = str(caught.value)
+    assert message.startswith("node 'd2': the network needs about 8.0 TiB of memory") \
+        and "this machine has" in message and "\n" not in message
