@@ -30,7 +30,7 @@ class OpHarness:
         self.arrays = {}
         learnable = mt.arrays(self.params, self.in_shapes)
         state = mt.state(self.params, self.in_shapes)
-        values = mt.init(self.params, self.in_shapes, rng, True) if mt.init else {}
+        values = mt.init(self.params, self.in_shapes, rng) if mt.init else {}
         for name, value in values.items():
             value = value.astype(np.float64)
             if name in learnable:  # random, so a zero-initialised bias is still checked
