@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-COMMANDS = ("train", "evaluate", "predict", "info", "templates", "bench")
+COMMANDS = ("train", "evaluate", "predict", "info", "templates", "bench", "export", "import")
 
 
 class UsageError(ValueError):
@@ -259,6 +259,8 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .interop.commands import add_commands as add_interop_commands
+
     parser = argparse.ArgumentParser(
         prog="convdesigner", description="Design, train and inspect convolutional networks. "
         "Without a command, opens the designer (optionally on FILE: .h5 model or .json graph).")
@@ -323,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the peak-memory measurement of the training steps")
     p.add_argument("--json", action="store_true", help="one JSON object instead of tables")
     p.set_defaults(run=cmd_bench)
+    add_interop_commands(sub)
     return parser
 
 
@@ -330,11 +333,13 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from .backend import BackendError
     from .data import DataError
     from .graph import GraphFormatError, GraphValidationError
+    from .interop import InteropError
     from .modelfile import ModelFileError
     from .session import SourceError
 
     return (UsageError, DataError, ModelFileError, GraphFormatError, GraphValidationError,
-            BackendError, SourceError, FileNotFoundError, PermissionError, IsADirectoryError)
+            BackendError, SourceError, InteropError, FileNotFoundError, PermissionError,
+            IsADirectoryError)
 
 
 def main(argv: list[str] | None = None) -> int:
