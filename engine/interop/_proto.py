@@ -51,7 +51,7 @@ def node(op_type: str, inputs: list[str], outputs: list[str], name: str, **attrs
 
 
 def tensor(name: str, array: np.ndarray) -> bytes:
-    array = np.ascontiguousarray(array)
+    array = np.asarray(array, order="C")
     return (b"".join(_int(1, d) for d in array.shape) + _int(2, _ELEM[array.dtype])
             + _bytes(8, name) + _bytes(9, array.astype(array.dtype.newbyteorder("<")).tobytes()))
 
