@@ -1,7 +1,7 @@
 """ONNX export: onnx.checker accepts every network and onnxruntime computes what predict does."""
 import numpy as np
 import pytest
-from interop_cases import NAMES, inputs, predict, trained_like
+from interop_cases import NAMES, case_graph, inputs, predict, trained_like
 
 from engine.cli import main as cli
 from engine.modelfile import load_model
@@ -67,3 +67,15 @@ def test_export_errors_are_one_line(tmp_path, capsys):
                 str(tmp_path / "missing" / "m.onnx")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith("convdesigner export: error:") for line in lines)
+
+
+def test_every_module_type_has_its_converters():
+    """A new module type fails here until engine/interop maps it (DESIGN.md 2: interop/)."""
+    from engine.interop.onnx import EXPORTERS
+    from engine.interop.pytorch import LAYERS
+    from engine.modules import REGISTRY
+
+    assert set(REGISTRY) - {"Input"} <= set(EXPORTERS)
+    assert set(REGISTRY) - {"Input", "Output"} <= set(LAYERS)
+    used = {node.type for name in NAMES for node in case_graph(name).nodes.values()}
+    assert set(REGISTRY) <= used  # and the test networks use every one of them

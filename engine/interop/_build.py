@@ -1,9 +1,8 @@
 """Build a convdesigner graph and its weights node by node while importing, inferring each node's
-shape as it is added, and save the result as a model file."""
+shape as it is added."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 
@@ -73,15 +72,12 @@ class Builder:
         return Graph.from_dict({"format": "convdesigner.graph", "version": 1, "name": self.name,
                                 "nodes": list(self.nodes.values()), "edges": self.edges})
 
-    def save(self, graph: Graph, path: str | Path, source: str) -> None:
-        """The model file: the graph, its weights, and the input normalisation the source applied
-        (the identity when it applied none, so that predict and train take its raw inputs)."""
-        from ..modelfile import save_model
-
+    def data_spec(self, graph: Graph, source: str) -> dict:
+        """The model file's /data spec: the input normalisation the source applied (the identity
+        when it applied none, so that predict and train feed it raw inputs)."""
         channels = graph.input_node.params["shape"][0]
         mean, std = self.normalization or (np.zeros(channels), np.ones(channels))
-        spec = {"source": source, "input_shape": list(graph.input_node.params["shape"]),
+        return {"source": source, "input_shape": list(graph.input_node.params["shape"]),
                 "class_names": [], "train_range": None, "val_range": None,
                 "normalization": {"mean": [float(v) for v in mean],
                                   "std": [float(v) for v in std]}}
-        save_model(path, graph, self.weights, data_spec=spec)

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..graph import Graph
+from ..modelfile import ModelFile, save_model
 from . import InteropError
 from ._build import Builder
 
 
-def import_graph(source: str | Path) -> tuple[Builder, Graph]:
-    """The source as a graph, and the builder that holds its weights and normalisation."""
+def read_source(source: str | Path) -> ModelFile:
+    """The source as an unsaved model: graph (laid out left to right), weights, and a data spec
+    holding the input normalisation the source applied."""
     path = Path(source)
     if not path.is_file():
         raise InteropError(f"{path}: no such file")
@@ -24,9 +25,10 @@ def import_graph(source: str | Path) -> tuple[Builder, Graph]:
         builder, last, name = import_keras(path, Builder)
     else:
         raise InteropError(f"{path}: import reads .onnx files and Keras models (.h5, .keras)")
-    return builder, builder.finish(last, name)
+    graph = builder.finish(last, name)
+    return ModelFile(graph, builder.weights, data_spec=builder.data_spec(graph, path.name))
 
 
 def import_model(source: str | Path, out: str | Path) -> None:
-    builder, graph = import_graph(source)
-    builder.save(graph, out, Path(source).name)
+    model = read_source(source)
+    save_model(out, model.graph, model.weights, data_spec=model.data_spec)

@@ -140,6 +140,8 @@ def to_onnx(model: Model, raw_inputs: bool = False) -> bytes:
         prefix = f"{nid}/"
         arrays = {k[len(prefix):]: np.asarray(v, np.float32) for k, v in model.weights.items()
                   if k.startswith(prefix)}
+        if type_name not in EXPORTERS:
+            raise InteropError(f"node {nid!r}: module type {type_name} has no ONNX mapping")
         EXPORTERS[type_name](e, nid, p, ins, out, [names[s] for s in sources], arrays)
         names[nid] = nid
         if type_name == "Output":

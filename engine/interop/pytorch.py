@@ -159,6 +159,8 @@ def module_source(model: Model, origin: str = "") -> str:
             out_shape = out
             forward.append(f"return {args[0]}")
             continue
+        if type_name not in LAYERS:
+            raise InteropError(f"node {nid!r}: module type {type_name} has no PyTorch mapping")
         layer, expression = LAYERS[type_name](p, ins, args, f"self.{names[nid]}")
         if layer is not None:
             init.append(f"self.{names[nid]} = {layer}")
