@@ -5,6 +5,7 @@ operation or layer name (import); there are no if-chains by type name.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,22 @@ from ..graph import Graph
 
 class InteropError(ValueError):
     """A model cannot be exported or imported: one line naming the node and what is wrong."""
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write a temporary file beside path (created with the user's umask, unlike mkstemp's 0600),
+    then rename it over path; a one-line InteropError if that fails."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise InteropError(f"{path}: cannot write ({err.strerror})") from None
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..modules._common import window_padding
-from . import InteropError, Model, _proto
+from . import InteropError, Model, _proto, write_atomic
 
 OPSET, IR_VERSION = 17, 8
 
@@ -151,13 +151,7 @@ def to_onnx(model: Model, raw_inputs: bool = False) -> bytes:
 
 
 def export_onnx(model: Model, path: str | Path, raw_inputs: bool = False) -> None:
-    from ..modelfile import _atomic_replace
-
-    data = to_onnx(model, raw_inputs)
-    try:
-        _atomic_replace(Path(path), lambda tmp: Path(tmp).write_bytes(data))
-    except OSError as err:
-        raise InteropError(f"{path}: cannot write ({err.strerror})") from None
+    write_atomic(path, to_onnx(model, raw_inputs))
 
 
 # -- import ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import InteropError, Model
+from . import InteropError, Model, write_atomic
 
 
 def _size(values) -> str:
@@ -222,19 +222,17 @@ def state_dict(model: Model) -> dict[str, np.ndarray]:
 
 def export_pytorch(model: Model, folder: str | Path, origin: str = "") -> None:
     """Write folder/model.py and folder/model.safetensors."""
-    from safetensors.numpy import save_file
-
-    from ..modelfile import atomic_write_text
+    from safetensors.numpy import save
 
     folder = Path(folder)
     source = module_source(model, origin)
+    weights = save({k: np.ascontiguousarray(v) for k, v in state_dict(model).items()})
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: np.ascontiguousarray(v) for k, v in state_dict(model).items()},
-                  str(folder / "model.safetensors"))
-        atomic_write_text(folder / "model.py", source)
     except OSError as err:
-        raise InteropError(f"{folder}: cannot write ({err.strerror})") from None
+        raise InteropError(f"{folder}: cannot create the folder ({err.strerror})") from None
+    write_atomic(folder / "model.safetensors", weights)
+    write_atomic(folder / "model.py", source.encode())
 
 
 def build_torch_model(graph, weights: dict[str, np.ndarray] | None = None):
