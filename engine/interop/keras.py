@@ -60,12 +60,14 @@ class _Importer:
                           [v.node for v in sources], arrays)
         return _Value(node, flat_from)
 
-    def activation(self, value: _Value, name, suffix: str = "") -> _Value:
-        """Keras' activation by name (also the `activation` argument of Conv and Dense)."""
+    def activation(self, value: _Value, name, argument: bool = False) -> _Value:
+        """Keras' activation by name; argument: the `activation` argument of a Conv or Dense,
+        which becomes a node of its own ("conv1_relu")."""
         if isinstance(name, dict):  # Keras 3 may serialise it as an object
             name = name.get("config", name.get("class_name"))
         if name in (None, "linear"):
             return value
+        suffix = f"_{name}" if argument else ""
         if name == "softmax":
             return self.add("Softmax", {}, [self.unflatten(value)], suffix=suffix)
         if name not in _ACTIVATIONS:
@@ -141,7 +143,7 @@ def _conv(dims: int):
                   "dilation": dilation, "groups": int(im.get("groups", 1)), "bias": bias}
         out = im.add(f"Conv{dims}D", params, [x],
                      {"weight": weight, **({"bias": arrays[1]} if bias else {})})
-        return im.activation(out, im.get("activation"), f"_{im.get('activation')}")
+        return im.activation(out, im.get("activation"), argument=True)
     return convert
 
 
@@ -171,7 +173,7 @@ def _dense(im: _Importer, inputs):
     weight = im.permute_flat(arrays[0].T, x.flat_from, axis=1)
     out = im.add("Dense", {"units": int(im.get("units")), "bias": bias}, [_Value(x.node)],
                  {"weight": weight, **({"bias": arrays[1]} if bias else {})})
-    return im.activation(out, im.get("activation"), f"_{im.get('activation')}")
+    return im.activation(out, im.get("activation"), argument=True)
 
 
 def _flatten(im: _Importer, inputs):

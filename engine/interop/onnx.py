@@ -52,8 +52,7 @@ _POOL_OPS = {"max": ("MaxPool", {}), "avg": ("AveragePool", {"count_include_pad"
 
 def _pool(e, nid, p, ins, out, args, w):
     op_type, attrs = _POOL_OPS[p["mode"]]
-    window = _window({**p, "padding": p["padding"]}, p["size"], (1,) * len(p["size"]))
-    e.node(op_type, args, nid, **window, **attrs)
+    e.node(op_type, args, nid, **_window(p, p["size"], (1,) * len(p["size"])), **attrs)
 
 
 _REDUCE = {"max": "ReduceMax", "avg": "ReduceMean", "l2": "ReduceL2"}
@@ -169,7 +168,7 @@ class _Value:
 
 class _Importer:
     def __init__(self, onnx, proto, builder):
-        self.onnx, self.proto, self.b = onnx, proto, builder
+        self.onnx, self.b = onnx, builder
         self.opsets = {o.domain or "": o.version for o in proto.opset_import}
         self.values: dict[str, _Value] = {}
         self.consts: dict[str, np.ndarray] = {}
