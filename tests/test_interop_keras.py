@@ -12,6 +12,7 @@ from engine.modelfile import load_model
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
 layers = keras.layers
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept")
 
 
 def lenet5():

@@ -13,6 +13,7 @@ from engine.interop.pytorch import MODULE_ATTRS
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 
 
 def load_exported(folder):
