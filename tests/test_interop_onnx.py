@@ -79,3 +79,17 @@ def test_every_module_type_has_its_converters():
     assert set(REGISTRY) - {"Input", "Output"} <= set(LAYERS)
     used = {node.type for name in NAMES for node in case_graph(name).nodes.values()}
     assert set(REGISTRY) <= used  # and the test networks use every one of them
+
+
+def test_export_needs_no_onnx_package_and_import_says_what_to_install(tmp_path, monkeypatch,
+                                                                      capsys):
+    import sys
+
+    for name in ("onnx", "onnx.reference", "onnx.numpy_helper"):
+        monkeypatch.setitem(sys.modules, name, None)  # import onnx now raises ImportError
+    assert cli(["export", "nin", "--to", "onnx", "--out", str(tmp_path / "n.onnx"),
+                "--quiet"]) == 0
+    assert cli(["import", str(tmp_path / "n.onnx"), "--out", str(tmp_path / "n.h5")]) == 2
+    assert "needs the onnx package: pip install onnx" in capsys.readouterr().err
+    monkeypatch.undo()
+    onnx.checker.check_model(onnx.load(tmp_path / "n.onnx"), full_check=True)
