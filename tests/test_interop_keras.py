@@ -18,6 +18,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't
 def lenet5():
     return keras.Sequential([
         keras.Input((28, 28, 1)),
+        layers.Rescaling(1 / 255.0, offset=-0.5),  # becomes the stored normalisation
         layers.Conv2D(6, 5, padding="same", activation="relu"),
         layers.AveragePooling2D(2),
         layers.Conv2D(16, 5, activation="relu"),
@@ -62,7 +63,15 @@ def volume():
         layers.GlobalAveragePooling3D(), layers.Dense(2), layers.Softmax()])
 
 
-MODELS = {"lenet5": lenet5, "functional": functional, "signal": signal, "volume": volume}
+def channels_first():
+    return keras.Sequential([
+        keras.Input((2, 10, 10)), layers.Conv2D(4, 3, data_format="channels_first"),
+        layers.BatchNormalization(axis=1), layers.MaxPooling2D(data_format="channels_first"),
+        layers.Flatten(data_format="channels_first"), layers.Dense(3)])
+
+
+MODELS = {"lenet5": lenet5, "functional": functional, "signal": signal, "volume": volume,
+          "channels_first": channels_first}
 
 
 def randomized(factory):
@@ -85,12 +94,11 @@ def test_keras_model_imports_and_matches(name, suffix, tmp_path):
     assert cli(["import", str(tmp_path / f"k{suffix}"), "--out", str(tmp_path / "k.h5"),
                 "--quiet"]) == 0
     x = np.random.default_rng(1).random((4, *model.input_shape[1:]), dtype=np.float32)
+    x *= 255 if name == "lenet5" else 1
     expected = keras.ops.convert_to_numpy(model(x, training=False))
-    channels_first = np.moveaxis(x, -1, 1)
-    np.testing.assert_allclose(predict(tmp_path / "k.h5", channels_first, tmp_path), expected,
-                               atol=1e-4)
-    graph = load_model(tmp_path / "k.h5").graph
-    assert graph.input_node.params["shape"][0] == model.input_shape[-1]
+    ours = x if name == "channels_first" else np.moveaxis(x, -1, 1)
+    np.testing.assert_allclose(predict(tmp_path / "k.h5", ours, tmp_path), expected, atol=1e-4)
+    assert load_model(tmp_path / "k.h5").graph.input_node.params["shape"] == list(ours.shape[1:])
 
 
 @pytest.mark.parametrize("layer, message", [
@@ -105,6 +113,15 @@ def test_refused_in_one_line_naming_the_layer(layer, message, tmp_path, capsys):
     assert cli(["import", str(tmp_path / "k.keras"), "--out", str(tmp_path / "k.h5")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"layer {layer.name!r}" in err and message in err
+
+
+def test_rescaling_is_only_taken_as_the_input_normalisation(tmp_path, capsys):
+    model = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(2, 3),
+                              layers.Rescaling(0.5, name="late")])
+    model.save(tmp_path / "k.keras")
+    assert cli(["import", str(tmp_path / "k.keras"), "--out", str(tmp_path / "k.h5")]) == 2
+    assert "layer 'late' (Rescaling): convdesigner takes Rescaling only as the input " \
+        "normalisation" in capsys.readouterr().err
 
 
 def test_keras2_h5_layout(tmp_path):

@@ -1,9 +1,10 @@
 """Keras import: models saved by Keras 2 or 3 as .h5 (`model.save("x.h5")`) or as .keras archives,
 read with h5py, zipfile and json only (no Keras at run time).
 
-Channels-last models become channels-first: kernels are transposed, and a Dense after a Flatten of
-a [.., C] tensor has its weight columns permuted to convdesigner's [C, ..] flattening order.
-LAYERS is keyed by Keras class name.
+Channels-last models become channels-first: kernels are transposed, and a Dense after a Flatten
+has its weight columns permuted to convdesigner's [C, ..] flattening order (Keras flattens channels
+last whatever the data_format). A Rescaling right after the Input becomes the model's stored input
+normalisation. LAYERS is keyed by Keras class name.
 """
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ from . import InteropError
 class _Value:
     node: str
     flat_from: tuple | None = None  # (channels, spatial): a Flatten of channels-last data
+    raw_input: bool = False  # the Input itself, before any layer (where Rescaling may go)
 
 
 class _Layer:
     def __init__(self, raw: dict):
+        self.sources: list[str] = []
         self.class_name = raw.get("class_name", "?")
         self.config = raw.get("config", {})
         self.name = self.config.get("name") or raw.get("name") or self.class_name.lower()
@@ -36,6 +39,7 @@ class _Importer:
     def __init__(self, builder, weights, channels_last: bool):
         self.b, self.read_weights, self.channels_last = builder, weights, channels_last
         self.layer: _Layer | None = None
+        self.readers: dict[str, int] = {}  # layer name -> how many layers read its output
 
     def refuse(self, what: str | None, why: str):
         detail = f" {what}:" if what else ""
@@ -181,8 +185,8 @@ def _flatten(im: _Importer, inputs):
     shape = im.shape(x)
     if len(shape) == 1:
         return x
-    flat_from = (shape[0], shape[1:]) if im.channels_last else None
-    return im.add("Flatten", {}, [x], flat_from=flat_from)
+    # Keras flattens channels last whatever the data_format (channels_first is moved there first)
+    return im.add("Flatten", {}, [x], flat_from=(shape[0], shape[1:]))
 
 
 def _batch_norm(im: _Importer, inputs):
@@ -216,6 +220,24 @@ def _leaky_relu(im: _Importer, inputs):
                   flat_from=x.flat_from)
 
 
+def _rescaling(im: _Importer, inputs):
+    """x * scale + offset right after the Input: the model's stored input normalisation."""
+    (x,) = inputs
+    if not x.raw_input or im.readers[im.layer.sources[0]] != 1:
+        im.refuse(None, "convdesigner takes Rescaling only as the input normalisation, right "
+                        "after the Input and read by nothing else")
+    channels = im.shape(x)[0]
+    try:
+        scale, offset = (np.broadcast_to(np.asarray(im.get(k, d), np.float64).reshape(-1),
+                                         (channels,)) for k, d in (("scale", 1.0), ("offset", 0.0)))
+    except ValueError:
+        im.refuse("scale", "needs one value, or one per channel")
+    if not (scale > 0).all():
+        im.refuse("scale", f"{im.get('scale')}: a normalisation's scale is positive")
+    im.b.normalization = (-offset / scale, 1.0 / scale)
+    return _Value(x.node)
+
+
 def _merge(type_name: str):
     def convert(im: _Importer, inputs):
         if type_name == "Concat":
@@ -242,7 +264,7 @@ LAYERS = {
     "Softmax": lambda im, inputs: im.activation(inputs[0], "softmax"),
     "Dropout": lambda im, inputs: im.add("Dropout", {"rate": min(float(im.get("rate")), 0.99)},
                                          inputs, flat_from=inputs[0].flat_from),
-    "Add": _merge("Add"), "Concatenate": _merge("Concat"),
+    "Add": _merge("Add"), "Concatenate": _merge("Concat"), "Rescaling": _rescaling,
 }
 """Keras class name -> converter(importer, input values) returning the layer's output value."""
 
@@ -344,8 +366,10 @@ def import_keras(path: str | Path, builder_cls):
     im = _Importer(builder_cls(config.get("config", {}).get("name") or path.stem), read,
                    formats != {"channels_first"})
     values: dict[str, _Value] = {}
+    for source in (s for _, sources in wired for s in sources):
+        im.readers[source] = im.readers.get(source, 0) + 1
     for layer, sources in wired:
-        im.layer = layer
+        im.layer, layer.sources = layer, sources
         if layer.class_name == "InputLayer":
             shape = layer.config.get("batch_shape") or layer.config.get("batch_input_shape")
             dims = list(shape or [])[1:]
@@ -354,7 +378,7 @@ def import_keras(path: str | Path, builder_cls):
                                          "batch axis, 1 to 4 of them")
             if im.channels_last and len(dims) > 1:
                 dims = [dims[-1], *dims[:-1]]
-            values[layer.name] = _Value(im.b.add_input(layer.name, dims))
+            values[layer.name] = _Value(im.b.add_input(layer.name, dims), raw_input=True)
             continue
         if layer.class_name not in LAYERS:
             im.refuse(None, f"unsupported layer (convdesigner imports "

@@ -439,6 +439,9 @@ def _batch_norm_in(im: _Importer):
     x = im.data()
     if im.attr("training_mode", 0) or any(im.uses.get(o) for o in im.node.output[1:]):
         im.refuse("training_mode", "1: only the inference form is imported")
+    if im.attr("spatial", 1) != 1:
+        im.refuse("spatial", "0 normalises every position on its own; convdesigner's BatchNorm "
+                             "is per channel")
     arrays = {key: im.const(i + 1, key) for i, key in enumerate(
         ("weight", "bias", "running_mean", "running_var"))}
     momentum = min(max(float(str(np.float32(1.0 - im.attr("momentum", 0.9)))), 0.0), 1.0)
