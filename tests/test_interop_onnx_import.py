@@ -89,8 +89,26 @@ def squeezenet1_1():
         nn.Flatten())
 
 
+def vgg19(width: int = 8):
+    """torchvision's VGG-19 at 224x224 with every layer 1/width as wide (the real one holds
+    548 MB of weights): 16 convs, 5 max pools, the adaptive pool to 7x7, three Linear."""
+    layers, channels = [], 3
+    for v in [64, 64, "M", 128, 128, "M", *[256] * 4, "M", *[512] * 4, "M", *[512] * 4, "M"]:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(channels, v // width, 3, padding=1), nn.ReLU(inplace=True)]
+            channels = v // width
+    hidden = 4096 // width
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(),
+                         nn.Linear(channels * 49, hidden), nn.ReLU(True), nn.Dropout(),
+                         nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(),
+                         nn.Linear(hidden, 1000))
+
+
 TORCH_MODELS = {
     "squeezenet1_1": (squeezenet1_1, (3, 224, 224)),
+    "vgg19-narrow": (vgg19, (3, 224, 224)),
     "squeezenet-like": (lambda: nn.Sequential(
         nn.Conv2d(3, 16, 3, stride=2), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
         Fire(16, 4, 8), Fire(16, 4, 8), nn.MaxPool2d(3, 2, ceil_mode=True), Fire(16, 8, 16),
