@@ -93,3 +93,13 @@ def test_export_needs_no_onnx_package_and_import_says_what_to_install(tmp_path, 
     assert "needs the onnx package: pip install onnx" in capsys.readouterr().err
     monkeypatch.undo()
     onnx.checker.check_model(onnx.load(tmp_path / "n.onnx"), full_check=True)
+
+
+def test_the_designer_exports_its_session_as_the_command_line_does(tmp_path):
+    from engine.interop import Model, open_model
+    from engine.interop.onnx import to_onnx
+    from engine.session import Session
+
+    trained_like("resnet-mini", tmp_path / "m.h5")
+    session = Session.open(tmp_path / "m.h5")
+    assert to_onnx(Model.from_session(session)) == to_onnx(open_model(tmp_path / "m.h5"))

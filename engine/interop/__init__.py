@@ -43,6 +43,12 @@ class Model:
     weights: dict[str, np.ndarray]
     normalization: tuple[np.ndarray, np.ndarray] | None = None
 
+    @classmethod
+    def from_session(cls, session) -> Model:
+        """The model open in a Session (the designer's): its graph, current weights and stored
+        normalisation."""
+        return cls(session.graph, session.net.weights(), _normalization(session.data_spec))
+
     def nodes(self):
         """(node id, type, resolved params, input shapes, output shape, input node ids) of every
         node the Output depends on, in execution order."""
@@ -60,7 +66,6 @@ def open_model(source: str | Path, weights: str = "best") -> Model:
     """MODEL of the command line (model file, graph JSON or template) as export sees it: the
     file's /best weights unless weights="last" (or the file has none), its normalisation;
     a graph or template gets the initial weights `predict` would use."""
-    from ..data import Normalization
     from ..network import compile_network
     from ..session import load_source
 
@@ -69,9 +74,13 @@ def open_model(source: str | Path, weights: str = "best") -> Model:
         return Model(graph, compile_network(graph, seed=0).weights())
     best = getattr(model, "best", None)
     chosen = best["weights"] if best and weights != "last" else model.weights
-    spec = model.data_spec or {}
-    norm = None
-    if "normalization" in spec:
-        n = Normalization.from_dict(spec["normalization"])
-        norm = (n.mean, n.std)
-    return Model(graph, dict(chosen), norm)
+    return Model(graph, dict(chosen), _normalization(model.data_spec))
+
+
+def _normalization(spec: dict | None) -> tuple[np.ndarray, np.ndarray] | None:
+    from ..data import Normalization
+
+    if not spec or "normalization" not in spec:
+        return None
+    norm = Normalization.from_dict(spec["normalization"])
+    return norm.mean, norm.std
