@@ -34,7 +34,7 @@ def ours(graph, batch: int) -> Callable[[], float]:
 def pytorch(graph, batch: int, tf32: bool) -> Callable[[], None]:
     import torch
 
-    from engine.torch_ref import build_torch_model
+    from engine.interop.pytorch import build_torch_model
 
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = tf32

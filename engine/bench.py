@@ -187,7 +187,7 @@ def build_torch_steps(graph, batch: int, device: str = "cpu") -> Steps:
     caller's)."""
     import torch
 
-    from .torch_ref import build_torch_model
+    from .interop.pytorch import build_torch_model
 
     dev = "cuda" if device == "cuda" else "cpu"
     model = build_torch_model(graph).to(dev)

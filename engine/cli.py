@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-COMMANDS = ("train", "evaluate", "predict", "info", "templates", "bench")
+COMMANDS = ("train", "evaluate", "predict", "info", "templates", "bench", "export", "import")
 
 
 class UsageError(ValueError):
@@ -349,6 +349,8 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .interop.commands import add_commands as add_interop_commands
+
     parser = Parser(
         prog="convdesigner", description="Design, train and inspect convolutional networks. "
         "Without a command, opens the designer (optionally on FILE: .h5 model or .json graph).")
@@ -426,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the peak-memory measurement of the training steps")
     p.add_argument("--json", action="store_true", help="one JSON object instead of tables")
     p.set_defaults(run=cmd_bench)
+    add_interop_commands(sub)
     return parser
 
 
@@ -433,11 +436,13 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from .backend import BackendError
     from .data import DataError
     from .graph import GraphFormatError, GraphValidationError
+    from .interop import InteropError
     from .modelfile import ModelFileError
     from .session import SourceError
 
     return (UsageError, DataError, ModelFileError, GraphFormatError, GraphValidationError,
-            BackendError, SourceError, FileNotFoundError, PermissionError, IsADirectoryError)
+            BackendError, SourceError, InteropError, FileNotFoundError, PermissionError,
+            IsADirectoryError)
 
 
 def main(argv: list[str] | None = None) -> int:

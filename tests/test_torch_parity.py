@@ -1,5 +1,5 @@
-"""Whole templates against PyTorch with the same weights (runs where the bench extra is
-installed: pip install -e ".[bench]")."""
+"""Whole templates against PyTorch (the exported model.py's Net) with the same weights; torch
+comes with the test extra."""
 import numpy as np
 import pytest
 
@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 @pytest.mark.parametrize("name", template_names())
 def test_template_matches_pytorch_in_evaluation(name):
-    from engine.torch_ref import build_torch_model
+    from engine.interop.pytorch import build_torch_model
 
     graph = load_template(name)
     net = compile_network(graph, seed=3)
