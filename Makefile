@@ -7,9 +7,8 @@ QT_DEBS := libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 fonts-dejavu
 X11_DEBS := libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libx11-xcb1 \
 	libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1
 CORES := $(shell nproc 2>/dev/null || echo 2)
-# torch's CPU build (the test extra's): the wheel on this machine's disk, else PyTorch's CPU index
-TORCH_CPU := $(if $(wildcard /opt/wheels/torch-*.whl),--find-links /opt/wheels,\
-	--extra-index-url https://download.pytorch.org/whl/cpu)
+# torch's CPU build (the test extra's) is the wheel on these machines' disk
+TORCH_CPU := $(if $(wildcard /opt/wheels/torch-*.whl),--find-links /opt/wheels)
 
 .PHONY: run test debs debs-x11 bench lint clean
 
