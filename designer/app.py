@@ -44,6 +44,8 @@ from .warmup import KernelWarmup, WarmupIndicator
 AUTOSAVE_MS = 60_000
 MAX_RECENT = 10
 FILE_FILTER = "Networks (*.json *.h5);;Graph JSON (*.json);;Model files (*.h5)"
+IMPORT_FILTER = "Models (*.onnx *.h5 *.keras);;ONNX (*.onnx);;Keras (*.h5 *.keras)"
+EXPORT_FILTER = "ONNX model (*.onnx);;PyTorch code (a folder: model.py, model.safetensors)"
 _windows: list[MainWindow] = []
 _numbers = itertools.count(1)
 
@@ -150,6 +152,10 @@ class MainWindow(QMainWindow):
         self.save_action = self._action("&Save", self.save, QKeySequence.Save,
                                         std(QStyle.SP_DialogSaveButton))
         self.save_as_action = self._action("Save &As…", self.save_as, "Ctrl+Shift+S")
+        self.import_action = self._action("&Import…", self.import_dialog, "Ctrl+I",
+                                          tip="Open an ONNX model or a Keras .h5/.keras file")
+        self.export_action = self._action("&Export…", self.export_dialog, "Ctrl+E",
+                                          tip="Write the model as ONNX or as PyTorch code")
         self.close_action = self._action("&Close Window", self.close, QKeySequence.Close)
         self.quit_action = self._action("&Quit", self.quit_all, QKeySequence.Quit)
 
@@ -190,6 +196,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addActions([self.save_action, self.save_as_action])
+        file_menu.addSeparator()
+        file_menu.addActions([self.import_action, self.export_action])
         file_menu.addSeparator()
         file_menu.addActions([self.close_action, self.quit_action])
 
@@ -502,6 +510,58 @@ class MainWindow(QMainWindow):
         epochs = len(session.history["epoch"]) if session else 0
         trained = f" trained for {epochs} epoch{'s' * (epochs != 1)}" if epochs else ""
         self.log.info(f"opened {path}{trained}")
+        return True
+
+    def import_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a model", self._last_folder(),
+                                              IMPORT_FILTER)
+        if path:
+            self.import_file(path)
+
+    def import_file(self, path) -> bool:
+        """Open a model made elsewhere (ONNX, Keras) with its weights, as an unsaved model."""
+        from engine.interop import InteropError
+        from engine.interop.importers import read_source
+
+        path = Path(path)
+        try:
+            model = read_source(path)
+        except (InteropError, ValueError, OSError) as err:
+            self.log.error(f"could not import {path.name}: {err}")
+            QMessageBox.critical(self, "Cannot import", f"Could not import {path}:\n\n{err}")
+            return False
+        if not self.maybe_save():
+            return False
+        session = Session.from_model(model)
+        session.modified = True
+        self.load_graph(model.graph, None, session)
+        self.log.info(f"imported {path} ({len(model.graph.nodes)} nodes with their weights); "
+                      f"save it as .h5 to keep it")
+        return True
+
+    def export_dialog(self) -> bool:
+        folder = Path(self._save_folder())
+        stem = self.file_path.stem if self.file_path else self.document.graph.name
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export the model", str(folder / f"{stem}.onnx"), EXPORT_FILTER)
+        if not path:
+            return False
+        return self.export_to("pytorch" if "PyTorch" in chosen else "onnx", path)
+
+    def export_to(self, to: str, path) -> bool:
+        """Export as `convdesigner export` does: ONNX to a file, PyTorch code to a folder."""
+        path = Path(path)
+        if to == "pytorch" and path.suffix:
+            path = path.with_suffix("")
+        try:
+            self.training.export(to, path, self.document.graph)
+        except Exception as err:  # a refused graph, a full disk: one line for the user
+            self.log.error(f"could not export {path.name}: {err}")
+            QMessageBox.critical(self, "Cannot export", f"Could not export {path}:\n\n{err}")
+            return False
+        what = "the best epoch's weights" if self.session.best else "the current weights"
+        self.log.info(f"exported {path} ({'ONNX' if to == 'onnx' else 'PyTorch code'}, {what})")
+        self._show_status(f"Exported {path}")
         return True
 
     def save(self) -> bool:

@@ -478,6 +478,26 @@ class TrainingController(QObject):
         self._call(write)
         self.modified_changed.emit()
 
+    def export(self, to: str, path, graph: Graph | None = None) -> None:
+        """Export the model as "onnx" (a file) or "pytorch" (a folder), as `convdesigner export`
+        does, between two batches. Raises engine.interop.InteropError with the one-line reason."""
+        from engine.interop import Model
+
+        graph = graph or self._graph
+
+        def write():
+            model = Model.from_session(self._sync(graph=graph,
+                                                  during_run=self._trainer is not None))
+            if to == "onnx":
+                from engine.interop.onnx import export_onnx
+
+                export_onnx(model, path)
+            else:
+                from engine.interop.pytorch import export_pytorch
+
+                export_pytorch(model, path, origin=graph.name)
+        self._call(write)
+
     def save_copy(self, path, done=None) -> None:
         """Write a copy of the model to path between two batches without waiting (autosave);
         done(error or None) is called on the worker."""

@@ -128,6 +128,7 @@ class Session:
         self.position = Position()
         self.best: Best | None = None
         self.modified = False
+        self.trained_elsewhere = False    # weights from a file that holds their normalisation
         self._net: Network | None = None
         self._pending: dict | None = None   # weights read from a file, not yet in a network
         self._stash: dict | None = None     # the trained state of the structure edited away
@@ -148,6 +149,7 @@ class Session:
         session = cls(model.graph, settings, backend=backend, keep_outputs=keep_outputs)
         session.path = Path(path) if path else None
         session._pending = dict(model.weights)
+        session.trained_elsewhere = bool((model.data_spec or {}).get("normalization"))
         if model.optimizer is not None:
             session.optimizer = Optimizer.from_state_dict(model.optimizer)
         session.history = {key: [float(v) for v in model.history.get(key, [])]
@@ -200,8 +202,10 @@ class Session:
 
     @property
     def trained(self) -> bool:
-        """Whether the weights came from training (a file's weights count)."""
-        return bool(self.history["epoch"]) or self.position.batch > 0 or self.best is not None
+        """Whether the weights came from training: here (a history) or elsewhere (an imported
+        model, a file that keeps the normalisation its weights expect)."""
+        return (bool(self.history["epoch"]) or self.position.batch > 0 or self.best is not None
+                or self.trained_elsewhere)
 
     def fits(self, graph: Graph) -> bool:
         return structure_key(graph) == structure_key(self.graph)
@@ -246,15 +250,17 @@ class Session:
     def _state(self, key: str) -> dict:
         return {"key": key, "weights": self.weights(), "modified": self.modified,
                 **{name: getattr(self, name) for name in
-                   ("optimizer", "history", "position", "best", "data_spec")}}
+                   ("optimizer", "history", "position", "best", "data_spec", "trained_elsewhere")}}
 
     def _restore(self, state: dict) -> None:
         self._pending = state["weights"]
-        for name in ("optimizer", "history", "position", "best", "data_spec", "modified"):
+        for name in ("optimizer", "history", "position", "best", "data_spec", "modified",
+                     "trained_elsewhere"):
             setattr(self, name, state[name])
 
     def _clear_run(self) -> None:
         self.optimizer, self.best, self.position = None, None, Position()
+        self.trained_elsewhere = False
         self.history = {key: [] for key in HISTORY_KEYS}
 
     def reset(self) -> None:

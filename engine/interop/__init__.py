@@ -45,9 +45,10 @@ class Model:
 
     @classmethod
     def from_session(cls, session) -> Model:
-        """The model open in a Session (the designer's): its graph, current weights and stored
-        normalisation."""
-        return cls(session.graph, session.net.weights(), _normalization(session.data_spec))
+        """The model open in a Session (the designer's): its graph, the best epoch's weights
+        where it keeps them (else the current ones) and its stored normalisation."""
+        weights = session.best.weights if session.best else session.weights()
+        return cls(session.graph, dict(weights), _normalization(session.data_spec))
 
     def nodes(self):
         """(node id, type, resolved params, input shapes, output shape, input node ids) of every

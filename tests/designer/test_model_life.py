@@ -292,3 +292,26 @@ def test_recovery_after_a_killed_process_keeps_the_trained_work(window, qtbot, t
     if not trained_since_open:
         for key, value in original.weights.items():
             np.testing.assert_array_equal(saved.weights[key], value)
+
+
+def test_file_export_and_import(window, qtbot, tmp_path, dialogs):
+    """File > Export writes what `convdesigner export` writes; File > Import opens it again with
+    its weights, as an unsaved model."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    path = trained_file(tmp_path / "model.h5")
+    assert window.open_file(path)
+    assert window.export_to("onnx", tmp_path / "model.onnx")
+    assert window.export_to("pytorch", tmp_path / "torch.py")
+    assert {p.name for p in (tmp_path / "torch").iterdir()} >= {"model.py", "model.safetensors"}
+    x = np.random.default_rng(0).random((3, 1, 28, 28), np.float32)
+    run = ort.InferenceSession(str(tmp_path / "model.onnx"))
+    (onnx_out,) = run.run(None, {run.get_inputs()[0].name: x})
+
+    assert window.import_file(tmp_path / "model.onnx")
+    assert window.file_path is None and window.isWindowModified()
+    session = window.session
+    assert session.data_spec["normalization"] == load_model(path).data_spec["normalization"]
+    norm = session.normalization_for(None, (0, 0))
+    ours = session.net.forward(norm.apply(x))
+    np.testing.assert_allclose(ours, onnx_out, atol=1e-4)
