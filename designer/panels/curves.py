@@ -40,24 +40,26 @@ class CurvesPanel(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.summary)
 
-        self.loss_plot = self._plot("loss", 0)
-        self.acc_plot = self._plot("accuracy", 1)
-        self.lr_plot = self._plot("learning rate", 2)
+        # the legend is a row of its own above the plots: it never covers a curve or an axis
+        self.legend = pg.LegendItem(colCount=4, labelTextSize="8pt", verSpacing=-6)
+        self.loss_plot = self._plot("loss")
+        self.acc_plot = self._plot("accuracy")
+        self.lr_plot = self._plot("learning rate")
         self.acc_plot.setYRange(0, 1, padding=0.02)
         for plot in (self.acc_plot, self.lr_plot):
             plot.setXLink(self.loss_plot)
-        self.view.ci.layout.setRowStretchFactor(2, 0)
-        self.lr_plot.setMaximumHeight(140)
-        # too short for tick labels: the axis title carries the rate instead
+        # the rate is a flat or falling line: the axis title carries its range, not ticks
         self.lr_plot.getAxis("left").setStyle(showValues=False)
-        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
-        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
-            plot.getAxis("left").setWidth(56)   # the three x axes line up
+        self._side_by_side: bool | None = None
+        self._arrange(side_by_side=False)
 
         def curve(plot, colour, name=None, width=1.5, symbol=None, style=None):
             pen = pg.mkPen(colour, width=width, style=style) if colour else None
-            return plot.plot([], [], pen=pen, name=name, symbol=symbol, symbolSize=6,
+            item = plot.plot([], [], pen=pen, symbol=symbol, symbolSize=6,
                              symbolBrush=colour, symbolPen=None)
+            if name and plot is self.loss_plot:   # the accuracy curves look the same
+                self.legend.addItem(item, name)
+            return item
 
         self.loss_raw = curve(self.loss_plot, RAW, width=1)
         self.loss_smooth = curve(self.loss_plot, TRAIN, "train (per batch, smoothed)")
@@ -71,7 +73,7 @@ class CurvesPanel(QWidget):
         self.lr_epochs = curve(self.lr_plot, "#b4e08c")
         self.best_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#7ee07e", width=1,
                                                                 style=Qt.DashLine),
-                                         label="best", labelOpts={"position": 0.92,
+                                         label="best", labelOpts={"position": 0.85,
                                                                   "color": "#7ee07e"})
         self.loss_plot.addItem(self.best_line, ignoreBounds=True)
         self._redraw_timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
@@ -82,13 +84,10 @@ class CurvesPanel(QWidget):
         controller.epoch_done.connect(self.add_epoch)
         controller.history_changed.connect(self.set_history)
 
-    def _plot(self, title: str, row: int) -> pg.PlotItem:
-        plot = self.view.addPlot(row=row, col=0)
+    def _plot(self, title: str) -> pg.PlotItem:
+        plot = pg.PlotItem()
         plot.setLabel("left", title)
-        if row == 2:
-            plot.setLabel("bottom", "epoch")
-        else:
-            plot.getAxis("bottom").setStyle(showValues=False)
+        plot.getAxis("left").setWidth(56)   # the x axes line up
         plot.showGrid(x=True, y=True, alpha=0.15)
         for name in ("left", "bottom"):
             # replaying an axis (ticks, labels, grid) is most of a repaint; cached, an axis is
@@ -96,9 +95,37 @@ class CurvesPanel(QWidget):
             plot.getAxis(name).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
-        if row == 0:
-            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        plot.getAxis("left").enableAutoSIPrefix(False)   # "loss (x0.001)" reads badly
         return plot
+
+    def _arrange(self, side_by_side: bool) -> None:
+        """Loss, accuracy and rate side by side in a wide, short panel (a bottom dock), one
+        above the other in a tall one, so that no axis title or tick label is squeezed."""
+        if side_by_side == self._side_by_side:
+            return
+        self._side_by_side = side_by_side
+        layout = self.view.ci
+        plots = (self.loss_plot, self.acc_plot, self.lr_plot)
+        for item in (self.legend, *plots):
+            if item.scene() is not None:
+                layout.removeItem(item)
+        layout.addItem(self.legend, row=0, col=0, colspan=3 if side_by_side else 1)
+        for index, plot in enumerate(plots):
+            layout.addItem(plot, row=1 if side_by_side else 1 + index,
+                           col=index if side_by_side else 0)
+            last = side_by_side or plot is self.lr_plot
+            plot.getAxis("bottom").setStyle(showValues=last)
+            plot.setLabel("bottom", "epoch" if last else None)
+        grid = layout.layout
+        stretching = (1,) if side_by_side else (1, 2)
+        for row in range(4):
+            grid.setRowStretchFactor(row, int(row in stretching))
+        grid.setRowMaximumHeight(0, 24)
+        self.lr_plot.setMaximumHeight(16_777_215 if side_by_side else 90)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._arrange(side_by_side=self.width() > 2.2 * self.height())
 
     def clear(self) -> None:
         self.batch = {k: [] for k in ("x", "loss", "acc", "lr", "loss_s", "acc_s")}
