@@ -734,8 +734,9 @@ class MainWindow(QMainWindow):
         state = settings.value("window/state")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1400, 860)
+        else:   # 1400x860, or what the screen has room for
+            room = self.screen().availableGeometry()
+            self.resize(min(1400, room.width()), min(860, room.height()))
         if state is not None:
             self.restoreState(state)
 
