@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 import time
 import warnings
@@ -171,6 +172,12 @@ def cmd_train(args) -> int:
         bar.start = time.perf_counter()
 
     trainer.epoch_listeners.append(epoch_done)
+
+    def interrupt(*_):   # the first Ctrl+C stops at the end of the batch; a second one at once
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        trainer.stop()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
     try:
         with warnings.catch_warnings(record=True) as caught:  # said once, in the message
             warnings.simplefilter("always", RuntimeWarning)
@@ -183,29 +190,28 @@ def cmd_train(args) -> int:
         notes = sorted({str(w.message) for w in caught})
         raise UsageError(str(err) + (f" Saved {args.out}." if args.out else "") + (
             f" (numpy warned: {'; '.join(notes)})" if notes else "")) from None
-    except KeyboardInterrupt:
-        bar.close()
-        session.finish(trainer)
-        if args.out:
-            session.save(args.out)
-            print(f"interrupted; saved {args.out} at epoch {session.position.epoch + 1}, batch "
-                  f"{session.position.batch} (train it again without --epochs to finish the "
-                  f"run)", file=sys.stderr)
-        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    bar.close()
     session.finish(trainer)
-    if trainer.stopped_reason and not args.quiet:
+    interrupted = trainer.stopped_reason == "stopped"
+    if trainer.stopped_reason and not interrupted and not args.quiet:
         print(trainer.stopped_reason)
     if args.out:
         session.save(args.out)
         if not args.quiet:
             print(f"saved {args.out}")
+    if interrupted:
+        print(f"interrupted at epoch {session.position.epoch + 1}, batch {session.position.batch}"
+              + (f"; {args.out} keeps it (train it again without --epochs to finish the run)"
+                 if args.out else ""), file=sys.stderr)
     if args.metrics_json:
         rows = [{key: _json_number(session.history[key][i])
                  for key in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc",
                              "seconds", "samples_per_sec")}
                 for i in range(len(session.history["epoch"]))]
         Path(args.metrics_json).write_text(json.dumps(rows, indent=1) + "\n")
-    return 0
+    return 130 if interrupted else 0
 
 
 def _json_number(value):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
+from engine.modelfile import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist-10k"
@@ -150,3 +151,43 @@ def test_an_unknown_command_is_an_error_never_the_designer(capsys):
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and "invalid choice" in err and len(err.splitlines()) == 1
     assert all(opens_designer(a) for a in ([], ["m.h5"], ["g.JSON"], ["-platform", "offscreen"]))
+
+
+def test_ctrl_c_saves_and_a_second_train_finishes_the_run_bit_exactly(tmp_path):
+    """SIGINT in the middle of `train --out`: the file keeps the batch reached; training it again
+    without --epochs finishes the run as the uninterrupted one (cosine schedule, early stop and
+    its settings taken from the file), and evaluate/predict use the best epoch by default."""
+    import signal
+
+    common = ["--data", "shapes:3000", "--optimizer", "momentum", "--schedule", "cosine",
+              "--seed", "4", "--batch-size", "16", "--early-stop", "5"]
+    straight = run_cli("train", "shapes", *common, "--epochs", "3", "--out", tmp_path / "a.h5")
+    assert straight.returncode == 0, straight.stderr
+    child = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "shapes", *common,
+                              "--epochs", "3", "--out", str(tmp_path / "b.h5")], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert child.stdout.readline().startswith("epoch 1:")
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130 and "interrupted at epoch 2" in err
+    assert "Traceback" not in err
+    stopped = load_model(tmp_path / "b.h5")
+    assert stopped.training["position"]["epoch"] == 1 and stopped.settings["schedule"] == "cosine"
+    finished = run_cli("train", tmp_path / "b.h5", "--data", "shapes:3000",
+                       "--out", tmp_path / "b.h5")
+    assert finished.returncode == 0, finished.stderr
+    a, b = load_model(tmp_path / "a.h5"), load_model(tmp_path / "b.h5")
+    for key, value in a.weights.items():
+        np.testing.assert_array_equal(b.weights[key], value, err_msg=key)
+    assert list(b.history["val_loss"]) == list(a.history["val_loss"])
+    assert b.best["epoch"] == a.best["epoch"] and a.best is not None
+
+    x = np.random.default_rng(0).random((4, 1, 28, 28), np.float32)
+    np.save(tmp_path / "x.npy", x)
+    for weights in ("best", "last"):
+        assert run_cli("predict", tmp_path / "a.h5", "--input", tmp_path / "x.npy",
+                       "--output", tmp_path / f"{weights}.npy", "--weights",
+                       weights).returncode == 0
+    same = np.array_equal(np.load(tmp_path / "best.npy"), np.load(tmp_path / "last.npy"))
+    assert same == (a.best["epoch"] == 3)
