@@ -3,8 +3,11 @@ schedule, no augmentation) on digits 0-7999, evaluated on 8000-9999, per seed: c
 (`convdesigner train`, in a fresh process) beside the same net and loop in plain PyTorch.
 
     python benchmarks/mnist_parity.py [--seeds 0 1 2] [--epochs 10]
+    python benchmarks/mnist_parity.py --lockstep [--epochs 3]
 
-Also prints each side's first loss (a fresh classifier starts near ln 10 = 2.303).
+Also prints each side's first loss (a fresh classifier starts near ln 10 = 2.303). --lockstep
+trains both from the same initial weights on the same batches in one process and prints, after
+each epoch, the largest weight difference and both accuracies.
 """
 from __future__ import annotations
 
@@ -87,11 +90,62 @@ def pytorch(seed: int, epochs: int) -> dict:
     return json.loads(out)
 
 
+def lockstep(epochs: int) -> None:
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from engine import compile_network, losses
+    from engine.data import Normalization, load_dataset
+    from engine.optim import Optimizer
+    from engine.templates import load_template
+
+    torch.set_num_threads(2)
+    data = load_dataset(str(MNIST))
+    x, y = Normalization.fit(data.x[:8000]).apply(data.x), data.y
+    net = compile_network(load_template("lenet5"), seed=0)
+    torch_net = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    layers = {"conv1": 0, "conv2": 3, "dense1": 7, "dense2": 9, "dense3": 11}
+    with torch.no_grad():
+        for name, index in layers.items():
+            torch_net[index].weight.copy_(torch.tensor(net.params[f"{name}/weight"]))
+            torch_net[index].bias.copy_(torch.tensor(net.params[f"{name}/bias"]))
+    ours, theirs = Optimizer("adam", lr=1e-3), torch.optim.Adam(torch_net.parameters(), lr=1e-3)
+    tx, ty, loss_fn = torch.tensor(x), torch.tensor(y), nn.CrossEntropyLoss()
+    rng = np.random.default_rng(0)
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(8000)
+        for start in range(0, 8000, 64):
+            batch = np.sort(order[start:start + 64])
+            _, dy = losses.cross_entropy(net.forward(x[batch], training=True), y[batch])
+            net.backward(dy)
+            ours.step(net)
+            theirs.zero_grad()
+            loss_fn(torch_net(tx[batch]), ty[batch]).backward()
+            theirs.step()
+        gap = max(float(np.abs(net.params[f"{name}/weight"]
+                               - torch_net[index].weight.detach().numpy()).max())
+                  for name, index in layers.items())
+        with torch.no_grad():
+            torch_acc = (torch_net(tx[8000:]).argmax(1) == ty[8000:]).float().mean().item()
+        acc = float((net.forward(x[8000:]).argmax(1) == y[8000:]).mean())
+        print(f"epoch {epoch}: largest weight difference {gap:.2e}, accuracy ours {acc:.2%}, "
+              f"PyTorch {torch_acc:.2%}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--lockstep", action="store_true")
     args = parser.parse_args()
+    if args.lockstep:
+        sys.path.insert(0, str(ROOT))
+        lockstep(args.epochs)
+        return
     print(f"{'seed':>4}  {'ours acc':>9}  {'PyTorch acc':>11}  {'ours 1st loss':>13}  "
           f"{'PyTorch 1st loss':>16}")
     for seed in args.seeds:
