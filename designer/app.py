@@ -284,6 +284,7 @@ class MainWindow(QMainWindow):
             lambda ids: self.training.select_node(ids[0] if len(ids) == 1 else None))
         self.training.input_shape_requested.connect(self._set_input_shape)
         self.training.modified_changed.connect(self._model_changed)
+        self.training.epoch_done.connect(lambda _: self._check_weights())
         self.training.warning.connect(self._training_warning)
         self.training.diverged.connect(self._training_warning)
         self.training.node_health.connect(self.scene.show_health)
