@@ -657,6 +657,8 @@ class TrainingController(QObject):
         info = self._checked_data()
         check_memory(session.net.graph, session.settings.batch_size)
         trainer = session.trainer(info.dataset, info.train_range, info.val_range)
+        session.modified = True   # from the first step on, the file no longer holds the model
+        self.modified_changed.emit()
         self._norm = trainer.normalization
         self._points: list[tuple] = []
         self._last_event = None
