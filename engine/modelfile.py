@@ -226,7 +226,7 @@ def _model_from_raw(raw: dict, groups: set[str], where: str) -> ModelFile:
         if norm and not len(norm["mean"]) == len(norm["std"]) == channels:
             raise ModelFileError(f"{where}: /data spec: normalization has {len(norm['mean'])} "
                                  f"means and {len(norm['std'])} stds; the network's Input has "
-                                 f"{channels} channels")
+                                 f"{channels} channel(s)")
     if "/training@state" in raw:
         model.training = _json(raw, "/training@state", where, "/training state",
                                "training state")
@@ -363,7 +363,11 @@ def save_model(path: str | Path, graph: Graph, weights: dict[str, np.ndarray],
             for key, value in raw.items():
                 if "@" in key:
                     group, _, name = key.partition("@")
-                    if name != "complete":
+                    if isinstance(value, str):  # fixed length: in the checksummed object header
+                        data = value.encode("utf-8")
+                        f.require_group(group).attrs.create(
+                            name, data, dtype=h5py.string_dtype("utf-8", max(1, len(data))))
+                    elif name != "complete":
                         f.require_group(group).attrs[name] = value
                 else:
                     f.create_dataset(key, data=value, fletcher32=True)

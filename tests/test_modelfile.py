@@ -11,7 +11,6 @@ import h5py
 import numpy as np
 import pytest
 
-from engine import compile_network
 from engine.modelfile import ModelFileError, load_model, save_model
 from engine.optim import Optimizer
 from engine.session import Session

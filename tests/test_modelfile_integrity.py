@@ -47,7 +47,8 @@ def test_every_dataset_is_checksummed_and_a_flipped_data_byte_is_caught(full_fil
     data = bytearray(full_file.read_bytes())
     data[offset + 100] ^= 0x01
     (tmp_path / "flipped.h5").write_bytes(bytes(data))
-    with pytest.raises(ModelFileError, match=r"flipped.h5: the file is truncated or damaged \(.*filter returned failure"):
+    with pytest.raises(ModelFileError, match=r"flipped.h5: the file is truncated or damaged "
+                                             r"\(.*filter returned failure"):
         load_model(tmp_path / "flipped.h5")
 
 
