@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -553,8 +554,7 @@ def _reader_main() -> None:
     one JSON line: {} or {"error": message}."""
     import resource
 
-    for part in modelschema.SCHEMAS:
-        modelschema._validator(part)  # imports jsonschema and builds validators ahead
+    modelschema.warm()
     line = sys.stdin.readline()
     if not line:
         return
@@ -576,12 +576,12 @@ def _reader_main() -> None:
 
 
 def _start_reader() -> subprocess.Popen:
-    root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (root, os.environ.get("PYTHONPATH")) if p),
-        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", _READER], env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # -S: no site start-up (.pth hooks cost ~50 ms); this process's sys.path is passed instead
+    paths = [str(Path(__file__).resolve().parents[1]), *(p for p in sys.path if p)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "OPENBLAS_NUM_THREADS": "1",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-S", "-c", _READER], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 @atexit.register
@@ -594,40 +594,55 @@ def _stop_spare() -> None:
         spare.communicate()
 
 
+def prepare_reader() -> None:
+    """Start a reader child now, so that the next load_model finds one ready (the designer can
+    call this at start-up; otherwise the first load of a process starts one and waits for it)."""
+    global _spare
+    with _spare_lock:
+        if _spare is None or _spare.poll() is not None:
+            try:
+                _spare = _start_reader()
+            except OSError:
+                _spare = None
+
+
 def _probe(path: Path, size: int) -> None:
     """Read path in a child process with a time and memory limit; raise ModelFileError if it
     finds a problem, crashes or does not finish."""
     global _spare
     with _spare_lock:
         reader, _spare = _spare, None
-    try:
-        if reader is None or reader.poll() is not None:
-            reader = _start_reader()
-    except OSError as err:
-        raise ModelFileError(f"{path}: cannot start the reader process ({err})") from None
+    start = time.monotonic()
     seconds = PROBE_SECONDS + size / 50e6
-    request = {"path": str(path), "memory": PROBE_MEMORY + 4 * size}
     try:
-        out, err = reader.communicate(json.dumps(request).encode() + b"\n", timeout=seconds)
+        request = json.dumps({"path": str(path), "memory": PROBE_MEMORY + 4 * size}).encode()
+        try:
+            reader.stdin.write(request + b"\n")
+            reader.stdin.flush()
+        except (AttributeError, BrokenPipeError):  # no spare, or it died: start one
+            reader = _start_reader()
+            reader.stdin.write(request + b"\n")
+            reader.stdin.flush()
+        modelschema.warm()  # this process validates next: get ready while the child reads
+        out, errors = reader.communicate(timeout=max(0.1, seconds - (time.monotonic() - start)))
     except subprocess.TimeoutExpired:
         reader.kill()
         reader.communicate()
         raise ModelFileError(f"{path}: reading the file did not finish within {seconds:.0f} s "
                              f"(it is damaged)") from None
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot start the reader process ({err})") from None
     finally:
-        with _spare_lock:
-            if _spare is None:
-                try:
-                    _spare = _start_reader()
-                except OSError:
-                    pass
+        prepare_reader()
     if reader.returncode < 0:
+        name = signal.Signals(-reader.returncode).name if -reader.returncode in \
+            signal.valid_signals() else f"signal {-reader.returncode}"
         raise ModelFileError(f"{path}: the file is damaged: reading it crashed the HDF5 library "
-                             f"({signal.Signals(-reader.returncode).name})")
+                             f"({name})")
     try:
         result = json.loads(out.decode().strip().splitlines()[-1])
     except (ValueError, IndexError):
-        tail = " ".join(err.decode(errors="replace").split())[-200:]
+        tail = " ".join(errors.decode(errors="replace").split())[-200:]
         raise ModelFileError(f"{path}: the file could not be read ({tail or 'no answer'})") \
             from None
     if result.get("error"):

@@ -96,6 +96,12 @@ def _validator(part: str):
     return cls(SCHEMAS[part])
 
 
+def warm() -> None:
+    """Import jsonschema and build every validator now (e.g. while waiting for something)."""
+    for part in SCHEMAS:
+        _validator(part)
+
+
 def check(part: str, value) -> None:
     """Raise SchemaError naming the path inside value and what is wrong with it."""
     import jsonschema
