@@ -354,6 +354,9 @@ def save_model(path: str | Path, graph: Graph, weights: dict[str, np.ndarray],
             and not isinstance(val_loss, bool) else val_loss
         for key, value in best.get("weights", {}).items():
             raw[f"/best/weights/{key}"] = np.ascontiguousarray(value, np.float32)
+    for key in raw:
+        if "@" not in key and not DATASETS.fullmatch(key):
+            raise ModelFileError(f"{where}: cannot save: {key!r} is not a valid array name")
     _model_from_raw(raw, groups, f"{where}: cannot save")
     raw["/@digest"] = _digest(raw)
 
@@ -479,7 +482,7 @@ def _read(f: h5py.File, where: str, file_size: int) -> ModelFile:
         raw[f"/@{name}"] = _attr(f, name, where, file_size)
     _header(raw, where)
     groups, datasets = _walk(f, where, file_size)
-    for group in groups & set(ATTRS):
+    for group in sorted(groups & set(ATTRS)):
         for name in f[group].attrs.keys():
             if name not in ATTRS[group]:
                 raise ModelFileError(f"{where}: {group} has an unknown attribute {name!r}")

@@ -114,7 +114,10 @@ def test_save_refuses_what_a_load_would_and_keeps_the_old_file(full_file, tmp_pa
     bad_training = {**model_with_every_part(), "training": {"seed": -1, "position": {}}}
     bad_spec = model_with_every_part()
     bad_spec["data_spec"]["normalization"] = {"mean": [0.0] * 3, "std": [1.0] * 3}
+    bad_name = model_with_every_part()
+    bad_name["history"]["val loss/2"] = np.zeros(2)
     for args, fragment in [(bad_weights, "/weights/conv1/weight holds NaN"),
+                           (bad_name, "'/history/val loss/2' is not a valid array name"),
                            (bad_state, "/optimizer/state/conv2/bias/v holds Inf"),
                            (bad_training, "/training state: "),
                            (bad_spec, "Input has 1 channel")]:
