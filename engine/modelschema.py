@@ -45,6 +45,8 @@ SUMS = closed({"loss": NONNEG, "correct": integer(), "seen": integer(), "seconds
 SCHEMAS: dict[str, dict] = {
     "graph": {"type": "object"},  # its meaning is Graph.from_dict's to check
     "format_version": integer(1, 10**6),
+    "created_by": {"type": "string", "maxLength": 1000},
+    "saved_at": {"type": "string", "maxLength": 1000},
     "optimizer type": {"enum": list(OPTIMIZERS)},
     **{f"{kind} config": closed({**{key: OPTIMIZER_KEYS[key] for key in DEFAULTS[kind]},
                                  "schedule": SCHEDULE, "step": integer(),
@@ -78,7 +80,7 @@ SCHEMAS: dict[str, dict] = {
         "seed": integer(0, MAX_SEED), "device": {"enum": ["cpu", "cuda"]},
         "early_stop": {"oneOf": [{"type": "null"}, integer(1, MAX_EPOCHS)]}}),
     "best epoch": integer(0, MAX_EPOCHS),
-    "best val_loss": FINITE,
+    "best val_loss": FINITE,  # NaN passes any bound: the loader refuses it itself
 }
 
 

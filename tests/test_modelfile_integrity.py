@@ -76,7 +76,7 @@ REFUSALS = [
     ("3-channel normalisation", "normalization has 3 means .* Input has 1 channel"),
     ("NaN in JSON", "/data spec is not valid JSON"),
     ("settings with unknown key", "/training settings: Additional properties"),
-    ("best val_loss NaN", "/best val_loss must be a finite number"),
+    ("best val_loss NaN", "/best val_loss: NaN is not a number"),
     ("graph is a list", "graph: .* is not of type 'object'"),
     ("graph nested 100000 deep", "graph is not valid JSON"),
     ("saved_at changed (digest)", "does not match its digest"),
