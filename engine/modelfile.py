@@ -43,7 +43,7 @@ FORMAT_VERSION = 1
 MAX_HISTORY = modelschema.MAX_EPOCHS
 MAX_OBJECTS = 100_000
 MAX_ATTR_BYTES = 64 * 2**20
-PROBE_SECONDS = 5.0  # plus a second per 50 MB of file
+PROBE_SECONDS = 5.0  # plus a second per 10 MB of file
 PROBE_MEMORY = 2 * 2**30  # address space of the child, plus 4x the file size
 
 ATTRS = {"/": ("format", "format_version", "graph", "created_by", "saved_at", "complete",
@@ -99,9 +99,8 @@ def _digest(raw: dict) -> str:
         if key in ("/@digest", "/@complete"):
             continue
         if isinstance(value, np.ndarray):
-            value = np.ascontiguousarray(value)
+            body = np.ascontiguousarray(value).reshape(-1).view(np.uint8)  # hashed in place
             head = f"a{value.dtype.str}{value.shape}".encode()
-            body = value.tobytes()
         elif isinstance(value, bool):
             head, body = b"b", str(int(value)).encode()
         elif isinstance(value, int):
@@ -613,7 +612,7 @@ def _probe(path: Path, size: int) -> None:
     with _spare_lock:
         reader, _spare = _spare, None
     start = time.monotonic()
-    seconds = PROBE_SECONDS + size / 50e6
+    seconds = PROBE_SECONDS + size / 10e6
     try:
         request = json.dumps({"path": str(path), "memory": PROBE_MEMORY + 4 * size}).encode()
         try:
