@@ -177,10 +177,13 @@ def main() -> None:
 
     rng = np.random.default_rng(args.seed)
     counts = {name: Counter() for name in commands}
+    kinds = Counter()
     start = time.perf_counter()
     with ThreadPoolExecutor(args.workers) as pool:
         for done, (description, outcomes) in enumerate(
                 pool.map(one, enumerate(damaged_copies(data, args.n, rng))), 1):
+            kinds[" ".join(description.split()[:2]) if description.startswith("flip")
+                  else description.split()[0].rstrip(":")] += 1
             for name, outcome in outcomes.items():
                 counts[name][outcome.split(":")[0]] += 1
                 if not outcome.startswith(("refused", "loaded as")):
@@ -190,7 +193,8 @@ def main() -> None:
                       file=sys.stderr, flush=True)
     shutil.rmtree(work)
     print(json.dumps({"files": args.n, "base_bytes": len(data), "data": args.data,
-                      "counts": {k: dict(v) for k, v in counts.items()}}, indent=1))
+                      "damage": dict(kinds), "counts": {k: dict(v) for k, v in counts.items()}},
+                     indent=1))
 
 
 if __name__ == "__main__":
