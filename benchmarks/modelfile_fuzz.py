@@ -81,26 +81,26 @@ def classify(result: dict, expected_out: str, loads_like_original) -> str:
 
 
 def damaged_copies(data: bytes, n: int, rng: np.random.Generator):
-    """(description, bytes or structural edit name) for n damaged copies."""
+    """(kind, description, bytes or structural edit name) for n damaged copies."""
     names = sorted(STRUCTURAL)
     for i in range(n):
-        kind = rng.choice(["flip", "flips", "truncate", "zero", "structural"],
-                          p=[0.35, 0.15, 0.15, 0.15, 0.20])
+        kind = str(rng.choice(["flip", "flips", "truncate", "zero", "structural"],
+                              p=[0.35, 0.15, 0.15, 0.15, 0.20]))
         if kind == "flip":
             spot = int(rng.integers(len(data)))
-            yield f"flip byte {spot}", flip(data, [(spot, int(rng.integers(1, 256)))])
+            yield kind, f"flip byte {spot}", flip(data, [(spot, int(rng.integers(1, 256)))])
         elif kind == "flips":
             spots = [(int(rng.integers(len(data))), int(rng.integers(1, 256)))
                      for _ in range(int(rng.integers(2, 20)))]
-            yield f"flip {len(spots)} bytes", flip(data, spots)
+            yield kind, f"flip {len(spots)} bytes", flip(data, spots)
         elif kind == "truncate":
             size = int(rng.integers(len(data)))
-            yield f"truncate to {size}", truncate(data, size)
+            yield kind, f"truncate to {size}", truncate(data, size)
         elif kind == "zero":
             offset, length = int(rng.integers(len(data))), int(rng.integers(1, 4096))
-            yield f"zero {length} bytes at {offset}", zero(data, offset, length)
+            yield kind, f"zero {length} bytes at {offset}", zero(data, offset, length)
         else:
-            yield f"edit: {names[i % len(names)]}", names[i % len(names)]
+            yield kind, f"edit: {names[i % len(names)]}", names[i % len(names)]
 
 
 def add_every_part(path: Path) -> None:
@@ -148,7 +148,7 @@ def main() -> None:
     shutil.copy(base, work / "other.h5")  # what external links and virtual datasets point at
 
     def one(item):
-        i, (description, damaged) = item
+        i, (kind, description, damaged) = item
         path = work / f"damaged{i:05d}.h5"
         if isinstance(damaged, str):
             path.write_bytes(data)
@@ -173,17 +173,16 @@ def main() -> None:
             Path(args.keep).mkdir(parents=True, exist_ok=True)
             shutil.copy(path, Path(args.keep) / path.name)
         path.unlink()
-        return description, outcomes
+        return kind, description, outcomes
 
     rng = np.random.default_rng(args.seed)
     counts = {name: Counter() for name in commands}
     kinds = Counter()
     start = time.perf_counter()
     with ThreadPoolExecutor(args.workers) as pool:
-        for done, (description, outcomes) in enumerate(
+        for done, (kind, description, outcomes) in enumerate(
                 pool.map(one, enumerate(damaged_copies(data, args.n, rng))), 1):
-            kinds[" ".join(description.split()[:2]) if description.startswith("flip")
-                  else description.split()[0].rstrip(":")] += 1
+            kinds[kind] += 1
             for name, outcome in outcomes.items():
                 counts[name][outcome.split(":")[0]] += 1
                 if not outcome.startswith(("refused", "loaded as")):
