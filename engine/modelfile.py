@@ -583,6 +583,15 @@ def _start_reader() -> subprocess.Popen:
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def _forget_spare() -> None:
+    """In a forked child: the spare reader belongs to the parent."""
+    global _spare, _spare_lock
+    _spare, _spare_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_spare)
+
+
 @atexit.register
 def _stop_spare() -> None:
     global _spare
