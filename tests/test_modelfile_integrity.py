@@ -23,6 +23,8 @@ from engine.templates import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parents[1].parent / "shared" / "fixtures"
+
+
 @pytest.fixture(scope="module")
 def full_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("full") / "m.h5"
@@ -100,7 +102,7 @@ def test_each_refusal_names_the_part(full_file, tmp_path, name, fragment):
     start = time.perf_counter()
     with pytest.raises(ModelFileError, match=f"^{path}: .*{fragment}"):
         load_model(path)
-    assert time.perf_counter() - start < 3
+    assert time.perf_counter() - start < 4.5  # the reader child gives up after 5 s
 
 
 def test_save_refuses_what_a_load_would_and_keeps_the_old_file(full_file, tmp_path):
