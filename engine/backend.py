@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import BackendError
+
+__all__ = ["BACKENDS", "BackendError", "CPUBackend", "get_backend"]
+
 BACKENDS = ("cpu", "cuda")
-
-
-class BackendError(RuntimeError):
-    """The requested backend cannot run here (e.g. no usable CUDA GPU or driver)."""
 
 
 class CPUBackend:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_write_text
 from .modules import REGISTRY, ParamError, ShapeError, resolve_params
 
 FORMAT = "convdesigner.graph"
@@ -191,8 +192,6 @@ class Graph:
             raise GraphFormatError(f"{path}: {err}") from None
 
     def save_json(self, path: str | Path) -> None:
-        from .modelfile import atomic_write_text
-
         atomic_write_text(Path(path), self.to_json() + "\n")
 
     def copy(self) -> Graph:

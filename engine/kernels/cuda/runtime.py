@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...backend import BackendError
+from ...errors import BackendError
 
 try:
     from numba import cuda
