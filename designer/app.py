@@ -490,6 +490,9 @@ class MainWindow(QMainWindow):
         return window
 
     def open_dialog(self) -> None:
+        from engine.modelfile import prepare_reader
+
+        prepare_reader()   # the bounded reader of model files starts while the user picks one
         path, _ = QFileDialog.getOpenFileName(self, "Open network", self._last_folder(),
                                               FILE_FILTER)
         if path:

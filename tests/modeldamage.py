@@ -10,7 +10,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from engine.session import Session
+from engine.optim import Optimizer
+from engine.session import Session, TrainingSettings
 from engine.templates import load_template
 
 SETTINGS = {"optimizer": "adam", "lr": 0.001, "schedule": "cosine", "weight_decay": 0.0,
@@ -20,8 +21,8 @@ SETTINGS = {"optimizer": "adam", "lr": 0.001, "schedule": "cosine", "weight_deca
 
 def model_with_every_part(steps: int = 1) -> dict:
     """save_model's arguments with every part of DESIGN.md 3.2 filled in (lenet5, adam)."""
-    session = Session(load_template("lenet5"), seed=1)
-    optimizer = session.make_optimizer("adam", 0.001)
+    session = Session(load_template("lenet5"), TrainingSettings(seed=1))
+    optimizer = session.optimizer = Optimizer("adam", lr=0.001)
     net = session.net
     x = np.random.default_rng(0).standard_normal((4, *net.input_shape)).astype(np.float32)
     for _ in range(steps):

@@ -131,10 +131,11 @@ def test_save_refuses_what_a_load_would_and_keeps_the_old_file(full_file, tmp_pa
 
 OLD_SAVE = """
 import json, sys, h5py, numpy as np
-from engine.session import Session
+from engine.optim import Optimizer
+from engine.session import Session, TrainingSettings
 from engine.templates import load_template
-session = Session(load_template("lenet5"), seed=1)
-session.make_optimizer("sgd", 0.1)
+session = Session(load_template("lenet5"), TrainingSettings(seed=1))
+session.optimizer = Optimizer("sgd", lr=0.1)
 with h5py.File(sys.argv[1], "w") as f:  # as save_model wrote files before integrity checks
     f.attrs["format"] = "convdesigner.model"
     f.attrs["format_version"] = 1
@@ -164,7 +165,7 @@ def test_files_of_the_previous_version_still_open(tmp_path):
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
     model = load_model(path)
     assert model.optimizer["type"] == "sgd" and model.training["position"]["epoch"] == 1
-    assert Session(model.graph, model).position.epoch == 1
+    assert Session.from_model(model).position.epoch == 1
 
 
 KEPT = """
