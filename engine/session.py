@@ -197,10 +197,6 @@ class Session:
         return self._net
 
     @property
-    def compiled(self) -> bool:
-        return self._net is not None
-
-    @property
     def trained(self) -> bool:
         """Whether the weights came from training: here (a history) or elsewhere (an imported
         model, a file that keeps the normalisation its weights expect)."""
@@ -231,24 +227,25 @@ class Session:
             self.graph = graph.copy()
             return
         if self._stash is not None and self._stash["key"] == structure_key(graph):
-            stash, self._stash = self._stash, None
-            self._stash = self._state(structure_key(self.graph))
+            stash = self._stash
+            self._stash = self._state(structure_key(self.graph), self.weights())
             self.graph, self._net = graph.copy(), None
             self._restore(stash)
             return
         old = self.weights() if self._net is not None or self._pending is not None else {}
         trained = self.trained
-        self._stash = self._state(structure_key(self.graph)) if trained else None
+        before = self._state(structure_key(self.graph), old) if trained else None
         self.graph, self._net, self._pending = graph.copy(), None, None
         targets = {**self.net.params, **self.net.state}
         fitting = {k: v for k, v in old.items() if k in targets and v.shape == targets[k].shape}
         self.net.load_weights(fitting)
         if len(fitting) != len(targets):
+            self._stash = before
             self._clear_run()
         self.modified = self.modified or trained
 
-    def _state(self, key: str) -> dict:
-        return {"key": key, "weights": self.weights(), "modified": self.modified,
+    def _state(self, key: str, weights: dict) -> dict:
+        return {"key": key, "weights": weights, "modified": self.modified,
                 **{name: getattr(self, name) for name in
                    ("optimizer", "history", "position", "best", "data_spec", "trained_elsewhere")}}
 

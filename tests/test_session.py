@@ -1,0 +1,78 @@
+"""Session, the one record of a model: following edits (and their undo), what a dataset must fit,
+which normalisation a run uses, and what a file restores."""
+import numpy as np
+
+from engine.data import load_dataset
+from engine.modelfile import load_model
+from engine.session import Session, data_choice
+
+
+def trained(epochs=1):
+    session = Session.from_template("shapes")
+    session.settings.optimizer, session.settings.lr = "momentum", 0.05
+    data = load_dataset("shapes:120")
+    session.trainer(data, (0, 100), (100, 120), epochs=epochs).run()
+    return session, data
+
+
+def test_an_edit_that_changes_arrays_sets_the_run_aside_and_its_undo_brings_it_back():
+    session, _ = trained()
+    weights, history = session.weights(), session.history
+    edited = session.graph.copy()
+    edited.nodes["dense2"].params["units"] = 5
+    session.adopt(edited)
+    assert not session.history["epoch"] and session.optimizer is None and session.modified
+    kept = session.weights()
+    assert np.array_equal(kept["conv1/weight"], weights["conv1/weight"])   # what still fits
+    assert kept["dense2/weight"].shape[0] == 5
+    session.adopt(Session.from_template("shapes").graph)   # the undo
+    assert session.history is history and session.optimizer is not None
+    for key, value in weights.items():
+        np.testing.assert_array_equal(session.weights()[key], value)
+
+
+def test_moving_a_node_keeps_everything():
+    session, _ = trained()
+    moved = session.graph.copy()
+    moved.nodes["conv1"].pos = [500, 500]
+    session.adopt(moved)
+    assert session.graph.nodes["conv1"].pos == [500, 500] and session.history["epoch"] == [1]
+    assert not session.modified
+
+
+def test_data_problems_name_both_sides_and_the_fixes_that_fit():
+    session, data = trained()
+    assert session.data_problem(data) is None
+    signals = load_dataset("signals:10")
+    problem = session.data_problem(signals)
+    assert "1x1024" in problem.message and "1x28x28" in problem.message
+    assert problem.fixes == ("model_data",)          # no Input fix across ranks
+    rgb = load_dataset("shapes-rgb:10")
+    assert session.data_problem(rgb).fixes == ("model_data", "input_shape")
+    renamed = load_dataset("shapes:120")
+    renamed.source, renamed.class_names = "other", ["p", "q", "r", "s"]
+    problem = session.data_problem(renamed)
+    assert "trained on shapes:120" in problem.message and "reset" in problem.fixes
+    session.reset()
+    assert session.data_problem(renamed) is None and not session.trained
+
+
+def test_trained_weights_keep_their_normalisation_fresh_ones_are_fitted():
+    session, data = trained()
+    stored = session.data_spec["normalization"]
+    other = load_dataset("shapes:60", seed=9)
+    assert session.normalization_for(other, (0, 60)).to_dict() == stored
+    session.reset()
+    assert session.normalization_for(other, (0, 60)).to_dict() != stored
+
+
+def test_a_saved_model_reopens_with_its_settings_and_data_choice(tmp_path):
+    session, _ = trained(epochs=2)
+    session.settings.data = {"source": "shapes:120", "train_range": "0:100"}
+    session.save(tmp_path / "m.h5")
+    assert not session.modified and session.path == tmp_path / "m.h5"
+    again = Session.open(tmp_path / "m.h5")
+    assert again.settings == session.settings and again.history == session.history
+    assert again.trained and not again.interrupted
+    assert data_choice(load_model(tmp_path / "m.h5").data_spec) == {
+        "source": "shapes:120", "train_range": "0:100", "val_range": "100:120"}
