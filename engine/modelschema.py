@@ -28,7 +28,8 @@ def closed(properties: dict, required: tuple = ()) -> dict:
 
 
 SCHEDULE = closed({"kind": {"enum": list(SCHEDULES)}, "step_size": integer(0, MAX_EPOCHS),
-                   "gamma": NONNEG, "epochs": integer(0, MAX_EPOCHS), "min_lr": NONNEG})
+                   "gamma": NONNEG, "epochs": integer(0, MAX_EPOCHS), "min_lr": NONNEG,
+                   "start": integer(0, MAX_EPOCHS)})
 OPTIMIZER_KEYS = {"lr": NONNEG, "weight_decay": NONNEG, "momentum": UNIT,
                   "nesterov": {"type": "boolean"},
                   "beta1": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},

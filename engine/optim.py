@@ -23,14 +23,15 @@ SLOTS = {"sgd": (), "momentum": ("velocity",), "adam": ("m", "v")}
 
 @dataclass(frozen=True)
 class Schedule:
-    """Learning rate as a function of the epoch: constant, step (x gamma every step_size epochs)
-    or cosine (from lr down to min_lr over `epochs`)."""
+    """Learning rate as a function of the epoch over one run, from epoch `start` to `epochs`:
+    constant, step (x gamma every step_size epochs) or cosine (from lr down to min_lr)."""
 
     kind: str = "constant"
     step_size: int = 10
     gamma: float = 0.1
     epochs: int = 10
     min_lr: float = 0.0
+    start: int = 0
 
     def __post_init__(self):
         if self.kind not in SCHEDULES:
@@ -38,10 +39,11 @@ class Schedule:
                              f"Received: {self.kind!r}")
 
     def lr(self, base_lr: float, epoch: int) -> float:
+        epoch, length = max(0, epoch - self.start), self.epochs - self.start
         if self.kind == "step":
             return base_lr * self.gamma ** (epoch // max(1, self.step_size))
         if self.kind == "cosine":
-            progress = min(epoch, self.epochs) / max(1, self.epochs)
+            progress = min(epoch, length) / max(1, length)
             return self.min_lr + (base_lr - self.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
         return base_lr
 

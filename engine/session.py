@@ -329,10 +329,12 @@ class Session:
         norm = self.normalization_for(dataset, train_range)
         self.data_spec = data_spec(dataset, norm, train_range, val_range)
         if epochs is None and self.interrupted:
-            target = self.optimizer.schedule.epochs
+            start, target = self.optimizer.schedule.start, self.optimizer.schedule.epochs
         else:
-            target = self.position.epoch + (epochs or s.epochs)
-        schedule = Schedule(s.schedule, step_size=max(1, target // 3), epochs=target)
+            start = self.position.epoch
+            target = start + (epochs or s.epochs)
+        schedule = Schedule(s.schedule, step_size=max(1, (target - start) // 3), epochs=target,
+                            start=start)
         if self.optimizer is None or self.optimizer.kind != s.optimizer:
             self.optimizer = Optimizer(s.optimizer, schedule)
         self.optimizer.schedule = schedule
@@ -345,9 +347,13 @@ class Session:
                        keep_best=s.keep_best, best=self.best)
 
     def finish(self, trainer: Trainer) -> None:
-        """Take what a run reached (its weights live in the network already)."""
+        """Take what a run reached (its weights live in the network already). A run ended by
+        early stopping is complete: the next one starts afresh rather than resuming it."""
         self.best = trainer.best
         self.modified = True
+        if trainer.stopped_reason and trainer.stopped_reason.startswith("early stop"):
+            self.optimizer.schedule = dataclasses.replace(self.optimizer.schedule,
+                                                          epochs=self.position.epoch)
 
     def use_best(self) -> None:
         """Load the best epoch's weights (evaluate, predict and export use them by default)."""

@@ -189,8 +189,10 @@ class Trainer:
         return self.history
 
     def _patience_out(self) -> bool:
-        return bool(self.early_stop and self.best is not None
-                    and self.position.epoch - self.best.epoch >= self.early_stop)
+        """No better validation loss for early_stop epochs (each run, from its schedule's start,
+        gets that many at least)."""
+        return bool(self.early_stop and self.best is not None and self.position.epoch
+                    - max(self.best.epoch, self.optimizer.schedule.start) >= self.early_stop)
 
     def _step(self, order: np.ndarray, pos: Position) -> None:
         start = time.perf_counter()

@@ -227,3 +227,28 @@ def test_evaluate_counts_every_sample():
     result = evaluate(net, x, y, batch_size=16)
     assert result["samples"] == 37 and 0 <= result["accuracy"] <= 1
     assert math.isfinite(result["loss"])
+
+
+def test_each_run_has_its_own_schedule_and_patience(monkeypatch):
+    """A second run with cosine starts again at the full rate; after an early stop, the next run
+    is not "interrupted" and gets `early_stop` epochs to improve before it stops."""
+    session, data = _resume_session("sgd", "cosine")
+    session.trainer(data, (0, 56), (56, 70), epochs=2).run()
+    assert session.history["lr"] == [0.02, 0.01]
+    trainer = session.trainer(data, (0, 56), (56, 70), epochs=2)
+    trainer.run()
+    assert session.history["lr"][2:] == [0.02, 0.01]
+
+    session.settings.early_stop = 1
+    losses = iter([0.5, 0.9, 0.4, 0.8, 0.9])
+    monkeypatch.setattr("engine.train.evaluate", lambda *a, **k: {
+        "loss": next(losses), "accuracy": 0.5, "samples": 14})
+    trainer = session.trainer(data, (0, 56), (56, 70), epochs=5)
+    trainer.run()
+    session.finish(trainer)
+    assert session.position.epoch == 6 and session.best.epoch == 5
+    assert not session.interrupted
+    trainer = session.trainer(data, (0, 56), (56, 70), epochs=5)
+    trainer.run()
+    session.finish(trainer)
+    assert session.position.epoch == 8 and session.best.epoch == 7   # 0.4, then 0.8: stop
