@@ -11,6 +11,7 @@ import math
 import unicodedata
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,11 @@ def node_id_problem(node_id: object) -> str | None:
     """Why node_id cannot name a node (an HDF5 group and a file name), or None when it can."""
     if not isinstance(node_id, str) or not node_id:
         return f"a node id is a non-empty string. Received: {node_id!r}"
+    return _id_problem(node_id)
+
+
+@lru_cache(maxsize=1 << 16)   # a graph is checked as it is built, read and analysed
+def _id_problem(node_id: str) -> str | None:
     if len(node_id) > MAX_ID_LENGTH:
         return (f"a node id has at most {MAX_ID_LENGTH} characters. Received: {len(node_id)} "
                 f"characters ({node_id[:20]!r}...)")

@@ -204,10 +204,12 @@ def _graph(raw: dict, where: str) -> tuple[Graph, dict]:
         raise ModelFileError(f"{where}: graph: nested too deeply") from None
 
 
-def _model_from_raw(raw: dict, groups: set[str], where: str) -> ModelFile:
-    """Check everything the flat content holds and turn it into a ModelFile."""
+def _model_from_raw(raw: dict, groups: set[str], where: str,
+                    parsed: tuple[Graph, dict] | None = None) -> ModelFile:
+    """Check everything the flat content holds and turn it into a ModelFile (parsed: the graph
+    and its expected arrays, when the caller has them already)."""
     _header(raw, where)
-    graph, expected = _graph(raw, where)
+    graph, expected = parsed or _graph(raw, where)
     if "/weights" not in groups:
         raise ModelFileError(f"{where}: /weights is missing")
     model = ModelFile(graph, _arrays(raw, "/weights/", expected, where),
@@ -483,7 +485,7 @@ def _read(f: h5py.File, where: str, file_size: int) -> ModelFile:
             if name not in ATTRS[group]:
                 raise ModelFileError(f"{where}: {group} has an unknown attribute {name!r}")
             raw[f"{group}@{name}"] = _attr(f[group], name, f"{where}: {group}", file_size)
-    _, expected = _graph(raw, where)
+    graph, expected = _graph(raw, where)
     for key, dataset in datasets.items():  # declared shapes and types, before reading data
         part, _, rest = key[1:].partition("/")
         if dataset.shape is None:
@@ -505,7 +507,7 @@ def _read(f: h5py.File, where: str, file_size: int) -> ModelFile:
             raise ModelFileError(f"{where}: {key} has dtype {dataset.dtype}, expected float32")
     for key, dataset in datasets.items():
         raw[key] = dataset[()]
-    model = _model_from_raw(raw, groups, where)
+    model = _model_from_raw(raw, groups, where, (graph, expected))
     if "/@digest" in raw and raw["/@digest"] != _digest(raw):
         raise ModelFileError(f"{where}: the content does not match its digest (the file is "
                              f"damaged)")
