@@ -161,7 +161,9 @@ class TrainPanel(QWidget):
     # -- building ---------------------------------------------------------------------------
     def _data_group(self) -> QGroupBox:
         box = QGroupBox("Data")
-        form = QFormLayout(box)
+        column = QVBoxLayout(box)
+        form = QFormLayout()
+        column.addLayout(form)
         self.source = QComboBox()
         for name in GENERATED:
             self.source.addItem(f"{name} (generated)", name)
@@ -197,15 +199,11 @@ class TrainPanel(QWidget):
         self.fix_shape.clicked.connect(self._fix_shape)
         self.fix_reset = QPushButton("Reset weights to train afresh")
         self.fix_reset.clicked.connect(self.controller.reset)
-        fixes = QHBoxLayout()
-        for button in (self.fix_model_data, self.fix_shape, self.fix_reset):
-            fixes.addWidget(button)
-        fixes.addStretch(1)
         self.preview = SamplePreview()
-        form.addRow(self.data_summary)
-        form.addRow(self.mismatch)
-        form.addRow(fixes)
-        form.addRow(self.preview)
+        # below the form, not in it: a form row gives a wrapped label one line's height
+        for widget in (self.data_summary, self.mismatch, self.fix_model_data, self.fix_shape,
+                       self.fix_reset, self.preview):
+            column.addWidget(widget)
         return box
 
     def _split_group(self) -> QGroupBox:
