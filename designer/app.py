@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         self.warmup = KernelWarmup(self)
 
         self.scene = GraphScene(self.document, self)
+        self.scene.set_direction(QSettings().value("canvas/direction", "TB"))
         self.view = GraphView(self.scene)
         self.setCentralWidget(self.view)
         self.palette_panel = Palette()
@@ -184,9 +185,12 @@ class MainWindow(QMainWindow):
             self.view.zoom() / 1.25), "Ctrl+-")
         self.zoom_reset_action = self._action("&Actual Size", lambda: self.view.set_zoom(1.0),
                                               "Ctrl+0")
-        self.arrange_action = self._action("A&rrange Left to Right", self.arrange, "L",
-                                           action_icon("arrange"), canvas=True,
-                                           tip="Lay out the selection (or everything) by depth")
+        self.arrange_action = self._action("A&rrange Top to Bottom", lambda: self.arrange("TB"),
+                                           "L", action_icon("arrange"), canvas=True,
+                                           tip="Lay out the selection (or everything) in layers")
+        self.arrange_lr_action = self._action("Arrange &Left to Right",
+                                              lambda: self.arrange("LR"), "Ctrl+L", canvas=True,
+                                              tip="Lay out in layers from left to right")
         self.about_action = self._action("&About convdesigner", self.about)
 
     def _make_menus(self) -> None:
@@ -211,7 +215,8 @@ class MainWindow(QMainWindow):
 
         self.view_menu = bar.addMenu("&View")
         self.view_menu.addActions([self.fit_action, self.zoom_in_action, self.zoom_out_action,
-                                   self.zoom_reset_action, self.arrange_action])
+                                   self.zoom_reset_action, self.arrange_action,
+                                   self.arrange_lr_action])
         self.view_menu.addSeparator()
         for dock in self.docks.values():
             self.view_menu.addAction(dock.toggleViewAction())
@@ -222,7 +227,7 @@ class MainWindow(QMainWindow):
         self.view.setContextMenuPolicy(Qt.ActionsContextMenu)
         for action in (self.add_module_action, None, self.cut_action, self.copy_action,
                        self.paste_action, self.duplicate_action, self.delete_action, None,
-                       self.arrange_action, self.fit_action):
+                       self.arrange_action, self.arrange_lr_action, self.fit_action):
             if action is None:
                 action = QAction(self)
                 action.setSeparator(True)
@@ -456,7 +461,12 @@ class MainWindow(QMainWindow):
     def select_all(self) -> None:
         self.scene.select_nodes(self.document.graph.nodes)
 
-    def arrange(self) -> None:
+    def arrange(self, direction: str | None = None) -> None:
+        """Lay out the selection (two nodes or more) or everything; a direction given becomes
+        the canvas's (remembered for the next windows)."""
+        if direction is not None and direction != self.document.direction:
+            self.scene.set_direction(direction)
+            QSettings().setValue("canvas/direction", direction)
         ids = self.scene.selected_node_ids()
         self.document.arrange(ids if len(ids) > 1 else None, sizes=self.scene.node_sizes())
         if len(ids) <= 1:
@@ -480,7 +490,7 @@ class MainWindow(QMainWindow):
         if gallery.exec() != TemplateGallery.Accepted or not self.maybe_save():
             return
         graph, key = gallery.chosen()
-        self.load_graph(graph, None, Session.from_template(key) if key else None)
+        self.load_graph(unplaced(graph), None, Session.from_template(key) if key else None)
         self.log.info(f"new network from template {key}" if key else "new blank network")
 
     def new_window(self) -> MainWindow:
@@ -534,7 +544,7 @@ class MainWindow(QMainWindow):
             return False
         session = Session.from_model(model)
         session.modified = True
-        self.load_graph(model.graph, None, session)
+        self.load_graph(unplaced(model.graph), None, session)
         self.log.info(f"imported {path} ({len(model.graph.nodes)} nodes with their weights); "
                       f"save it as .h5 to keep it")
         return True
@@ -770,6 +780,13 @@ class MainWindow(QMainWindow):
                           "modules, train them on your data and keep them as HDF5 files.")
 
 
+def unplaced(graph: Graph) -> Graph:
+    """graph without positions: templates and imports open laid out along the canvas."""
+    for node in graph.nodes.values():
+        node.pos = None
+    return graph
+
+
 def main(argv=None) -> int:
     """Open the designer, optionally with FILE (.h5 model or .json graph)."""
     parser = argparse.ArgumentParser(prog="convdesigner", description="Open the designer.")
@@ -787,6 +804,6 @@ def main(argv=None) -> int:
         window.open_file(args.file)
     else:  # an example network with its built-in dataset, ready to train
         session = Session.from_template("shapes")
-        window.load_graph(session.graph, None, session)
+        window.load_graph(unplaced(session.graph), None, session)
     window.offer_recovery()
     return app.exec()

@@ -99,6 +99,7 @@ class GraphDocument(QObject):
         super().__init__(parent)
         self.undo_stack = QUndoStack(self)
         self._graph = graph if graph is not None else Graph()
+        self.direction = "TB"  # how layouts run (a view preference, not saved in the graph)
         self._batch_depth = 0
         self._stale = False
         self.analysis = self._graph.analyze()
@@ -119,7 +120,7 @@ class GraphDocument(QObject):
         """Replace the graph (open, new): positions filled where missing, undo history cleared."""
         missing = [node_id for node_id, node in graph.nodes.items() if node.pos is None]
         if missing:
-            for node_id, pos in layered_layout(graph, missing).items():
+            for node_id, pos in layered_layout(graph, missing, direction=self.direction).items():
                 graph.nodes[node_id].pos = pos
         self._graph = graph
         self.undo_stack.clear()
@@ -375,7 +376,8 @@ class GraphDocument(QObject):
         piece = Graph.from_dict(fragment)
         if not piece.nodes:
             return []
-        laid = layered_layout(piece, [i for i, n in piece.nodes.items() if n.pos is None])
+        laid = layered_layout(piece, [i for i, n in piece.nodes.items() if n.pos is None],
+                              direction=self.direction)
         positions = {i: list(n.pos) if n.pos is not None else laid[i]
                      for i, n in piece.nodes.items()}
         if at is not None:
@@ -394,15 +396,16 @@ class GraphDocument(QObject):
         return list(renamed.values())
 
     def arrange(self, node_ids=None, sizes: dict | None = None) -> None:
-        """Layered left-to-right layout of the whole graph or of the given nodes, kept where the
-        nodes were (their top-left corner stays put)."""
+        """Layered layout (along self.direction) of the whole graph or of the given nodes, kept
+        where the nodes were (their top-left corner stays put)."""
         nodes = self._graph.nodes
         ids = list(nodes) if node_ids is None else [i for i in nodes if i in set(node_ids)]
         if not ids:
             return
         placed = [nodes[i].pos for i in ids if nodes[i].pos is not None]
         origin = (min(p[0] for p in placed), min(p[1] for p in placed)) if placed else (0.0, 0.0)
-        self.move_nodes(layered_layout(self._graph, ids, origin=origin, sizes=sizes),
+        self.move_nodes(layered_layout(self._graph, ids, origin=origin, sizes=sizes,
+                                       direction=self.direction),
                         text="Arrange" if node_ids is None else f"Arrange {len(ids)} nodes")
 
 

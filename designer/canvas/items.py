@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyle
 from engine.modules import REGISTRY
 
 from ..icons import category_colour
-from ..layout import NODE_SIZE
+from ..layout import NODE_SIZE, route
 
 NODE_WIDTH, MIN_HEIGHT = NODE_SIZE
 HEADER = 22.0
@@ -41,16 +41,46 @@ def font(size: float, bold: bool = False) -> QFont:
     return result
 
 
-def node_height(ports: int) -> float:
+def node_height(ports: int, direction: str = "LR") -> float:
+    """LR stacks input ports down the left edge; TB spreads them along the top."""
+    if direction == "TB":
+        return MIN_HEIGHT
     return max(MIN_HEIGHT, HEADER + 14 + (ports - 1) * PORT_STEP + 16)
 
 
-def wire_path(start: QPointF, end: QPointF) -> QPainterPath:
-    """A horizontal-tangent cubic from an output port (left) to an input port (right)."""
-    bend = max(abs(end.x() - start.x()) * 0.5, 40.0)
+def wire_path(start: QPointF, end: QPointF, direction: str = "TB",
+              bends: list | None = None) -> QPainterPath:
+    """A wire from an output port to an input port, leaving and entering along direction: one
+    cubic, or, through bends (a detour's corner points), straight runs with rounded corners."""
+    if bends:
+        return _rounded(start, [QPointF(*p) for p in bends], end)
     path = QPainterPath(start)
-    path.cubicTo(QPointF(start.x() + bend, start.y()), QPointF(end.x() - bend, end.y()), end)
+    if direction == "TB":
+        bend = max(abs(end.y() - start.y()) * 0.5, 30.0)
+        path.cubicTo(QPointF(start.x(), start.y() + bend), QPointF(end.x(), end.y() - bend), end)
+    else:
+        bend = max(abs(end.x() - start.x()) * 0.5, 40.0)
+        path.cubicTo(QPointF(start.x() + bend, start.y()), QPointF(end.x() - bend, end.y()), end)
     return path
+
+
+def _rounded(start: QPointF, bends: list[QPointF], end: QPointF, radius: float = 10.0
+             ) -> QPainterPath:
+    """A polyline through bends whose corners are quadratic arcs of up to radius."""
+    points = [start, *bends, end]
+    path = QPainterPath(start)
+    for before, corner, after in zip(points, points[1:], points[2:]):
+        into, out = corner - before, after - corner
+        r_in = min(radius, _length(into) / 2)
+        r_out = min(radius, _length(out) / 2)
+        path.lineTo(corner - into * (r_in / max(_length(into), 1e-9)))
+        path.quadTo(corner, corner + out * (r_out / max(_length(out), 1e-9)))
+    path.lineTo(end)
+    return path
+
+
+def _length(v: QPointF) -> float:
+    return (v.x() ** 2 + v.y() ** 2) ** 0.5
 
 
 class PortItem(QGraphicsItem):
@@ -103,9 +133,9 @@ class PortItem(QGraphicsItem):
 class NodeItem(QGraphicsItem):
     """A node: coloured header with its type, then its id and compact parameter line."""
 
-    def __init__(self, node_id: str, type_name: str):
+    def __init__(self, node_id: str, type_name: str, direction: str = "TB"):
         super().__init__()
-        self.node_id, self.type_name = node_id, type_name
+        self.node_id, self.type_name, self.direction = node_id, type_name, direction
         mt = REGISTRY.get(type_name)
         self.category = mt.category if mt else "Unknown"
         self.summary = mt.summary if mt else f"unknown module type {type_name!r}"
@@ -140,15 +170,30 @@ class NodeItem(QGraphicsItem):
                 port.scene().removeItem(port)
         self._place_ports()
 
+    def set_direction(self, direction: str) -> None:
+        if direction != self.direction:
+            self.prepareGeometryChange()
+            self.direction = direction
+            self._place_ports()
+
     def _place_ports(self) -> None:
         count = len(self.inputs)
-        self.height = node_height(count)
+        self.height = node_height(count, self.direction)
         for port in self.inputs:
-            port.setPos(0, self._port_y(port.index, count))
+            if self.direction == "TB":
+                port.setPos(NODE_WIDTH * (port.index + 1) / (count + 1), 0)
+            else:
+                port.setPos(0, self._port_y(port.index, count))
         if self.output is not None:
-            self.output.setPos(NODE_WIDTH, self._port_y(0, 1))
+            self.output.setPos(*((NODE_WIDTH / 2, self.height) if self.direction == "TB"
+                                 else (NODE_WIDTH, self._port_y(0, 1))))
         for wire in self.wires:
             wire.update_path()
+
+    def box(self) -> tuple[float, float, float, float]:
+        """left, top, right, bottom in the scene."""
+        x, y = self.pos().x(), self.pos().y()
+        return (x, y, x + NODE_WIDTH, y + self.height)
 
     def _port_y(self, index: int, count: int) -> float:
         if count <= 1:
@@ -273,16 +318,17 @@ class WireLabel(QGraphicsItem):
 
     def __init__(self, wire: WireItem):
         super().__init__(wire)
-        self.text = ""
+        self.text, self.direction = "", "TB"
         self._rect = QRectF()
 
-    def set_text(self, text: str) -> None:
-        if text != self.text:
+    def set_text(self, text: str, direction: str = "TB") -> None:
+        if (text, direction) != (self.text, self.direction):
             self.prepareGeometryChange()
-            self.text = text
+            self.text, self.direction = text, direction
             width = QFontMetricsF(font(8)).horizontalAdvance(text) + 8 if text else 0.0
-            # above the wire, clear of the ports it runs between
-            self._rect = QRectF(-width / 2, -21, width, 16)
+            # beside the wire (right of it in TB, above it in LR), clear of its ports
+            self._rect = QRectF(6, -8, width, 16) if direction == "TB" \
+                else QRectF(-width / 2, -21, width, 16)
             self.update()
 
     def boundingRect(self) -> QRectF:
@@ -312,13 +358,23 @@ class WireItem(QGraphicsPathItem):
         self._hover = False
         self.update_path()
 
-    def update_path(self) -> None:
+    def update_path(self, boxes: dict | None = None) -> None:
+        """Route from src's output to dst's input around the other nodes' boxes (default: every
+        node in the scene)."""
         port = self.dst.input_port(self.edge.port)
         if self.src.output is None or port is None:
             return
-        path = wire_path(self.src.output.scenePos(), port.scenePos())
+        if boxes is None:
+            boxes = self.scene().node_boxes() if self.scene() is not None else {}
+        start, end = self.src.output.scenePos(), port.scenePos()
+        others = [b for node_id, b in boxes.items() if node_id not in (self.edge.src,
+                                                                         self.edge.dst)]
+        direction = self.src.direction
+        points = route((start.x(), start.y()), (end.x(), end.y()), others, direction)
+        path = wire_path(start, end, direction, points[1:-1])
         self.setPath(path)
         self.label.setPos(path.pointAtPercent(0.5))
+        self.label.set_text(self.label.text, direction)
 
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()

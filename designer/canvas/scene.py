@@ -73,11 +73,12 @@ class GraphScene(QGraphicsScene):
             self._add_node(node_id)
         for edge in self.doc.graph.edges:
             self._add_edge(edge)
+        self.reroute()
         self.refresh()
 
     def _add_node(self, node_id: str) -> None:
         node = self.doc.graph.nodes[node_id]
-        item = NodeItem(node_id, node.type)
+        item = NodeItem(node_id, node.type, self.doc.direction)
         item.set_port_count(self.doc.input_port_count(node_id))
         item.setPos(*(node.pos or (0, 0)))
         item.set_state(node_label(node.type, node.params), [], "")
@@ -109,6 +110,7 @@ class GraphScene(QGraphicsScene):
         self.wire_items[edge] = wire
         wire.label.setVisible(False)  # until refresh() gives it a shape to show
         self.addItem(wire)
+        wire.update_path()
         self._mark_ports(edge.src, edge.dst)
 
     def _remove_edge(self, edge: Edge) -> None:
@@ -137,7 +139,30 @@ class GraphScene(QGraphicsScene):
         pos = self.doc.graph.nodes[node_id].pos or (0, 0)
         item = self.node_items[node_id]
         if item.pos() != QPointF(*pos):
-            item.setPos(*pos)
+            item.setPos(*pos)  # its own wires follow (NodeItem.itemChange)
+        box = QRectF(item.pos(), item.boundingRect().size())
+        boxes = self.node_boxes()
+        for wire in self.wire_items.values():
+            if wire not in item.wires and wire.path().boundingRect().intersects(box):
+                wire.update_path(boxes)
+
+    def reroute(self) -> None:
+        """Route every wire again: a moved node may now stand in the way of any of them."""
+        boxes = self.node_boxes()
+        for wire in self.wire_items.values():
+            wire.update_path(boxes)
+
+    def node_boxes(self) -> dict[str, tuple[float, float, float, float]]:
+        return {node_id: item.box() for node_id, item in self.node_items.items()}
+
+    def set_direction(self, direction: str) -> None:
+        """Ports on top/bottom (TB) or left/right (LR); the document lays out new nodes so."""
+        self.doc.direction = direction
+        for item in self.node_items.values():
+            item.set_direction(direction)
+        self.reroute()
+        for wire in self.wire_items.values():
+            wire.label.set_text(wire.label.text, direction)
 
     def refresh(self) -> None:
         """Labels, errors and wire shapes from the document's latest analysis; items whose
@@ -161,7 +186,7 @@ class GraphScene(QGraphicsScene):
             shape = analysis.shapes.get(edge.src)
             if shape != wire.carried:
                 wire.carried = shape
-                wire.label.set_text(shape_text(shape) if shape else "")
+                wire.label.set_text(shape_text(shape) if shape else "", wire.src.direction)
                 wire.label.setVisible(self.detailed and shape is not None)
 
     def set_detail(self, detailed: bool) -> None:
@@ -328,8 +353,9 @@ class GraphScene(QGraphicsScene):
         drag.problem = problem
         end = target.scenePos() if target is not None and problem is None else pos
         start = drag.anchor.scenePos()
-        drag.draft.setPath(wire_path(start, end) if drag.anchor.kind == "out"
-                           else wire_path(end, start))
+        direction = self.doc.direction
+        drag.draft.setPath(wire_path(start, end, direction) if drag.anchor.kind == "out"
+                           else wire_path(end, start, direction))
 
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key_Escape and self._drag is not None:

@@ -14,6 +14,7 @@ from .quickadd import QuickAddPopup
 
 MIN_ZOOM, MAX_ZOOM = 0.02, 3.0
 DETAIL_ZOOM = 0.3  # below this, text is too small to read: nodes become plain boxes
+FIT_ZOOM = 0.6  # Fit goes no further out: node text and wire shapes stay readable
 
 
 class GraphView(QGraphicsView):
@@ -66,17 +67,26 @@ class GraphView(QGraphicsView):
         event.accept()
 
     def fit_all(self) -> None:
-        """Frame every node; never magnify a small graph beyond 100 %."""
+        """Frame every node, between 100 % and FIT_ZOOM; a graph too big for that shows its
+        start (top or left, where the Input is) and the rest is a pan away."""
         rect = self.scene().itemsBoundingRect()
         if rect.isEmpty():
             self.setTransform(QTransform())
             self.centerOn(0, 0)
         else:
             self.scene().set_detail(True)  # measure the full-detail items
-            self.fitInView(rect.adjusted(-40, -40, 40, 40), Qt.KeepAspectRatio)
-            if self.zoom() > 1.0:
-                self.setTransform(QTransform())
-            self.centerOn(rect.center())
+            rect.adjust(-40, -40, 40, 40)
+            self.fitInView(rect, Qt.KeepAspectRatio)
+            zoom = min(1.0, max(FIT_ZOOM, self.zoom()))
+            self.setTransform(QTransform.fromScale(zoom, zoom))
+            seen = self.viewport().rect()
+            half_w, half_h = seen.width() / zoom / 2, seen.height() / zoom / 2
+            centre = rect.center()
+            if rect.width() > 2 * half_w:
+                centre.setX(rect.left() + half_w)
+            if rect.height() > 2 * half_h:
+                centre.setY(rect.top() + half_h)
+            self.centerOn(centre)
         self._fitted = True
         self._zoomed()
 

@@ -4,6 +4,8 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 from ui_driver import drop_module, mouse_drag, port_point, wire
 
+from designer.canvas.items import NODE_WIDTH
+from designer.canvas.view import FIT_ZOOM
 from engine.modules import REGISTRY
 
 
@@ -160,7 +162,7 @@ def test_moving_a_node_is_one_undoable_step(window):
 
 
 def test_zoom_fit_and_arrange(window):
-    window.document.reset(window.document.graph.from_dict(_chain(12)))
+    window.document.reset(window.document.graph.from_dict(_chain(3)))
     window.view.set_zoom(1.0)
     window.view.fit_all()
     rect = window.view.mapFromScene(window.scene.itemsBoundingRect()).boundingRect()
@@ -168,9 +170,21 @@ def test_zoom_fit_and_arrange(window):
     window.view.setFocus()
     window.scene.select_nodes([])
     QTest.keyClick(window.view, Qt.Key_L)
-    ys = {n.pos[1] for n in window.document.graph.nodes.values()}
-    assert len(ys) == 1  # a chain lies on one line, left to right
+    xs = {n.pos[0] for n in window.document.graph.nodes.values()}
+    assert len(xs) == 1  # a chain is one column, top to bottom
     assert window.document.undo_stack.undoText() == "Arrange"
+    QTest.keyClick(window.view, Qt.Key_L, Qt.ControlModifier)
+    ys = {n.pos[1] for n in window.document.graph.nodes.values()}
+    assert len(ys) == 1  # and one row, left to right
+    assert window.scene.node_items["in"].output.pos().x() == NODE_WIDTH  # ports on the sides
+
+
+def test_fit_stops_at_a_readable_zoom_and_shows_the_input(window):
+    window.document.reset(window.document.graph.from_dict(_chain(40)))
+    window.view.fit_all()
+    assert window.view.zoom() == pytest.approx(FIT_ZOOM)
+    seen = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
+    assert seen.contains(window.scene.node_items["in"].sceneBoundingRect())
 
 
 def test_a_fitted_view_stays_fitted_as_the_window_grows_until_the_user_zooms(qtbot, window):

@@ -55,3 +55,8 @@ def wire(window, src: str, dst: str, port: int = 0) -> None:
     b = window.scene.node_items[dst].sceneBoundingRect().center()
     window.view.centerOn((a + b) / 2)
     mouse_drag(window, port_point(window, src, "out"), port_point(window, dst, "in", port))
+
+
+def path_points(path, samples: int = 200) -> list[QPointF]:
+    """Points along a QPainterPath, evenly spaced by length."""
+    return [path.pointAtPercent(i / samples) for i in range(samples + 1)]

@@ -1,0 +1,59 @@
+"""Layered layout and routed wires on every template: no node on another, no wire through a box."""
+import pytest
+from ui_driver import path_points
+
+from designer.canvas.scene import GraphScene
+from designer.document import GraphDocument
+from designer.layout import layered_layout, route
+from designer.templates import list_templates
+
+TEMPLATES = {t.key: t.graph for t in list_templates()}
+
+
+def laid_out_scene(graph, direction):
+    doc = GraphDocument()
+    doc.direction = direction
+    for node in graph.nodes.values():
+        node.pos = None
+    doc.reset(graph)
+    return GraphScene(doc)
+
+
+def overlaps(a, b, margin=0.0):
+    return a[0] < b[2] + margin and b[0] < a[2] + margin and a[1] < b[3] + margin \
+        and b[1] < a[3] + margin
+
+
+@pytest.mark.parametrize("direction", ["TB", "LR"])
+@pytest.mark.parametrize("key", sorted(TEMPLATES))
+def test_template_layout_keeps_nodes_apart_and_wires_off_boxes(qapp, key, direction):
+    scene = laid_out_scene(TEMPLATES[key], direction)
+    boxes = scene.node_boxes()
+    ids = list(boxes)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            assert not overlaps(boxes[a], boxes[b], margin=10), (a, b)
+    for edge, wire in scene.wire_items.items():
+        for point in path_points(wire.path()):
+            for node_id, (left, top, right, bottom) in boxes.items():
+                if node_id not in (edge.src, edge.dst):
+                    assert not (left < point.x() < right and top < point.y() < bottom), \
+                        (edge, node_id)
+
+
+def test_top_to_bottom_puts_layers_below_and_branches_side_by_side():
+    graph = TEMPLATES["inception-mini"]
+    pos = layered_layout(graph)
+    for edge in graph.edges:
+        assert pos[edge.dst][1] > pos[edge.src][1]  # every wire runs downwards
+    fans = [e.dst for e in graph.edges if e.src == "stem_pool"]
+    assert len(fans) == 4 and len({pos[i][1] for i in fans}) == 1  # branches share a layer
+    assert len({pos[i][0] for i in fans}) == 4  # side by side
+
+
+def test_route_goes_round_a_box_in_the_way_and_straight_when_clear():
+    box = (-65.0, 100.0, 65.0, 166.0)
+    assert route((0, 66), (0, 300), []) == [(0, 66), (0, 300)]
+    points = route((0, 66), (0, 300), [box])
+    assert len(points) > 2
+    assert all(not (box[0] <= x <= box[2]) for x, y in points[2:-2])
