@@ -210,9 +210,25 @@ class GraphDocument(QObject):
     def has_output(self, node_id: str) -> bool:
         return self._graph.nodes[node_id].type != "Output"
 
+    def occupant(self, dst: str, port: int, ignoring: Edge | None = None) -> Edge | None:
+        """The wire already on input port of dst, if any."""
+        return next((e for e in self._graph.edges
+                     if e.dst == dst and e.port == port and e != ignoring), None)
+
+    def splice_problem(self, type_name: str, edge: Edge) -> str | None:
+        """Why a new type_name node cannot go into the wire edge (None when it can)."""
+        if REGISTRY[type_name].max_inputs == 0:
+            return f"{type_name} cannot go into a wire: it has no input"
+        if type_name == "Output":
+            return "Output cannot go into a wire: nothing can follow it"
+        if edge not in self._graph.edges:
+            return "that wire is gone"
+        return None
+
     def connection_problem(self, src: str, dst: str, port: int,
-                           ignoring: Edge | None = None) -> str | None:
-        """Why a wire src -> dst:port cannot be made (None when it can)."""
+                           ignoring: Edge | None = None, replace: bool = False) -> str | None:
+        """Why a wire src -> dst:port cannot be made (None when it can); with replace, a wire
+        already on that input does not stand in the way (it is to be replaced)."""
         graph = self._graph
         if src == dst:
             return f"{src} cannot be wired to itself"
@@ -226,13 +242,18 @@ class GraphDocument(QObject):
             return f"{target.type} has no inputs: samples enter the network there"
         if mt.max_inputs is not None and port >= mt.max_inputs:
             return f"{target.type} takes {mt.max_inputs} input{'s' * (mt.max_inputs != 1)}"
-        for edge in graph.edges:
-            if edge.dst == dst and edge.port == port and edge != ignoring:
-                return (f"input {port} of {dst} is taken (wired from {edge.src}); drag that wire "
-                        f"off first")
+        taken = self.occupant(dst, port, ignoring)
+        if taken is not None and not (replace and self._replaceable(taken, ignoring)):
+            return (f"input {port} of {dst} is taken (wired from {taken.src}); drag that wire "
+                    f"off first")
         if self._reaches(dst, src, ignoring):
             return f"that wire would make a cycle: {dst} already feeds {src}"
         return None
+
+    def _replaceable(self, taken: Edge, moving: Edge | None) -> bool:
+        """A wire can replace taken unless it is an end moved between inputs of one Add/Concat
+        (their ports renumber as wires leave)."""
+        return moving is None or not many_inputs(self._graph.nodes[taken.dst].type)
 
     def _reaches(self, start: str, goal: str, ignoring: Edge | None) -> bool:
         targets: dict[str, list[str]] = {}
@@ -277,6 +298,39 @@ class GraphDocument(QObject):
         self.push(f"Add {type_name} {node_id}", steps)
         return node_id
 
+    def splice(self, type_name: str, edge: Edge, pos, params: dict | None = None,
+               shift: tuple[float, float] | None = None) -> str:
+        """Insert a new type_name node at pos into the wire edge (src -> new -> dst, on the
+        same input of dst), as one step; shift moves dst and everything after it to make room."""
+        problem = self.splice_problem(type_name, edge)
+        if problem:
+            raise ConnectionRefused(problem)
+        node_id = unique_id(self._graph.nodes, type_name)
+        node = Node(node_id, type_name, required_defaults(type_name) if params is None
+                    else copy.deepcopy(params), [coord(pos[0]), coord(pos[1])])
+        steps = [AddNode(node), ReplaceEdge(edge, Edge(node_id, edge.dst, edge.port)),
+                 AddEdge(Edge(edge.src, node_id, 0))]
+        if shift is not None:
+            moves = {}
+            for i in self.downstream(edge.dst):
+                old = self._graph.nodes[i].pos
+                if old is not None:
+                    moves[i] = (old, [coord(old[0] + shift[0]), coord(old[1] + shift[1])])
+            steps.append(MoveNodes(moves))
+        self.push(f"Insert {type_name} {node_id} between {edge.src} and {edge.dst}", steps)
+        return node_id
+
+    def downstream(self, node_id: str) -> list[str]:
+        """node_id and every node its output reaches, in document order."""
+        seen, todo = {node_id}, [node_id]
+        while todo:
+            current = todo.pop()
+            for edge in self._graph.edges:
+                if edge.src == current and edge.dst not in seen:
+                    seen.add(edge.dst)
+                    todo.append(edge.dst)
+        return [i for i in self._graph.nodes if i in seen]
+
     def remove(self, node_ids=(), edges=(), text: str | None = None) -> None:
         """Delete nodes (with their wires) and wires; Add/Concat inputs close up the gaps."""
         node_ids = [i for i in self._graph.nodes if i in set(node_ids)]
@@ -306,11 +360,15 @@ class GraphDocument(QObject):
         return steps
 
     def connect(self, src: str, dst: str, port: int = 0) -> Edge:
-        problem = self.connection_problem(src, dst, port)
+        """Wire src into input port of dst, replacing the wire already there (one step)."""
+        problem = self.connection_problem(src, dst, port, replace=True)
         if problem:
             raise ConnectionRefused(problem)
-        edge = Edge(src, dst, port)
-        self.push(f"Connect {src} to {dst}", [AddEdge(edge)])
+        edge, taken = Edge(src, dst, port), self.occupant(dst, port)
+        if taken is None:
+            self.push(f"Connect {src} to {dst}", [AddEdge(edge)])
+        else:
+            self.push(f"Replace {taken.src} by {src} into {dst}", [ReplaceEdge(taken, edge)])
         return edge
 
     def disconnect(self, edge: Edge) -> None:
@@ -319,14 +377,16 @@ class GraphDocument(QObject):
 
     def reconnect(self, old: Edge, src: str, dst: str, port: int) -> Edge:
         """Move one end of a wire: one command that disconnects old and connects src -> dst."""
-        problem = self.connection_problem(src, dst, port, ignoring=old)
+        problem = self.connection_problem(src, dst, port, ignoring=old, replace=True)
         if problem:
             raise ConnectionRefused(problem)
+        taken = self.occupant(dst, port, ignoring=old)
         steps = self._edge_removal_steps({old}, deleted=set())
         if many_inputs(self._graph.nodes[dst].type) and dst == old.dst and port > old.port:
             port -= 1
         edge = Edge(src, dst, port)
-        self.push(f"Reconnect {src} to {dst}", steps + [AddEdge(edge)])
+        steps.append(AddEdge(edge) if taken is None else ReplaceEdge(taken, edge))
+        self.push(f"Reconnect {src} to {dst}", steps)
         return edge
 
     def move_nodes(self, positions: dict[str, list], text: str = "Move") -> None:

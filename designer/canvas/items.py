@@ -384,19 +384,23 @@ class WireItem(QGraphicsPathItem):
     def boundingRect(self) -> QRectF:
         return super().boundingRect().adjusted(-4, -4, 4, 4)
 
+    def set_hover(self, hover: bool) -> None:
+        if hover != self._hover:
+            self._hover = hover
+            self.update()
+
     def hoverEnterEvent(self, event) -> None:
-        self._hover = True
-        self.update()
+        self.set_hover(True)
 
     def hoverLeaveEvent(self, event) -> None:
-        self._hover = False
-        self.update()
+        self.set_hover(False)
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         painter.setRenderHint(QPainter.Antialiasing)
         selected = bool(option.state & QStyle.State_Selected)
-        colour = SELECTED if selected else WIRE.darker(130) if self._hover else WIRE
-        painter.setPen(QPen(colour, 3.0 if selected else 2.0, Qt.SolidLine, Qt.RoundCap))
+        colour = SELECTED if selected else WIRE.darker(150) if self._hover else WIRE
+        width = 3.0 if selected or self._hover else 2.0
+        painter.setPen(QPen(colour, width, Qt.SolidLine, Qt.RoundCap))
         painter.setBrush(QBrush())
         painter.drawPath(self.path())
 

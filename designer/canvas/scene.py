@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QGraphicsScene
 from engine.graph import Edge
 from engine.modules import REGISTRY, ParamError, resolve_params
 
-from ..layout import GAP
+from ..layout import GAP, TB_GAP
 from .items import MIN_HEIGHT, NODE_WIDTH, DraftWire, NodeItem, PortItem, WireItem, wire_path
 
 SNAP = 28.0
@@ -228,26 +228,59 @@ class GraphScene(QGraphicsScene):
             item.set_health((entry["level"], entry["tooltip"]) if entry else None)
 
     def add_module(self, type_name: str, scene_pos: QPointF, chain: bool = False) -> str:
-        """Add a node centred at scene_pos and select it. With chain, a single selected node
-        feeds the new one, which goes to its right (the type-to-add flow: Tab, type, Enter)."""
+        """Add a node centred at scene_pos and select it; dropped onto a wire, it goes into that
+        wire. With chain, a single selected node feeds the new one, which goes after it (the
+        type-to-add flow: Tab, type, Enter), into the wire to its one consumer if it has one."""
         selected = self.selected_node_ids()
         source = selected[0] if chain and len(selected) == 1 else None
-        if source is not None and self.doc.has_output(source) \
-                and REGISTRY[type_name].max_inputs != 0:
-            item = self.node_items[source]
-            pos = self._free_spot(item.pos() + QPointF(NODE_WIDTH + GAP[0], 0))
-            node_id = self.doc.add_node(type_name, (pos.x(), pos.y()), connect_from=source)
+        takes_input = REGISTRY[type_name].max_inputs != 0
+        if source is not None and self.doc.has_output(source) and takes_input:
+            node_id = self._add_after(type_name, source)
         else:
             pos = self._snap(scene_pos - QPointF(NODE_WIDTH / 2, MIN_HEIGHT / 2))
-            node_id = self.doc.add_node(type_name, (pos.x(), pos.y()))
+            wire = self.wire_at(scene_pos)
+            problem = wire and self.doc.splice_problem(type_name, wire.edge)
+            if wire is not None and not problem:
+                node_id = self.doc.splice(type_name, wire.edge, (pos.x(), pos.y()))
+            else:
+                if problem:
+                    self.status.emit(f"Added beside the wire: {problem}")
+                node_id = self.doc.add_node(type_name, (pos.x(), pos.y()))
         self.select_nodes([node_id])
         return node_id
 
+    def _add_after(self, type_name: str, source: str) -> str:
+        """A new node fed by source, one step further along the flow; between source and its
+        consumer when it has exactly one (which moves along, with all after it, to make room)."""
+        item = self.node_items[source]
+        step = QPointF(0, item.height + TB_GAP[1]) if self.doc.direction == "TB" \
+            else QPointF(NODE_WIDTH + GAP[0], 0)
+        consumers = [e for e in self.doc.graph.edges if e.src == source]
+        if len(consumers) == 1 and not self.doc.splice_problem(type_name, consumers[0]):
+            pos = item.pos() + step
+            return self.doc.splice(type_name, consumers[0], (pos.x(), pos.y()),
+                                   shift=(step.x(), step.y()))
+        pos = self._free_spot(item.pos() + step)
+        return self.doc.add_node(type_name, (pos.x(), pos.y()), connect_from=source)
+
+    def wire_at(self, pos: QPointF) -> WireItem | None:
+        """The wire under pos (within a few pixels), if any."""
+        return next((item for item in self.items(pos) if isinstance(item, WireItem)
+                     and item.isVisible()), None)
+
+    def mark_drop(self, pos: QPointF | None) -> None:
+        """Highlight the wire a module dropped at pos would go into (None: clear)."""
+        target = self.wire_at(pos) if pos is not None else None
+        for wire in self.wire_items.values():
+            wire.set_hover(wire is target)
+
     def _free_spot(self, pos: QPointF) -> QPointF:
-        """The first place at or below pos where a new node overlaps no other."""
+        """The first place at or beside pos (across the flow) where a new node overlaps none."""
+        across = QPointF(NODE_WIDTH + TB_GAP[0], 0) if self.doc.direction == "TB" \
+            else QPointF(0, MIN_HEIGHT + GAP[1])
         while any(isinstance(item, NodeItem) for item in
                   self.items(QRectF(pos.x(), pos.y(), NODE_WIDTH, MIN_HEIGHT))):
-            pos += QPointF(0, MIN_HEIGHT + GAP[1])
+            pos += across
         return pos
 
     @staticmethod
@@ -337,7 +370,7 @@ class GraphScene(QGraphicsScene):
         target, problem = None, None
         for port in near:
             reason = self.doc.connection_problem(*self._ends(drag.anchor, port),
-                                                 ignoring=drag.detached)
+                                                 ignoring=drag.detached, replace=True)
             if reason is None:
                 target, problem = port, None
                 break
@@ -347,15 +380,23 @@ class GraphScene(QGraphicsScene):
             drag.target.set_highlight(None)
         if target is not None:
             target.set_highlight("bad" if problem else "ok")
-        drag.target = target
-        if problem != drag.problem:
-            self.status.emit(f"Cannot connect: {problem}" if problem else "")
-        drag.problem = problem
+        if problem != drag.problem or target is not drag.target:
+            self.status.emit(f"Cannot connect: {problem}" if problem
+                             else self._replace_note(drag, target))
+        drag.problem, drag.target = problem, target
         end = target.scenePos() if target is not None and problem is None else pos
         start = drag.anchor.scenePos()
         direction = self.doc.direction
         drag.draft.setPath(wire_path(start, end, direction) if drag.anchor.kind == "out"
                            else wire_path(end, start, direction))
+
+    def _replace_note(self, drag: _WireDrag, target: PortItem | None) -> str:
+        """What dropping on target will do to the wire already there, if any."""
+        if target is None:
+            return ""
+        src, dst, port = self._ends(drag.anchor, target)
+        taken = self.doc.occupant(dst, port, ignoring=drag.detached)
+        return f"Release to replace the wire from {taken.src} into {dst}" if taken else ""
 
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key_Escape and self._drag is not None:

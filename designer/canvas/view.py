@@ -184,10 +184,16 @@ class GraphView(QGraphicsView):
     def dragMoveEvent(self, event) -> None:
         if event.mimeData().hasFormat(MODULE_MIME):
             event.acceptProposedAction()
+            self.scene().mark_drop(self.mapToScene(event.position().toPoint()))
         else:
             super().dragMoveEvent(event)
 
+    def dragLeaveEvent(self, event) -> None:
+        self.scene().mark_drop(None)
+        super().dragLeaveEvent(event)
+
     def dropEvent(self, event) -> None:
+        self.scene().mark_drop(None)
         if event.mimeData().hasFormat(MODULE_MIME):
             type_name = bytes(event.mimeData().data(MODULE_MIME)).decode()
             self.scene().add_module(type_name, self.mapToScene(event.position().toPoint()))
