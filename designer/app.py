@@ -35,6 +35,7 @@ from .files import MODEL_SUFFIXES, FileProblem, load_document, read_model, train
 from .icons import action_icon
 from .log import LogPanel, install_excepthook
 from .palette import Palette
+from .problems import ProblemsPanel
 from .properties import PropertiesPanel, count_text, flops_text
 from .summary import SummaryPanel
 from .templates import TemplateGallery, list_templates
@@ -87,6 +88,8 @@ class MainWindow(QMainWindow):
         self._dock(self.properties, "Properties", Qt.RightDockWidgetArea)
         self._dock(self.summary, "Summary", Qt.BottomDockWidgetArea)
         self._dock(self.log_panel, "Log", Qt.BottomDockWidgetArea)
+        self.problems_panel = ProblemsPanel(self.document)
+        self._dock(self.problems_panel, "Problems", Qt.BottomDockWidgetArea)
         self.docks["Summary"].raise_()
         self.resizeDocks([self.docks["Palette"], self.docks["Properties"]], [200, 300],
                          Qt.Horizontal)
@@ -224,7 +227,6 @@ class MainWindow(QMainWindow):
 
         bar.addMenu("&Help").addAction(self.about_action)
 
-        self.view.setContextMenuPolicy(Qt.ActionsContextMenu)
         for action in (self.add_module_action, None, self.cut_action, self.copy_action,
                        self.paste_action, self.duplicate_action, self.delete_action, None,
                        self.arrange_action, self.arrange_lr_action, self.fit_action):
@@ -272,6 +274,7 @@ class MainWindow(QMainWindow):
         self.properties.problem.connect(self._show_status)
         self.summary.nodes_selected.connect(self._summary_selected)
         self.log_panel.node_activated.connect(self.focus_node)
+        self.problems_panel.node_activated.connect(self.focus_node)
         self.log_panel.error_logged.connect(lambda text: self._show_status(text))
         self.palette_panel.add_requested.connect(
             lambda name: self.scene.add_module(name, self.view.centre_scene_pos(), chain=True))

@@ -141,6 +141,7 @@ class NodeItem(QGraphicsItem):
         self.summary = mt.summary if mt else f"unknown module type {type_name!r}"
         self.label = ""
         self.errors: list[str] = []
+        self.fixes: list[str] = []
         self.health: tuple[str, str] | None = None  # (level, tooltip) while training
         self.shape_text = ""
         self.source: tuple | None = None  # what the scene last drew this from (to skip repeats)
@@ -203,10 +204,14 @@ class NodeItem(QGraphicsItem):
     def input_port(self, index: int) -> PortItem | None:
         return self.inputs[index] if index < len(self.inputs) else None
 
-    def set_state(self, label: str, errors: list[str], shape_text: str) -> None:
-        if label == self.label and errors == self.errors and shape_text == self.shape_text:
+    def set_state(self, label: str, errors: list[str], shape_text: str,
+                  fixes: list[str] = ()) -> None:
+        """What the node shows; fixes: the texts of the one-click fixes for its errors."""
+        if (label, errors, shape_text, list(fixes)) == \
+                (self.label, self.errors, self.shape_text, self.fixes):
             return
         self.label, self.errors, self.shape_text = label, list(errors), shape_text
+        self.fixes = list(fixes)
         self._update_tooltip()
 
     def set_detail(self, detailed: bool) -> None:
@@ -232,6 +237,8 @@ class NodeItem(QGraphicsItem):
             lines.append(f"output: {self.shape_text}")
         lines += [f"<span style='color:{ERROR.name()}'>&#9888; {escape(e)}</span>"
                   for e in self.errors]
+        if self.fixes:
+            lines.append("<i>Right-click to fix:</i> " + "; ".join(escape(f) for f in self.fixes))
         if self.health is not None:
             lines.append(f"<span style='color:{HEALTH[self.health[0]].name()}'>"
                          f"{escape(self.health[1]).replace(chr(10), '<br>')}</span>")

@@ -11,6 +11,7 @@ from engine.graph import Edge
 from engine.modules import REGISTRY, ParamError, resolve_params
 
 from ..layout import GAP, TB_GAP
+from ..problems import fixes_for
 from .items import MIN_HEIGHT, NODE_WIDTH, DraftWire, NodeItem, PortItem, WireItem, wire_path
 
 SNAP = 28.0
@@ -181,7 +182,9 @@ class GraphScene(QGraphicsScene):
             mt = REGISTRY.get(node.type)
             label = mt.label(params) if mt and params is not None \
                 else node_label(node.type, node.params)
-            item.set_state(label, state[2], shape_text(shape) if shape else "")
+            fixes = [fix.text for message in state[2]
+                     for fix in fixes_for(self.doc, node_id, message)]
+            item.set_state(label, state[2], shape_text(shape) if shape else "", fixes)
         for edge, wire in self.wire_items.items():
             shape = analysis.shapes.get(edge.src)
             if shape != wire.carried:
@@ -217,6 +220,10 @@ class GraphScene(QGraphicsScene):
                 self.node_items[node_id].setSelected(True)
         self.blockSignals(False)
         self.selectionChanged.emit()
+
+    def node_at(self, pos: QPointF) -> str | None:
+        item = next((i for i in self.items(pos) if isinstance(i, NodeItem)), None)
+        return item.node_id if item is not None else None
 
     def node_sizes(self) -> dict[str, tuple[float, float]]:
         return {node_id: (NODE_WIDTH, item.height) for node_id, item in self.node_items.items()}

@@ -6,9 +6,10 @@ import math
 
 from PySide6.QtCore import QLineF, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QCursor, QPainter, QPen, QTransform
-from PySide6.QtWidgets import QGraphicsView
+from PySide6.QtWidgets import QGraphicsView, QMenu
 
 from ..palette import MODULE_MIME
+from ..problems import fixes_for
 from .items import font
 from .quickadd import QuickAddPopup
 
@@ -173,6 +174,24 @@ class GraphView(QGraphicsView):
     def _quick_add_chosen(self, type_name: str) -> None:
         self.scene().add_module(type_name, self._quick_add_pos, chain=True)
         self.setFocus()
+
+    def contextMenuEvent(self, event) -> None:
+        """The fixes for the problems of the node under the cursor, then the canvas actions."""
+        menu = self.context_menu(self.mapToScene(event.pos()))
+        menu.exec(event.globalPos())
+
+    def context_menu(self, scene_pos: QPointF) -> QMenu:
+        menu = QMenu(self)
+        scene = self.scene()
+        node_id = scene.node_at(scene_pos)
+        if node_id is not None:
+            errors = scene.doc.analysis.errors_by_node().get(node_id, [])
+            for fix in (f for message in errors for f in fixes_for(scene.doc, node_id, message)):
+                menu.addAction(f"Fix: {fix.text}", lambda f=fix: f.apply(scene.doc))
+            if not menu.isEmpty():
+                menu.addSeparator()
+        menu.addActions(self.actions())
+        return menu
 
     # -- drops from the palette -----------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
