@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 
 from engine.modules import categories
 
+from .canvas.quickadd import rank_types
 from .icons import category_icon
 
 MODULE_MIME = "application/x-convdesigner-module"
@@ -72,15 +73,15 @@ class Palette(QWidget):
         self.search.returnPressed.connect(self._add_first_match)
 
     def filter(self, text: str) -> None:
-        """Show the types whose name, category or summary contains text."""
-        text = text.strip().lower()
+        """Show the types whose name, a synonym ("fc", "maxpool"), category or summary matches
+        text."""
+        matching = set(rank_types(text))
         for index in range(self.tree.topLevelItemCount()):
             group = self.tree.topLevelItem(index)
             shown = 0
             for row in range(group.childCount()):
                 item = group.child(row)
-                match = not text or any(text in part.lower() for part in
-                                        (item.text(0), group.text(0), item.toolTip(0)))
+                match = item.data(0, Qt.UserRole) in matching
                 item.setHidden(not match)
                 shown += match
             group.setHidden(shown == 0)

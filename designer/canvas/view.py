@@ -18,6 +18,13 @@ DETAIL_ZOOM = 0.3  # below this, text is too small to read: nodes become plain b
 FIT_ZOOM = 0.6  # Fit goes no further out: node text and wire shapes stay readable
 
 
+def network_dims(graph) -> int | None:
+    """Spatial axes of the network's input (2 for [C, H, W]), None without one."""
+    shape = next((n.params.get("shape") for n in graph.nodes.values() if n.type == "Input"),
+                 None)
+    return len(shape) - 1 if isinstance(shape, list) and len(shape) > 1 else None
+
+
 class GraphView(QGraphicsView):
     zoom_changed = Signal(float)
 
@@ -169,7 +176,8 @@ class GraphView(QGraphicsView):
         selected = self.scene().selected_node_ids()
         hint = f"wired after {selected[0]}" if len(selected) == 1 \
             and self.scene().doc.has_output(selected[0]) else ""
-        self.quick_add.open_at(self.viewport().mapToGlobal(cursor), hint)
+        self.quick_add.open_at(self.viewport().mapToGlobal(cursor), hint,
+                               network_dims(self.scene().doc.graph))
 
     def _quick_add_chosen(self, type_name: str) -> None:
         self.scene().add_module(type_name, self._quick_add_pos, chain=True)
