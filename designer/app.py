@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 import sys
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSettings, QSize, QStandardPaths, Qt, QTimer, Signal
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self._make_status_bar()
         self._connect()
         self._install_training()
+        self._default_state = self.saveState()
         self._restore_layout()
         self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS, timeout=self.autosave)
         self.autosave_timer.start()
@@ -195,6 +197,9 @@ class MainWindow(QMainWindow):
                                               lambda: self.arrange("LR"), "Ctrl+L", canvas=True,
                                               tip="Lay out in layers from left to right")
         self.about_action = self._action("&About convdesigner", self.about)
+        self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts, "F1")
+        self.reset_layout_action = self._action("&Reset Layout", self.reset_layout,
+                                                tip="Put every panel back where it started")
 
     def _make_menus(self) -> None:
         bar = self.menuBar()
@@ -224,8 +229,10 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             self.view_menu.addAction(dock.toggleViewAction())
         self._panels_end = self.view_menu.addSeparator()
+        self.view_menu.addAction(self.reset_layout_action)
 
-        bar.addMenu("&Help").addAction(self.about_action)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addActions([self.shortcuts_action, self.about_action])
 
         for action in (self.add_module_action, None, self.cut_action, self.copy_action,
                        self.paste_action, self.duplicate_action, self.delete_action, None,
@@ -774,6 +781,37 @@ class MainWindow(QMainWindow):
         for window in list(_windows):
             if not window.close():
                 return
+
+    def reset_layout(self) -> None:
+        """Every panel back in its first place and size, each shown."""
+        self.restoreState(self._default_state)
+        for dock in self.docks.values():
+            dock.show()
+        self.docks["Summary"].raise_()
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(what, keys) for every action with a shortcut, from the actions themselves."""
+        rows = {}
+        for action in self.findChildren(QAction):
+            keys = ", ".join(k.toString(QKeySequence.NativeText) for k in action.shortcuts())
+            text = action.text().split("\t")
+            if len(text) > 1:  # "Add Module…\tTab": a key the canvas handles itself
+                keys = ", ".join(filter(None, [keys, text[1]]))
+            name = text[0].replace("&", "").rstrip("…")
+            if action in (self.undo_action, self.redo_action):
+                name = name.split()[0]  # not the step it would undo now
+            if keys:
+                rows[name] = keys
+        return sorted(rows.items())
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td>{escape(name)}</td><td style='padding-left:16px'><b>"
+                       f"{escape(keys)}</b></td></tr>" for name, keys in self.shortcut_rows())
+        box = QMessageBox(QMessageBox.NoIcon, "Keyboard shortcuts",
+                          f"<table>{rows}</table><p>On the canvas: Space+drag or the middle "
+                          "button pans, the wheel zooms, Esc cancels a wire.</p>",
+                          QMessageBox.Close, self)
+        box.exec()
 
     def about(self) -> None:
         from engine import __version__

@@ -83,6 +83,26 @@ def _length(v: QPointF) -> float:
     return (v.x() ** 2 + v.y() ** 2) ** 0.5
 
 
+def draw_health_badge(painter: QPainter, centre: QPointF, level: str) -> None:
+    """A white disc with a dark rim and the level's symbol in its colour (a tick, "!", a cross):
+    as readable on a green or orange header as on a grey one."""
+    painter.save()
+    painter.setPen(QPen(QColor("#1f2933"), 1.2))
+    painter.setBrush(QColor("white"))
+    painter.drawEllipse(centre, 7.5, 7.5)
+    painter.setPen(QPen(HEALTH[level], 2.2, Qt.SolidLine, Qt.RoundCap, Qt.RoundJoin))
+    x, y = centre.x(), centre.y()
+    if level == "ok":
+        painter.drawPolyline([QPointF(x - 3.5, y), QPointF(x - 1, y + 3), QPointF(x + 3.5, y - 3)])
+    elif level == "warn":
+        painter.drawLine(QPointF(x, y - 4), QPointF(x, y + 1))
+        painter.drawPoint(QPointF(x, y + 3.8))
+    else:
+        painter.drawLine(QPointF(x - 3, y - 3), QPointF(x + 3, y + 3))
+        painter.drawLine(QPointF(x - 3, y + 3), QPointF(x + 3, y - 3))
+    painter.restore()
+
+
 class PortItem(QGraphicsItem):
     """An input (left, with its index) or the output (right) of a node."""
 
@@ -295,11 +315,9 @@ class NodeItem(QGraphicsItem):
             painter.drawText(QRectF(centre.x() - 7.5, centre.y() - 7.5, 15, 15), Qt.AlignCenter,
                              "!")
         if self.health is not None:
-            centre = QPointF(NODE_WIDTH - 12 - badge, HEADER / 2)
-            painter.setPen(QPen(QColor("white"), 1.5))
-            painter.setBrush(HEALTH[self.health[0]])
-            painter.drawEllipse(centre, 5.5, 5.5)
-            badge += 16.0
+            draw_health_badge(painter, QPointF(NODE_WIDTH - 12 - badge, HEADER / 2),
+                              self.health[0])
+            badge += 18.0
         painter.setPen(QColor("white"))
         painter.setFont(font(9, True))
         painter.drawText(QRectF(10, 0, NODE_WIDTH - 18 - badge, HEADER),

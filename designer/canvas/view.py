@@ -47,6 +47,9 @@ class GraphView(QGraphicsView):
         self._space_panned = False
         self._pan_from: QPointF | None = None
         self._fitted = False  # the view was last framed by fit_all: resizing frames it again
+        # the empty-canvas hint covers the whole view: repaint it all when it comes or goes
+        for signal in (scene.doc.node_added, scene.doc.node_removed, scene.doc.graph_reset):
+            signal.connect(self.viewport().update)
 
     # -- zoom and pan ---------------------------------------------------------------------
     def zoom(self) -> float:
@@ -206,6 +209,8 @@ class GraphView(QGraphicsView):
         if event.mimeData().hasFormat(MODULE_MIME):
             event.acceptProposedAction()
         else:
+            self.scene().status.emit("Only modules from the palette can be dropped on the "
+                                     "canvas (open files with File \u203a Open)")
             super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event) -> None:

@@ -17,17 +17,17 @@ def drop_module(window, type_name: str, scene_pos=None) -> str:
         point = view.viewport().rect().center()
     mime = module_mime(type_name)
     before = set(window.document.graph.nodes)
-    enter = _drag_event(QDragEnterEvent, point, mime)
+    enter = drag_event(QDragEnterEvent, point, mime)
     QApplication.sendEvent(view.viewport(), enter)
     assert enter.isAccepted()
-    QApplication.sendEvent(view.viewport(), _drag_event(QDragMoveEvent, point, mime))
+    QApplication.sendEvent(view.viewport(), drag_event(QDragMoveEvent, point, mime))
     drop = QDropEvent(QPointF(point), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
     QApplication.sendEvent(view.viewport(), drop)
     (added,) = set(window.document.graph.nodes) - before
     return added
 
 
-def _drag_event(kind, point: QPoint, mime):
+def drag_event(kind, point: QPoint, mime):
     try:  # Qt 6.12 takes a QPointF (its QPoint form is deprecated); earlier ones a QPoint
         return kind(QPointF(point), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
     except TypeError:
