@@ -284,7 +284,8 @@ class MainWindow(QMainWindow):
         self.problems_panel.node_activated.connect(self.focus_node)
         self.log_panel.error_logged.connect(lambda text: self._show_status(text))
         self.palette_panel.add_requested.connect(
-            lambda name: self.scene.add_module(name, self.view.centre_scene_pos(), chain=True))
+            lambda name: self.view.reveal(
+                self.scene.add_module(name, self.view.centre_scene_pos(), chain=True)))
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self._selection_changed()
 

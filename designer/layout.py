@@ -12,7 +12,7 @@ from grandalf.layouts import SugiyamaLayout
 
 NODE_SIZE = (130.0, 66.0)  # the canvas draws nodes this size (taller with many inputs in LR)
 GAP = (90.0, 40.0)  # LR: room between layers for a wire's shape label, and between rows
-TB_GAP = (40.0, 56.0)  # TB: between nodes of a layer, and between layers
+TB_GAP = (40.0, 46.0)  # TB: between nodes of a layer, and between layers
 LANE = 24.0  # the width a long wire's lane takes in the layout, and its clearance from boxes
 DIRECTIONS = ("TB", "LR")
 

@@ -301,6 +301,7 @@ class NodeItem(QGraphicsItem):
             painter.setPen(QPen(SELECTED, 1.2, Qt.DashLine))
             painter.drawRoundedRect(rect.adjusted(3, 3, -3, -3), 4, 4)
         if not self.detailed:
+            self._paint_face(painter)
             return
 
         badge = 0.0
@@ -338,6 +339,19 @@ class NodeItem(QGraphicsItem):
                              metrics.elidedText(self.label, Qt.ElideRight, text_width))
 
 
+    def _paint_face(self, painter: QPainter) -> None:
+        """Far out: the type and its key parameters in large type, readable at a third of the
+        size (the view draws this face below its detail zoom)."""
+        painter.setPen(QColor("#1f2933"))
+        for text, rect, size in ((self.type_name, QRectF(4, HEADER - 4, NODE_WIDTH - 8, 24), 17),
+                                 (self.label, QRectF(4, HEADER + 18, NODE_WIDTH - 8, 24), 13)):
+            if text:
+                painter.setFont(font(size, True))
+                metrics = QFontMetricsF(font(size, True))
+                painter.drawText(rect, Qt.AlignCenter,
+                                 metrics.elidedText(text, Qt.ElideRight, rect.width()))
+
+
 class WireLabel(QGraphicsItem):
     """The tensor shape a wire carries, on a small rounded tag at the wire's midpoint."""
 
@@ -350,7 +364,7 @@ class WireLabel(QGraphicsItem):
         if (text, direction) != (self.text, self.direction):
             self.prepareGeometryChange()
             self.text, self.direction = text, direction
-            width = QFontMetricsF(font(8)).horizontalAdvance(text) + 8 if text else 0.0
+            width = QFontMetricsF(font(8.5)).horizontalAdvance(text) + 8 if text else 0.0
             # beside the wire (right of it in TB, above it in LR), clear of its ports
             self._rect = QRectF(6, -8, width, 16) if direction == "TB" \
                 else QRectF(-width / 2, -21, width, 16)
@@ -365,7 +379,7 @@ class WireLabel(QGraphicsItem):
         painter.setBrush(QColor(255, 255, 255, 235))
         painter.drawRoundedRect(self._rect, 7, 7)
         painter.setPen(QColor("#37424d"))
-        painter.setFont(font(8))
+        painter.setFont(font(8.5))
         painter.drawText(self._rect, Qt.AlignCenter, self.text)
 
 

@@ -15,7 +15,7 @@ from .quickadd import QuickAddPopup
 
 MIN_ZOOM, MAX_ZOOM = 0.02, 3.0
 DETAIL_ZOOM = 0.3  # below this, text is too small to read: nodes become plain boxes
-FIT_ZOOM = 0.6  # Fit goes no further out: node text and wire shapes stay readable
+FIT_ZOOM = 0.7  # Fit goes no further out: node text and wire shapes stay readable
 
 
 def network_dims(graph) -> int | None:
@@ -183,8 +183,12 @@ class GraphView(QGraphicsView):
                                network_dims(self.scene().doc.graph))
 
     def _quick_add_chosen(self, type_name: str) -> None:
-        self.scene().add_module(type_name, self._quick_add_pos, chain=True)
+        self.reveal(self.scene().add_module(type_name, self._quick_add_pos, chain=True))
         self.setFocus()
+
+    def reveal(self, node_id: str) -> None:
+        """Scroll just enough to show node_id (a chain grown by Tab runs off the view)."""
+        self.ensureVisible(self.scene().node_items[node_id].sceneBoundingRect(), 40, 40)
 
     def contextMenuEvent(self, event) -> None:
         """The fixes for the problems of the node under the cursor, then the canvas actions."""

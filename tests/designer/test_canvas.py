@@ -123,9 +123,16 @@ def test_type_to_add_chains_from_the_selected_node(window, qtbot):
     assert [n.type for n in graph.nodes.values()] == ["Input", "Conv2D", "Activation", "Pool2D"]
     assert [(e.src, e.dst) for e in graph.edges] == [("input", "conv1"), ("conv1", "act1"),
                                                      ("act1", "pool1")]
-    xs = [graph.nodes[i].pos[0] for i in graph.nodes]
-    assert xs == sorted(xs)
+    ys = [graph.nodes[i].pos[1] for i in graph.nodes]
+    assert ys == sorted(ys)  # each below the one before
     assert window.document.analysis.shapes["pool1"] == (16, 13, 13)
+    window.view.set_zoom(1.0)
+    for typed in ("conv2d", "act", "pool2d", "flatten", "dense", "output"):
+        QTest.keyClick(window.view, Qt.Key_Tab)
+        QTest.keyClicks(window.view.quick_add.search, typed)
+        QTest.keyClick(window.view.quick_add.search, Qt.Key_Return)
+    last = window.view.mapFromScene(window.scene.node_items["output"].sceneBoundingRect())
+    assert window.view.viewport().rect().contains(last.boundingRect())  # the view followed
 
 
 def test_delete_key_undo_and_redo_shortcuts(window):
