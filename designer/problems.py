@@ -169,7 +169,7 @@ class ProblemsPanel(QTableWidget):
         self.verticalHeader().hide()
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.setWordWrap(True)
+        self.setWordWrap(False)  # one line a problem; the whole message is its tooltip
         self.cellClicked.connect(self._clicked)
         doc.shapes_changed.connect(self.refresh)
         doc.graph_reset.connect(self.refresh)
@@ -177,9 +177,15 @@ class ProblemsPanel(QTableWidget):
 
     def refresh(self) -> None:
         self.problems = find_problems(self.doc)
+        for row in range(self.rowCount()):
+            old = self.cellWidget(row, 2)
+            if old is not None:
+                old.hide()  # Qt deletes it later; it must not linger on screen until then
         self.setRowCount(len(self.problems))
         for row, problem in enumerate(self.problems):
-            self.setItem(row, 0, QTableWidgetItem(problem.message))
+            message = QTableWidgetItem(problem.message)
+            message.setToolTip(problem.message)
+            self.setItem(row, 0, message)
             self.setItem(row, 1, QTableWidgetItem(problem.node_id or "(network)"))
             buttons = QWidget()
             layout = QHBoxLayout(buttons)
