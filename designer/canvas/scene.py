@@ -190,7 +190,17 @@ class GraphScene(QGraphicsScene):
             if shape != wire.carried:
                 wire.carried = shape
                 wire.label.set_text(shape_text(shape) if shape else "", wire.src.direction)
-                wire.label.setVisible(self.detailed and shape is not None)
+        self._show_labels()
+
+    def _show_labels(self) -> None:
+        """One shape label per output: the wires fanning out of a node carry the same shape."""
+        labelled: set[str] = set()
+        for edge in self.doc.graph.edges:
+            wire = self.wire_items.get(edge)
+            if wire is not None:
+                wire.label.setVisible(self.detailed and bool(wire.label.text)
+                                      and edge.src not in labelled)
+                labelled.add(edge.src)
 
     def set_detail(self, detailed: bool) -> None:
         """Far out (a big graph in view), hide ports and shape labels and draw nodes as plain
@@ -200,8 +210,7 @@ class GraphScene(QGraphicsScene):
         self.detailed = detailed
         for item in self.node_items.values():
             item.set_detail(detailed)
-        for wire in self.wire_items.values():
-            wire.label.setVisible(detailed and bool(wire.label.text))
+        self._show_labels()
 
     # -- selection ------------------------------------------------------------------------
     def selected_node_ids(self) -> list[str]:

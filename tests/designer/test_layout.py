@@ -57,3 +57,11 @@ def test_route_goes_round_a_box_in_the_way_and_straight_when_clear():
     points = route((0, 66), (0, 300), [box])
     assert len(points) > 2
     assert all(not (box[0] <= x <= box[2]) for x, y in points[2:-2])
+
+
+def test_wires_fanning_out_of_a_node_show_its_shape_once(qapp):
+    scene = laid_out_scene(TEMPLATES["inception-mini"], "TB")
+    fan = [w for e, w in scene.wire_items.items() if e.src == "stem_pool"]
+    assert len(fan) == 4 and [w.label.isVisibleTo(w) for w in fan].count(True) == 1
+    single = [w for e, w in scene.wire_items.items() if e.src == "stem"]
+    assert single[0].label.isVisibleTo(single[0]) and single[0].label.text == "16x28x28"
