@@ -34,6 +34,7 @@ from .collector import collector
 from .document import CLIPBOARD_MIME, GraphDocument, parse_fragment
 from .files import MODEL_SUFFIXES, FileProblem, load_document, read_model, trained_epochs
 from .icons import action_icon
+from .layout import guess_direction
 from .log import LogPanel, install_excepthook
 from .palette import Palette
 from .problems import ProblemsPanel
@@ -491,6 +492,9 @@ class MainWindow(QMainWindow):
         self._logged_errors = set()
         self._weights_fit = False   # no "edit invalidated the weights" while the two change
         self.training.set_session(session or Session(graph))
+        # a saved layout keeps its direction; an unplaced graph takes the canvas's preference
+        self.scene.set_direction(guess_direction(graph)
+                                 or QSettings().value("canvas/direction", "TB"))
         # its shapes_changed runs the analysis feedback and hands the graph to training
         self.document.reset(graph)
         self._update_title()

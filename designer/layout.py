@@ -69,6 +69,20 @@ def layered_layout(graph, node_ids=None, origin=(0.0, 0.0), sizes: dict | None =
             for i in ids for p in [positions[i]]}
 
 
+def guess_direction(graph) -> str | None:
+    """How a saved layout runs: "LR" when its wires go more across than down, "TB" when more
+    down, None when no wire has both ends placed."""
+    across = down = 0.0
+    for edge in graph.edges:
+        a, b = graph.nodes[edge.src].pos, graph.nodes[edge.dst].pos
+        if a is not None and b is not None:
+            across += abs(b[0] - a[0])
+            down += abs(b[1] - a[1])
+    if not across and not down:
+        return None
+    return "LR" if across > down else "TB"
+
+
 def coord(value: float) -> float | int:
     """A position as saved: whole numbers stay ints so the JSON reads [240, 0]."""
     value = round(float(value), 1)

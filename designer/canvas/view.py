@@ -72,9 +72,19 @@ class GraphView(QGraphicsView):
         self.zoom_changed.emit(self.zoom())
 
     def wheelEvent(self, event) -> None:
-        steps = event.angleDelta().y() / 120.0
-        if steps:
-            self.set_zoom(self.zoom() * math.pow(1.2, steps), event.position())
+        """The wheel zooms at the cursor; with Shift it scrolls (a network taller than the view
+        at Fit's zoom), and a sideways wheel or swipe scrolls sideways."""
+        delta = event.angleDelta()
+        bars = self.horizontalScrollBar(), self.verticalScrollBar()
+        if event.modifiers() & Qt.ShiftModifier or delta.x():
+            self._fitted = False
+            # Qt may report a Shift+wheel as a horizontal turn: either way it scrolls down
+            down = delta.y() or (delta.x() if event.modifiers() & Qt.ShiftModifier else 0)
+            across = delta.x() if not event.modifiers() & Qt.ShiftModifier else 0
+            bars[1].setValue(bars[1].value() - round(down / 120 * 80))
+            bars[0].setValue(bars[0].value() - round(across / 120 * 80))
+        elif delta.y():
+            self.set_zoom(self.zoom() * math.pow(1.2, delta.y() / 120.0), event.position())
         event.accept()
 
     def fit_all(self) -> None:

@@ -182,11 +182,23 @@ def test_zoom_fit_and_arrange(window):
 
 
 def test_fit_stops_at_a_readable_zoom_and_shows_the_input(window):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
     window.document.reset(window.document.graph.from_dict(_chain(40)))
     window.view.fit_all()
     assert window.view.zoom() == pytest.approx(FIT_ZOOM)
     seen = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
     assert seen.contains(window.scene.node_items["in"].sceneBoundingRect())
+    spot = QPoint(100, 100)
+    wheel = QWheelEvent(QPointF(spot), QPointF(window.view.viewport().mapToGlobal(spot)),
+                        QPoint(), QPoint(0, -360), Qt.NoButton, Qt.ShiftModifier,
+                        Qt.NoScrollPhase, False)
+    QApplication.sendEvent(window.view.viewport(), wheel)  # Shift+wheel scrolls down
+    assert window.view.zoom() == pytest.approx(FIT_ZOOM)
+    after = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
+    assert after.top() > seen.top() + 100 and after.left() == pytest.approx(seen.left())
 
 
 def test_a_fitted_view_stays_fitted_as_the_window_grows_until_the_user_zooms(qtbot, window):

@@ -1,11 +1,15 @@
 """Layered layout and routed wires on every template: no node on another, no wire through a box."""
+import json
+
 import pytest
 from ui_driver import path_points
 
+from designer.canvas.items import NODE_WIDTH
 from designer.canvas.scene import GraphScene
 from designer.document import GraphDocument
 from designer.layout import layered_layout, route
 from designer.templates import list_templates
+from engine.templates import load_template
 
 TEMPLATES = {t.key: t.graph for t in list_templates()}
 
@@ -13,6 +17,7 @@ TEMPLATES = {t.key: t.graph for t in list_templates()}
 def laid_out_scene(graph, direction):
     doc = GraphDocument()
     doc.direction = direction
+    graph = graph.copy()
     for node in graph.nodes.values():
         node.pos = None
     doc.reset(graph)
@@ -65,3 +70,14 @@ def test_wires_fanning_out_of_a_node_show_its_shape_once(qapp):
     assert len(fan) == 4 and [w.label.isVisibleTo(w) for w in fan].count(True) == 1
     single = [w for e, w in scene.wire_items.items() if e.src == "stem"]
     assert single[0].label.isVisibleTo(single[0]) and single[0].label.text == "16x28x28"
+
+
+def test_a_saved_layout_opens_in_its_own_direction(window, tmp_path):
+    path = tmp_path / "lenet.json"
+    path.write_text(json.dumps(load_template("lenet5").to_dict()))  # stored left to right
+    assert window.open_file(path)
+    assert window.document.direction == "LR"
+    assert window.scene.node_items["input"].output.pos().x() == NODE_WIDTH
+    window.arrange_action.trigger()  # L: top to bottom
+    assert window.document.direction == "TB"
+    assert window.scene.node_items["input"].output.pos().y() > 0
