@@ -257,7 +257,7 @@ class GraphScene(QGraphicsScene):
             wire = self.wire_at(scene_pos)
             problem = wire and self.doc.splice_problem(type_name, wire.edge)
             if wire is not None and not problem:
-                node_id = self.doc.splice(type_name, wire.edge, (pos.x(), pos.y()))
+                node_id = self._insert_into(type_name, wire.edge)
             else:
                 if problem:
                     self.status.emit(f"Added beside the wire: {problem}")
@@ -273,11 +273,17 @@ class GraphScene(QGraphicsScene):
             else QPointF(NODE_WIDTH + GAP[0], 0)
         consumers = [e for e in self.doc.graph.edges if e.src == source]
         if len(consumers) == 1 and not self.doc.splice_problem(type_name, consumers[0]):
-            pos = item.pos() + step
-            return self.doc.splice(type_name, consumers[0], (pos.x(), pos.y()),
-                                   shift=(step.x(), step.y()))
+            return self._insert_into(type_name, consumers[0])
         pos = self._free_spot(item.pos() + step)
         return self.doc.add_node(type_name, (pos.x(), pos.y()), connect_from=source)
+
+    def _insert_into(self, type_name: str, edge: Edge) -> str:
+        """Splice a new node into edge where its consumer stood; the consumer and all after it
+        move one step along the flow to make room."""
+        dst = self.node_items[edge.dst]
+        step = (0, dst.height + TB_GAP[1]) if self.doc.direction == "TB" \
+            else (NODE_WIDTH + GAP[0], 0)
+        return self.doc.splice(type_name, edge, (dst.pos().x(), dst.pos().y()), shift=step)
 
     def wire_at(self, pos: QPointF) -> WireItem | None:
         """The wire under pos (within a few pixels), if any."""

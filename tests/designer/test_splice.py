@@ -30,6 +30,8 @@ def test_module_dropped_on_a_wire_goes_into_it(window):
     assert drop_module(window, "Flatten", (middle.x(), middle.y())) == "flatten1"
     assert sorted(pairs(window)) == [("flatten1", "dense1", 0), ("input", "flatten1", 0)]
     assert window.document.analysis.shapes["dense1"] == (10,)
+    boxes = [item.sceneBoundingRect() for item in window.scene.node_items.values()]
+    assert not any(a.intersects(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     window.document.undo_stack.undo()
     assert window.document.graph.to_dict() == before
 
