@@ -814,7 +814,8 @@ class MainWindow(QMainWindow):
                        f"{escape(keys)}</b></td></tr>" for name, keys in self.shortcut_rows())
         box = QMessageBox(QMessageBox.NoIcon, "Keyboard shortcuts",
                           f"<table>{rows}</table><p>On the canvas: Space+drag or the middle "
-                          "button pans, the wheel zooms, Esc cancels a wire.</p>",
+                          "button pans, the wheel zooms, Shift+wheel scrolls, Esc cancels a "
+                          "wire, right-click a node in error for its fixes.</p>",
                           QMessageBox.Close, self)
         box.exec()
 
