@@ -181,6 +181,8 @@ class MainWindow(QMainWindow):
                                           ["Delete", "Backspace"], std(QStyle.SP_TrashIcon),
                                           canvas=True)
         self.select_all_action = self._action("Select &All", self.select_all, "Ctrl+A")
+        self.group_action = self._action("&Group as Block", self.group_selection, "Ctrl+G",
+                                         canvas=True, tip="Make the selected nodes one block")
         self.add_module_action = self._action("Add &Module…\tTab", self.view.open_quick_add)
 
         self.fit_action = self._action("&Fit to View", self.view.fit_all, "F",
@@ -220,7 +222,8 @@ class MainWindow(QMainWindow):
         edit_menu.addActions([self.cut_action, self.copy_action, self.paste_action,
                               self.duplicate_action, self.delete_action])
         edit_menu.addSeparator()
-        edit_menu.addActions([self.select_all_action, self.add_module_action])
+        edit_menu.addActions([self.select_all_action, self.add_module_action,
+                              self.group_action])
 
         self.view_menu = bar.addMenu("&View")
         self.view_menu.addActions([self.fit_action, self.zoom_in_action, self.zoom_out_action,
@@ -236,7 +239,8 @@ class MainWindow(QMainWindow):
         help_menu.addActions([self.shortcuts_action, self.about_action])
 
         for action in (self.add_module_action, None, self.cut_action, self.copy_action,
-                       self.paste_action, self.duplicate_action, self.delete_action, None,
+                       self.paste_action, self.duplicate_action, self.delete_action,
+                       self.group_action, None,
                        self.arrange_action, self.arrange_lr_action, self.fit_action):
             if action is None:
                 action = QAction(self)
@@ -469,6 +473,17 @@ class MainWindow(QMainWindow):
         ids = self.scene.selected_node_ids()
         if ids:
             self.scene.select_nodes(self.document.paste(self.document.fragment(ids)))
+
+    def group_selection(self) -> None:
+        """The selected nodes become one named block (two or more, none in a block yet)."""
+        ids = self.scene.selected_node_ids()
+        if len(ids) < 2:
+            self._show_status("Select two nodes or more to make a block")
+            return
+        try:
+            self.document.group(ids)
+        except ValueError as err:
+            self._show_status(f"Cannot make a block: {err}")
 
     def select_all(self) -> None:
         self.scene.select_nodes(self.document.graph.nodes)

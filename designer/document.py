@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from engine import Graph
-from engine.graph import Edge, Node, node_id_problem
+from engine.graph import Edge, Group, Node, node_id_problem
 from engine.inspect import ReceptiveField, receptive_fields
 from engine.modules import REGISTRY, resolve_params
 
@@ -26,6 +26,7 @@ from .canvas.commands import (
     RemoveNode,
     RenameNode,
     ReplaceEdge,
+    SetGroups,
     SetParams,
 )
 from .layout import coord, layered_layout
@@ -94,6 +95,7 @@ class GraphDocument(QObject):
     param_changed = Signal(str)
     shapes_changed = Signal()
     graph_reset = Signal()
+    groups_changed = Signal()
 
     def __init__(self, graph: Graph | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -178,6 +180,10 @@ class GraphDocument(QObject):
         self._stale = True
         self.param_changed.emit(node_id)
 
+    def _set_groups(self, groups: list[Group]) -> None:
+        self._graph.groups = list(groups)
+        self.groups_changed.emit()
+
     def _rename(self, old: str, new: str) -> None:
         nodes = {}
         for node_id, node in self._graph.nodes.items():
@@ -187,6 +193,8 @@ class GraphDocument(QObject):
         self._graph.nodes = nodes
         self._graph.edges = [Edge(new if e.src == old else e.src, new if e.dst == old else e.dst,
                                   e.port) for e in self._graph.edges]
+        self._graph.groups = [Group(g.id, g.name, tuple(new if n == old else n for n in g.nodes),
+                                    g.collapsed) for g in self._graph.groups]
         self._stale = True
         self.node_renamed.emit(old, new)
 
@@ -337,6 +345,12 @@ class GraphDocument(QObject):
         doomed = {e for e in self._graph.edges if e.src in node_ids or e.dst in node_ids}
         doomed.update(edges)
         steps = self._edge_removal_steps(doomed, deleted=set(node_ids))
+        groups = self._graph.groups
+        kept = [Group(g.id, g.name, tuple(n for n in g.nodes if n not in node_ids), g.collapsed)
+                for g in groups]
+        kept = [g for g in kept if g.nodes]
+        if kept != groups:
+            steps.append(SetGroups(groups, kept))
         steps += [RemoveNode(node_id) for node_id in reversed(node_ids)]
         if text is None:
             loose = sum(1 for e in doomed if e.src not in node_ids and e.dst not in node_ids)
@@ -454,6 +468,35 @@ class GraphDocument(QObject):
         steps += [AddEdge(Edge(renamed[e.src], renamed[e.dst], e.port)) for e in piece.edges]
         self.push(f"Paste {len(renamed)} node{'s' * (len(renamed) != 1)}", steps)
         return list(renamed.values())
+
+    # -- blocks -----------------------------------------------------------------------------
+    def group_of(self, node_id: str) -> Group | None:
+        return next((g for g in self._graph.groups if node_id in g.nodes), None)
+
+    def group(self, node_ids, name: str | None = None) -> str:
+        """Make the nodes (none of them in a block yet) one named block; returns its id."""
+        ids = [i for i in self._graph.nodes if i in set(node_ids)]
+        taken = [i for i in ids if self.group_of(i) is not None]
+        if not ids or taken:
+            raise ValueError(f"{taken[0]} is in block {self.group_of(taken[0]).name} already"
+                             if taken else "select the nodes to put in a block")
+        used = {g.id for g in self._graph.groups}
+        group_id = next(f"block{n}" for n in range(1, len(used) + 2) if f"block{n}" not in used)
+        old = self._graph.groups
+        self.push(f"Group {len(ids)} nodes as {name or group_id}",
+                  [SetGroups(old, [*old, Group(group_id, name or group_id, tuple(ids))])])
+        return group_id
+
+    def ungroup(self, group_id: str) -> None:
+        old = self._graph.groups
+        self.push(f"Ungroup {group_id}", [SetGroups(old, [g for g in old if g.id != group_id])])
+
+    def set_collapsed(self, group_id: str, collapsed: bool) -> None:
+        old = self._graph.groups
+        new = [Group(g.id, g.name, g.nodes, collapsed) if g.id == group_id else g for g in old]
+        if new != old:
+            self.push(f"{'Collapse' if collapsed else 'Expand'} {group_id}",
+                      [SetGroups(old, new)])
 
     def arrange(self, node_ids=None, sizes: dict | None = None) -> None:
         """Layered layout (along self.direction) of the whole graph or of the given nodes, kept

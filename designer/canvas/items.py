@@ -352,6 +352,52 @@ class NodeItem(QGraphicsItem):
                                  metrics.elidedText(text, Qt.ElideRight, rect.width()))
 
 
+class BlockItem(NodeItem):
+    """A collapsed block: one box in place of its nodes, an input port per wire coming in and
+    the output its wires leave from. Double-click expands it."""
+
+    def __init__(self, group, inlets: list, direction: str):
+        super().__init__(group.id, "Block", direction)
+        self.group, self.inlets = group, inlets
+        self.setFlag(QGraphicsItem.ItemIsMovable, False)
+        self.summary = f"block {group.name}: {', '.join(group.nodes)}; double-click to expand"
+        self.set_port_count(len(inlets))
+        for port in [*self.inputs, self.output]:
+            port.connected = True
+        self.set_state(f"{len(group.nodes)} nodes", [], "")
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        type_name, self.type_name = self.type_name, f"\u25a3 {self.group.name}"
+        super().paint(painter, option, widget)
+        self.type_name = type_name
+        painter.setPen(QPen(category_colour(self.category).darker(130), 1, Qt.DashLine))
+        painter.setBrush(Qt.NoBrush)
+        painter.drawRoundedRect(QRectF(3, 3, NODE_WIDTH - 6, self.height - 6), 5, 5)
+
+
+class GroupFrame(QGraphicsItem):
+    """An expanded block: a tinted frame round its nodes with the block's name on top."""
+
+    def __init__(self, group, rect: QRectF):
+        super().__init__()
+        self.group, self.rect = group, rect
+        self.setZValue(0)
+        self.setToolTip(f"block {group.name}: right-click a node in it to collapse or ungroup")
+
+    def boundingRect(self) -> QRectF:
+        return self.rect.adjusted(-2, -22, 2, 2)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setPen(QPen(QColor("#9aa5b1"), 1.2, Qt.DashLine))
+        painter.setBrush(QColor(120, 140, 170, 28))
+        painter.drawRoundedRect(self.rect, 10, 10)
+        painter.setPen(QColor("#52606d"))
+        painter.setFont(font(9, True))
+        painter.drawText(QRectF(self.rect.left() + 6, self.rect.top() - 20, self.rect.width(),
+                                18), Qt.AlignLeft | Qt.AlignVCenter, f"\u25a3 {self.group.name}")
+
+
 class WireLabel(QGraphicsItem):
     """The tensor shape a wire carries, on a small rounded tag at the wire's midpoint."""
 
@@ -397,17 +443,25 @@ class WireItem(QGraphicsPathItem):
         self._hover = False
         self.update_path()
 
-    def update_path(self, boxes: dict | None = None) -> None:
-        """Route from src's output to dst's input around the other nodes' boxes (default: every
-        node in the scene)."""
+    def ends(self) -> tuple[QPointF, QPointF, set[str]] | None:
+        """Where the wire starts and ends, and the boxes it may touch (its own nodes')."""
         port = self.dst.input_port(self.edge.port)
         if self.src.output is None or port is None:
+            return None
+        return self.src.output.scenePos(), port.scenePos(), {self.edge.src, self.edge.dst}
+
+    def update_path(self, boxes: dict | None = None) -> None:
+        """Route from src's output to dst's input around the other boxes (default: every node
+        and collapsed block in the scene); a wire inside a collapsed block is hidden."""
+        scene = self.scene()
+        ends = scene.wire_ends(self) if scene is not None else self.ends()
+        self.setVisible(ends is not None)
+        if ends is None:
             return
+        start, end, own = ends
         if boxes is None:
-            boxes = self.scene().node_boxes() if self.scene() is not None else {}
-        start, end = self.src.output.scenePos(), port.scenePos()
-        others = [b for node_id, b in boxes.items() if node_id not in (self.edge.src,
-                                                                         self.edge.dst)]
+            boxes = scene.node_boxes() if scene is not None else {}
+        others = [b for key, b in boxes.items() if key not in own]
         direction = self.src.direction
         points = route((start.x(), start.y()), (end.x(), end.y()), others, direction)
         path = wire_path(start, end, direction, points[1:-1])

@@ -12,7 +12,17 @@ from engine.modules import REGISTRY, ParamError, resolve_params
 
 from ..layout import GAP, TB_GAP
 from ..problems import fixes_for
-from .items import MIN_HEIGHT, NODE_WIDTH, DraftWire, NodeItem, PortItem, WireItem, wire_path
+from .items import (
+    MIN_HEIGHT,
+    NODE_WIDTH,
+    BlockItem,
+    DraftWire,
+    GroupFrame,
+    NodeItem,
+    PortItem,
+    WireItem,
+    wire_path,
+)
 
 SNAP = 28.0
 GRID = 10.0
@@ -50,6 +60,9 @@ class GraphScene(QGraphicsScene):
         self.doc = doc
         self.node_items: dict[str, NodeItem] = {}
         self.wire_items: dict[Edge, WireItem] = {}
+        self.blocks: dict[str, BlockItem] = {}  # collapsed groups, by group id
+        self.frames: dict[str, GroupFrame] = {}  # expanded ones
+        self._collapsed: dict[str, str] = {}  # node id -> id of the collapsed group hiding it
         self._drag: _WireDrag | None = None
         self._pressed: dict[str, QPointF] = {}
         self.detailed = True
@@ -62,6 +75,7 @@ class GraphScene(QGraphicsScene):
         doc.node_moved.connect(self._move_node)
         doc.shapes_changed.connect(self.refresh)
         doc.graph_reset.connect(self.rebuild)
+        doc.groups_changed.connect(self.draw_groups)
         self.rebuild()
 
     # -- redraw from the document ---------------------------------------------------------
@@ -70,11 +84,14 @@ class GraphScene(QGraphicsScene):
         self.clear()
         self.node_items.clear()
         self.wire_items.clear()
+        self.blocks.clear()
+        self.frames.clear()
+        self._collapsed.clear()
         for node_id in self.doc.graph.nodes:
             self._add_node(node_id)
         for edge in self.doc.graph.edges:
             self._add_edge(edge)
-        self.reroute()
+        self.draw_groups()
         self.refresh()
 
     def _add_node(self, node_id: str) -> None:
@@ -101,6 +118,8 @@ class GraphScene(QGraphicsScene):
                 wire.edge = Edge(new if edge.src == old else edge.src,
                                  new if edge.dst == old else edge.dst, edge.port)
                 self.wire_items[wire.edge] = wire
+        if self.doc.graph.groups:
+            self.draw_groups()
 
     def _add_edge(self, edge: Edge) -> None:
         src, dst = self.node_items[edge.src], self.node_items[edge.dst]
@@ -113,12 +132,16 @@ class GraphScene(QGraphicsScene):
         self.addItem(wire)
         wire.update_path()
         self._mark_ports(edge.src, edge.dst)
+        if edge.src in self._collapsed or edge.dst in self._collapsed:
+            self.draw_groups()
 
     def _remove_edge(self, edge: Edge) -> None:
         wire = self.wire_items.pop(edge)
         wire.src.wires.discard(wire)
         wire.dst.wires.discard(wire)
         self.removeItem(wire)
+        if edge.src in self._collapsed or edge.dst in self._collapsed:
+            self.draw_groups()
         if edge.dst in self.node_items:
             self.node_items[edge.dst].set_port_count(self.doc.input_port_count(edge.dst))
         self._mark_ports(edge.src, edge.dst)
@@ -141,6 +164,9 @@ class GraphScene(QGraphicsScene):
         item = self.node_items[node_id]
         if item.pos() != QPointF(*pos):
             item.setPos(*pos)  # its own wires follow (NodeItem.itemChange)
+        if self.doc.group_of(node_id) is not None:
+            self.draw_groups()  # its frame, or its collapsed block, follows
+            return
         box = QRectF(item.pos(), item.boundingRect().size())
         boxes = self.node_boxes()
         for wire in self.wire_items.values():
@@ -154,14 +180,67 @@ class GraphScene(QGraphicsScene):
             wire.update_path(boxes)
 
     def node_boxes(self) -> dict[str, tuple[float, float, float, float]]:
-        return {node_id: item.box() for node_id, item in self.node_items.items()}
+        """The boxes wires go round: shown nodes, and collapsed blocks (by group id)."""
+        boxes = {node_id: item.box() for node_id, item in self.node_items.items()
+                 if node_id not in self._collapsed}
+        boxes.update((group_id, block.box()) for group_id, block in self.blocks.items())
+        return boxes
+
+    def wire_ends(self, wire: WireItem) -> tuple[QPointF, QPointF, set[str]] | None:
+        """A wire's ends, moved onto the block that hides one of its nodes; None when the
+        block hides both."""
+        edge = wire.edge
+        src, dst = self._collapsed.get(edge.src), self._collapsed.get(edge.dst)
+        if src is None and dst is None:
+            return wire.ends()
+        if src == dst:
+            return None
+        start = self.blocks[src].output.scenePos() if src else wire.src.output.scenePos()
+        if dst:
+            block = self.blocks[dst]  # a wire just made waits for draw_groups to give it a port
+            end = block.input_port(block.inlets.index(edge) if edge in block.inlets
+                                   else 0).scenePos()
+        else:
+            end = wire.dst.input_port(edge.port).scenePos()
+        return start, end, {src or edge.src, dst or edge.dst}
+
+    def draw_groups(self) -> None:
+        """Frames round expanded blocks; collapsed ones as one box hiding their nodes."""
+        for item in [*self.blocks.values(), *self.frames.values()]:
+            self.removeItem(item)
+        self.blocks.clear()
+        self.frames.clear()
+        groups = self.doc.graph.groups
+        self._collapsed = {n: g.id for g in groups if g.collapsed for n in g.nodes}
+        for node_id, item in self.node_items.items():
+            item.setVisible(node_id not in self._collapsed)
+        for group in groups:
+            members = [self.node_items[n] for n in group.nodes if n in self.node_items]
+            if not members:
+                continue
+            if group.collapsed:
+                inlets = [e for e in self.doc.graph.edges
+                          if e.dst in group.nodes and e.src not in group.nodes]
+                block = BlockItem(group, inlets, self.doc.direction)
+                block.setPos(min(m.pos().x() for m in members),
+                             min(m.pos().y() for m in members))
+                block.set_detail(self.detailed)
+                self.blocks[group.id] = block
+                self.addItem(block)
+            else:
+                rect = members[0].sceneBoundingRect()
+                for member in members[1:]:
+                    rect = rect.united(member.sceneBoundingRect())
+                self.frames[group.id] = GroupFrame(group, rect.adjusted(-12, -12, 12, 12))
+                self.addItem(self.frames[group.id])
+        self.reroute()
 
     def set_direction(self, direction: str) -> None:
         """Ports on top/bottom (TB) or left/right (LR); the document lays out new nodes so."""
         self.doc.direction = direction
         for item in self.node_items.values():
             item.set_direction(direction)
-        self.reroute()
+        self.draw_groups()
         for wire in self.wire_items.values():
             wire.label.set_text(wire.label.text, direction)
 
@@ -214,7 +293,10 @@ class GraphScene(QGraphicsScene):
 
     # -- selection ------------------------------------------------------------------------
     def selected_node_ids(self) -> list[str]:
+        """Selected nodes in document order; a selected block stands for its nodes."""
         chosen = {item.node_id for item in self.selectedItems() if isinstance(item, NodeItem)}
+        chosen.update(n for item in self.selectedItems() if isinstance(item, BlockItem)
+                      for n in item.group.nodes)
         return [node_id for node_id in self.doc.graph.nodes if node_id in chosen]
 
     def selected_edges(self) -> list[Edge]:
@@ -231,7 +313,9 @@ class GraphScene(QGraphicsScene):
         self.selectionChanged.emit()
 
     def node_at(self, pos: QPointF) -> str | None:
-        item = next((i for i in self.items(pos) if isinstance(i, NodeItem)), None)
+        """The node (or collapsed block's group id) under pos."""
+        item = next((i for i in self.items(pos) if isinstance(i, NodeItem) and i.isVisible()),
+                    None)
         return item.node_id if item is not None else None
 
     def node_sizes(self) -> dict[str, tuple[float, float]]:
@@ -354,7 +438,9 @@ class GraphScene(QGraphicsScene):
         item = self.itemAt(event.scenePos(), self.views()[0].transform()) if self.views() else None
         while item is not None and not isinstance(item, NodeItem):
             item = item.parentItem()
-        if item is not None:
+        if isinstance(item, BlockItem):
+            self.doc.set_collapsed(item.group.id, False)
+        elif item is not None:
             self.node_activated.emit(item.node_id)
         super().mouseDoubleClickEvent(event)
 

@@ -208,11 +208,19 @@ class GraphView(QGraphicsView):
     def context_menu(self, scene_pos: QPointF) -> QMenu:
         menu = QMenu(self)
         scene = self.scene()
+        doc = scene.doc
         node_id = scene.node_at(scene_pos)
         if node_id is not None:
-            errors = scene.doc.analysis.errors_by_node().get(node_id, [])
-            for fix in (f for message in errors for f in fixes_for(scene.doc, node_id, message)):
-                menu.addAction(f"Fix: {fix.text}", lambda f=fix: f.apply(scene.doc))
+            errors = doc.analysis.errors_by_node().get(node_id, [])
+            for fix in (f for message in errors for f in fixes_for(doc, node_id, message)):
+                menu.addAction(f"Fix: {fix.text}", lambda f=fix: f.apply(doc))
+            group = scene.blocks[node_id].group if node_id in scene.blocks \
+                else doc.group_of(node_id)
+            if group is not None:
+                menu.addAction(f"{'Expand' if group.collapsed else 'Collapse'} Block "
+                               f"{group.name}",
+                               lambda: doc.set_collapsed(group.id, not group.collapsed))
+                menu.addAction(f"Ungroup {group.name}", lambda: doc.ungroup(group.id))
             if not menu.isEmpty():
                 menu.addSeparator()
         menu.addActions(self.actions())
