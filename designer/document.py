@@ -281,10 +281,14 @@ class GraphDocument(QObject):
     def fragment(self, node_ids) -> dict:
         """Graph JSON of the given nodes and the wires between them (for the clipboard)."""
         chosen = set(node_ids)
-        return {"format": "convdesigner.graph", "version": 1, "name": "fragment",
-                "nodes": [n.to_dict() for i, n in self._graph.nodes.items() if i in chosen],
-                "edges": [e.to_dict() for e in self._graph.edges
-                          if e.src in chosen and e.dst in chosen]}
+        fragment = {"format": "convdesigner.graph", "version": 1, "name": "fragment",
+                    "nodes": [n.to_dict() for i, n in self._graph.nodes.items() if i in chosen],
+                    "edges": [e.to_dict() for e in self._graph.edges
+                              if e.src in chosen and e.dst in chosen]}
+        groups = [g.to_dict() for g in self._graph.groups if set(g.nodes) <= chosen]
+        if groups:  # blocks copied whole come along
+            fragment["groups"] = groups
+        return fragment
 
     # -- edits: one undoable command each -------------------------------------------------
     def push(self, text: str, steps: list) -> None:
@@ -466,6 +470,12 @@ class GraphDocument(QObject):
             pos = [coord(positions[old_id][0] + offset[0]), coord(positions[old_id][1] + offset[1])]
             steps.append(AddNode(Node(new_id, node.type, node.params, pos)))
         steps += [AddEdge(Edge(renamed[e.src], renamed[e.dst], e.port)) for e in piece.edges]
+        if piece.groups:
+            groups = list(self._graph.groups)
+            for group in piece.groups:
+                groups.append(Group(free_group_id(groups), group.name,
+                                    tuple(renamed[n] for n in group.nodes), group.collapsed))
+            steps.append(SetGroups(self._graph.groups, groups))
         self.push(f"Paste {len(renamed)} node{'s' * (len(renamed) != 1)}", steps)
         return list(renamed.values())
 
@@ -480,9 +490,7 @@ class GraphDocument(QObject):
         if not ids or taken:
             raise ValueError(f"{taken[0]} is in block {self.group_of(taken[0]).name} already"
                              if taken else "select the nodes to put in a block")
-        used = {g.id for g in self._graph.groups}
-        group_id = next(f"block{n}" for n in range(1, len(used) + 2) if f"block{n}" not in used)
-        old = self._graph.groups
+        group_id, old = free_group_id(self._graph.groups), self._graph.groups
         self.push(f"Group {len(ids)} nodes as {name or group_id}",
                   [SetGroups(old, [*old, Group(group_id, name or group_id, tuple(ids))])])
         return group_id
@@ -510,6 +518,12 @@ class GraphDocument(QObject):
         self.move_nodes(layered_layout(self._graph, ids, origin=origin, sizes=sizes,
                                        direction=self.direction),
                         text="Arrange" if node_ids is None else f"Arrange {len(ids)} nodes")
+
+
+def free_group_id(groups) -> str:
+    """The first of block1, block2, ... that no group has."""
+    taken = {g.id for g in groups}
+    return next(f"block{n}" for n in range(1, len(taken) + 2) if f"block{n}" not in taken)
 
 
 def parse_fragment(text: str) -> dict | None:

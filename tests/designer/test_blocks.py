@@ -103,3 +103,21 @@ def test_deleting_or_renaming_a_member_keeps_the_block_right(resnet):
     doc.undo_stack.undo()
     doc.undo_stack.undo()
     assert doc.graph.to_dict() == before
+
+
+def test_duplicating_a_block_copies_it_whole(resnet):
+    doc = resnet.document
+    group_id = doc.group(BLOCK, "residual")
+    doc.set_collapsed(group_id, True)
+    before = doc.graph.to_dict()
+    resnet.scene.clearSelection()
+    resnet.scene.blocks[group_id].setSelected(True)
+    resnet.view.setFocus()
+    QTest.keyClick(resnet.view, Qt.Key_D, Qt.ControlModifier)
+    first, copy = doc.graph.groups
+    assert copy.name == "residual" and copy.collapsed and copy.id != first.id
+    assert set(copy.nodes).isdisjoint(first.nodes) and len(copy.nodes) == len(BLOCK)
+    assert [e for e in doc.graph.edges if e.src in copy.nodes and e.dst in copy.nodes]
+    assert set(resnet.scene.blocks) == {first.id, copy.id}
+    doc.undo_stack.undo()
+    assert doc.graph.to_dict() == before
