@@ -288,6 +288,8 @@ class MainWindow(QMainWindow):
         self.log_panel.node_activated.connect(self.focus_node)
         self.problems_panel.node_activated.connect(self.focus_node)
         self.log_panel.error_logged.connect(lambda text: self._show_status(text))
+        self.palette_panel.block_requested.connect(self.view.paste_block)
+        self.view.save_block_requested.connect(self.save_block)
         self.palette_panel.add_requested.connect(
             lambda name: self.view.reveal(
                 self.scene.add_module(name, self.view.centre_scene_pos(), chain=True)))
@@ -473,6 +475,12 @@ class MainWindow(QMainWindow):
         ids = self.scene.selected_node_ids()
         if ids:
             self.scene.select_nodes(self.document.paste(self.document.fragment(ids)))
+
+    def save_block(self, group_id: str) -> None:
+        """Keep a block in the palette (My Blocks) as a module of its own."""
+        group = next(g for g in self.document.graph.groups if g.id == group_id)
+        self.palette_panel.add_block(group.name, self.document.fragment(group.nodes))
+        self._show_status(f"{group.name} is in the palette under My Blocks")
 
     def group_selection(self) -> None:
         """The selected nodes become one named block (two or more, none in a block yet)."""

@@ -2,13 +2,14 @@
 fit to view, drops from the palette, and Tab/Space for type-to-add."""
 from __future__ import annotations
 
+import json
 import math
 
 from PySide6.QtCore import QLineF, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QCursor, QPainter, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsView, QMenu
 
-from ..palette import MODULE_MIME
+from ..palette import BLOCK_MIME, MODULE_MIME
 from ..problems import fixes_for
 from .items import font
 from .quickadd import QuickAddPopup
@@ -27,6 +28,7 @@ def network_dims(graph) -> int | None:
 
 class GraphView(QGraphicsView):
     zoom_changed = Signal(float)
+    save_block_requested = Signal(str)  # a group id
 
     def __init__(self, scene, parent=None):
         super().__init__(scene, parent)
@@ -221,6 +223,8 @@ class GraphView(QGraphicsView):
                                f"{group.name}",
                                lambda: doc.set_collapsed(group.id, not group.collapsed))
                 menu.addAction(f"Ungroup {group.name}", lambda: doc.ungroup(group.id))
+                menu.addAction(f"Save {group.name} to the Palette",
+                               lambda: self.save_block_requested.emit(group.id))
             if not menu.isEmpty():
                 menu.addSeparator()
         menu.addActions(self.actions())
@@ -228,7 +232,7 @@ class GraphView(QGraphicsView):
 
     # -- drops from the palette -----------------------------------------------------------
     def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasFormat(MODULE_MIME):
+        if event.mimeData().hasFormat(MODULE_MIME) or event.mimeData().hasFormat(BLOCK_MIME):
             event.acceptProposedAction()
         else:
             self.scene().status.emit("Only modules from the palette can be dropped on the "
@@ -239,6 +243,8 @@ class GraphView(QGraphicsView):
         if event.mimeData().hasFormat(MODULE_MIME):
             event.acceptProposedAction()
             self.scene().mark_drop(self.mapToScene(event.position().toPoint()))
+        elif event.mimeData().hasFormat(BLOCK_MIME):
+            event.acceptProposedAction()
         else:
             super().dragMoveEvent(event)
 
@@ -253,8 +259,19 @@ class GraphView(QGraphicsView):
             self.scene().add_module(type_name, self.mapToScene(event.position().toPoint()))
             event.acceptProposedAction()
             self.setFocus()
+        elif event.mimeData().hasFormat(BLOCK_MIME):
+            self.paste_block(json.loads(bytes(event.mimeData().data(BLOCK_MIME)).decode()),
+                             self.mapToScene(event.position().toPoint()))
+            event.acceptProposedAction()
+            self.setFocus()
         else:
             super().dropEvent(event)
+
+    def paste_block(self, fragment: dict, at: QPointF | None = None) -> None:
+        """A saved block's nodes, top-left at `at` (default: the view's centre), selected."""
+        at = self.centre_scene_pos() if at is None else at
+        scene = self.scene()
+        scene.select_nodes(scene.doc.paste(fragment, at=(at.x(), at.y())))
 
     # -- grid, and a hint on an empty canvas -----------------------------------------------
     def drawForeground(self, painter: QPainter, rect) -> None:

@@ -3,11 +3,13 @@ stored in the graph JSON as "groups" (which the engine ignores), each change one
 import json
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtTest import QTest
-from ui_driver import path_points
+from PySide6.QtWidgets import QApplication
+from ui_driver import drag_event, path_points
 
-from designer.app import unplaced
+from designer.app import MainWindow, unplaced
 from engine import Graph, compile_network
 from engine.graph import GraphFormatError
 from engine.templates import load_template
@@ -121,3 +123,34 @@ def test_duplicating_a_block_copies_it_whole(resnet):
     assert set(resnet.scene.blocks) == {first.id, copy.id}
     doc.undo_stack.undo()
     assert doc.graph.to_dict() == before
+
+
+def test_a_block_saved_to_the_palette_adds_itself_again_in_any_window(resnet, qtbot):
+    doc = resnet.document
+    group_id = doc.group(BLOCK, "residual")
+    centre = resnet.scene.node_items["block1_conv1"].sceneBoundingRect().center()
+    (save,) = [a for a in resnet.view.context_menu(centre).actions()
+               if a.text() == "Save residual to the Palette"]
+    save.trigger()
+    item = resnet.palette_panel.blocks["residual"]
+    tree = resnet.palette_panel.tree
+    tree.scrollToItem(item)
+    rect = tree.visualItemRect(item)
+    QTest.mouseClick(tree.viewport(), Qt.LeftButton, Qt.NoModifier, rect.center())
+    QTest.mouseDClick(tree.viewport(), Qt.LeftButton, Qt.NoModifier, rect.center())
+    first, copy = doc.graph.groups
+    assert first.id == group_id and copy.name == "residual" and len(copy.nodes) == len(BLOCK)
+    assert doc.undo_stack.undoText() == "Paste 5 nodes"
+
+    other = MainWindow()
+    qtbot.addWidget(other)
+    other.palette_panel.search.setText("resid")
+    assert not other.palette_panel.blocks["residual"].isHidden()
+    mime = other.palette_panel.tree.mimeData([other.palette_panel.blocks["residual"]])
+    point = other.view.viewport().rect().center()
+    for kind in (QDragEnterEvent, QDragMoveEvent):
+        QApplication.sendEvent(other.view.viewport(), drag_event(kind, point, mime))
+    drop = QDropEvent(QPointF(point), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(other.view.viewport(), drop)
+    assert [g.name for g in other.document.graph.groups] == ["residual"]
+    assert len(other.document.graph.nodes) == len(BLOCK)
