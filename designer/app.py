@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 import sys
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSettings, QSize, QStandardPaths, Qt, QTimer, Signal
@@ -33,8 +34,10 @@ from .collector import collector
 from .document import CLIPBOARD_MIME, GraphDocument, parse_fragment
 from .files import MODEL_SUFFIXES, FileProblem, load_document, read_model, trained_epochs
 from .icons import action_icon
+from .layout import guess_direction
 from .log import LogPanel, install_excepthook
 from .palette import Palette
+from .problems import ProblemsPanel
 from .properties import PropertiesPanel, count_text, flops_text
 from .summary import SummaryPanel
 from .templates import TemplateGallery, list_templates
@@ -72,6 +75,7 @@ class MainWindow(QMainWindow):
         self.warmup = KernelWarmup(self)
 
         self.scene = GraphScene(self.document, self)
+        self.scene.set_direction(QSettings().value("canvas/direction", "TB"))
         self.view = GraphView(self.scene)
         self.setCentralWidget(self.view)
         self.palette_panel = Palette()
@@ -86,6 +90,8 @@ class MainWindow(QMainWindow):
         self._dock(self.properties, "Properties", Qt.RightDockWidgetArea)
         self._dock(self.summary, "Summary", Qt.BottomDockWidgetArea)
         self._dock(self.log_panel, "Log", Qt.BottomDockWidgetArea)
+        self.problems_panel = ProblemsPanel(self.document)
+        self._dock(self.problems_panel, "Problems", Qt.BottomDockWidgetArea)
         self.docks["Summary"].raise_()
         self.resizeDocks([self.docks["Palette"], self.docks["Properties"]], [200, 300],
                          Qt.Horizontal)
@@ -97,6 +103,7 @@ class MainWindow(QMainWindow):
         self._make_status_bar()
         self._connect()
         self._install_training()
+        self._default_state = self.saveState()
         self._restore_layout()
         self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS, timeout=self.autosave)
         self.autosave_timer.start()
@@ -174,6 +181,8 @@ class MainWindow(QMainWindow):
                                           ["Delete", "Backspace"], std(QStyle.SP_TrashIcon),
                                           canvas=True)
         self.select_all_action = self._action("Select &All", self.select_all, "Ctrl+A")
+        self.group_action = self._action("&Group as Block", self.group_selection, "Ctrl+G",
+                                         canvas=True, tip="Make the selected nodes one block")
         self.add_module_action = self._action("Add &Module…\tTab", self.view.open_quick_add)
 
         self.fit_action = self._action("&Fit to View", self.view.fit_all, "F",
@@ -184,10 +193,16 @@ class MainWindow(QMainWindow):
             self.view.zoom() / 1.25), "Ctrl+-")
         self.zoom_reset_action = self._action("&Actual Size", lambda: self.view.set_zoom(1.0),
                                               "Ctrl+0")
-        self.arrange_action = self._action("A&rrange Left to Right", self.arrange, "L",
-                                           action_icon("arrange"), canvas=True,
-                                           tip="Lay out the selection (or everything) by depth")
+        self.arrange_action = self._action("A&rrange Top to Bottom", lambda: self.arrange("TB"),
+                                           "L", action_icon("arrange"), canvas=True,
+                                           tip="Lay out the selection (or everything) in layers")
+        self.arrange_lr_action = self._action("Arrange &Left to Right",
+                                              lambda: self.arrange("LR"), "Ctrl+L", canvas=True,
+                                              tip="Lay out in layers from left to right")
         self.about_action = self._action("&About convdesigner", self.about)
+        self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts, "F1")
+        self.reset_layout_action = self._action("&Reset Layout", self.reset_layout,
+                                                tip="Put every panel back where it started")
 
     def _make_menus(self) -> None:
         bar = self.menuBar()
@@ -207,22 +222,26 @@ class MainWindow(QMainWindow):
         edit_menu.addActions([self.cut_action, self.copy_action, self.paste_action,
                               self.duplicate_action, self.delete_action])
         edit_menu.addSeparator()
-        edit_menu.addActions([self.select_all_action, self.add_module_action])
+        edit_menu.addActions([self.select_all_action, self.add_module_action,
+                              self.group_action])
 
         self.view_menu = bar.addMenu("&View")
         self.view_menu.addActions([self.fit_action, self.zoom_in_action, self.zoom_out_action,
-                                   self.zoom_reset_action, self.arrange_action])
+                                   self.zoom_reset_action, self.arrange_action,
+                                   self.arrange_lr_action])
         self.view_menu.addSeparator()
         for dock in self.docks.values():
             self.view_menu.addAction(dock.toggleViewAction())
         self._panels_end = self.view_menu.addSeparator()
+        self.view_menu.addAction(self.reset_layout_action)
 
-        bar.addMenu("&Help").addAction(self.about_action)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addActions([self.shortcuts_action, self.about_action])
 
-        self.view.setContextMenuPolicy(Qt.ActionsContextMenu)
         for action in (self.add_module_action, None, self.cut_action, self.copy_action,
-                       self.paste_action, self.duplicate_action, self.delete_action, None,
-                       self.arrange_action, self.fit_action):
+                       self.paste_action, self.duplicate_action, self.delete_action,
+                       self.group_action, None,
+                       self.arrange_action, self.arrange_lr_action, self.fit_action):
             if action is None:
                 action = QAction(self)
                 action.setSeparator(True)
@@ -267,9 +286,13 @@ class MainWindow(QMainWindow):
         self.properties.problem.connect(self._show_status)
         self.summary.nodes_selected.connect(self._summary_selected)
         self.log_panel.node_activated.connect(self.focus_node)
+        self.problems_panel.node_activated.connect(self.focus_node)
         self.log_panel.error_logged.connect(lambda text: self._show_status(text))
+        self.palette_panel.block_requested.connect(self.view.paste_block)
+        self.view.save_block_requested.connect(self.save_block)
         self.palette_panel.add_requested.connect(
-            lambda name: self.scene.add_module(name, self.view.centre_scene_pos()))
+            lambda name: self.view.reveal(
+                self.scene.add_module(name, self.view.centre_scene_pos(), chain=True)))
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self._selection_changed()
 
@@ -454,10 +477,32 @@ class MainWindow(QMainWindow):
         if ids:
             self.scene.select_nodes(self.document.paste(self.document.fragment(ids)))
 
+    def save_block(self, group_id: str) -> None:
+        """Keep a block in the palette (My Blocks) as a module of its own."""
+        group = next(g for g in self.document.graph.groups if g.id == group_id)
+        self.palette_panel.add_block(group.name, self.document.fragment(group.nodes))
+        self._show_status(f"{group.name} is in the palette under My Blocks")
+
+    def group_selection(self) -> None:
+        """The selected nodes become one named block (two or more, none in a block yet)."""
+        ids = self.scene.selected_node_ids()
+        if len(ids) < 2:
+            self._show_status("Select two nodes or more to make a block")
+            return
+        try:
+            self.document.group(ids)
+        except ValueError as err:
+            self._show_status(f"Cannot make a block: {err}")
+
     def select_all(self) -> None:
         self.scene.select_nodes(self.document.graph.nodes)
 
-    def arrange(self) -> None:
+    def arrange(self, direction: str | None = None) -> None:
+        """Lay out the selection (two nodes or more) or everything; a direction given becomes
+        the canvas's (remembered for the next windows)."""
+        if direction is not None and direction != self.document.direction:
+            self.scene.set_direction(direction)
+            QSettings().setValue("canvas/direction", direction)
         ids = self.scene.selected_node_ids()
         self.document.arrange(ids if len(ids) > 1 else None, sizes=self.scene.node_sizes())
         if len(ids) <= 1:
@@ -471,6 +516,9 @@ class MainWindow(QMainWindow):
         self._logged_errors = set()
         self._weights_fit = False   # no "edit invalidated the weights" while the two change
         self.training.set_session(session or Session(graph))
+        # a saved layout keeps its direction; an unplaced graph takes the canvas's preference
+        self.scene.set_direction(guess_direction(graph)
+                                 or QSettings().value("canvas/direction", "TB"))
         # its shapes_changed runs the analysis feedback and hands the graph to training
         self.document.reset(graph)
         self._update_title()
@@ -481,7 +529,7 @@ class MainWindow(QMainWindow):
         if gallery.exec() != TemplateGallery.Accepted or not self.maybe_save():
             return
         graph, key = gallery.chosen()
-        self.load_graph(graph, None, Session.from_template(key) if key else None)
+        self.load_graph(unplaced(graph), None, Session.from_template(key) if key else None)
         self.log.info(f"new network from template {key}" if key else "new blank network")
 
     def new_window(self) -> MainWindow:
@@ -538,7 +586,7 @@ class MainWindow(QMainWindow):
             return False
         session = Session.from_model(model)
         session.modified = True
-        self.load_graph(model.graph, None, session)
+        self.load_graph(unplaced(model.graph), None, session)
         self.log.info(f"imported {path} ({len(model.graph.nodes)} nodes with their weights); "
                       f"save it as .h5 to keep it")
         return True
@@ -766,12 +814,51 @@ class MainWindow(QMainWindow):
             if not window.close():
                 return
 
+    def reset_layout(self) -> None:
+        """Every panel back in its first place and size, each shown."""
+        self.restoreState(self._default_state)
+        for dock in self.docks.values():
+            dock.show()
+        self.docks["Summary"].raise_()
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(what, keys) for every action with a shortcut, from the actions themselves."""
+        rows = {}
+        for action in self.findChildren(QAction):
+            keys = ", ".join(k.toString(QKeySequence.NativeText) for k in action.shortcuts())
+            text = action.text().split("\t")
+            if len(text) > 1:  # "Add Module…\tTab": a key the canvas handles itself
+                keys = ", ".join(filter(None, [keys, text[1]]))
+            name = text[0].replace("&", "").rstrip("…")
+            if action in (self.undo_action, self.redo_action):
+                name = name.split()[0]  # not the step it would undo now
+            if keys:
+                rows[name] = keys
+        return sorted(rows.items())
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td>{escape(name)}</td><td style='padding-left:16px'><b>"
+                       f"{escape(keys)}</b></td></tr>" for name, keys in self.shortcut_rows())
+        box = QMessageBox(QMessageBox.NoIcon, "Keyboard shortcuts",
+                          f"<table>{rows}</table><p>On the canvas: Space+drag or the middle "
+                          "button pans, the wheel zooms, Shift+wheel scrolls, Esc cancels a "
+                          "wire, right-click a node in error for its fixes.</p>",
+                          QMessageBox.Close, self)
+        box.exec()
+
     def about(self) -> None:
         from engine import __version__
 
         QMessageBox.about(self, "About convdesigner",
                           f"convdesigner {__version__}\n\nDesign convolutional networks by wiring "
                           "modules, train them on your data and keep them as HDF5 files.")
+
+
+def unplaced(graph: Graph) -> Graph:
+    """graph without positions: templates and imports open laid out along the canvas."""
+    for node in graph.nodes.values():
+        node.pos = None
+    return graph
 
 
 def main(argv=None) -> int:
@@ -791,6 +878,6 @@ def main(argv=None) -> int:
         window.open_file(args.file)
     else:  # an example network with its built-in dataset, ready to train
         session = Session.from_template("shapes")
-        window.load_graph(session.graph, None, session)
+        window.load_graph(unplaced(session.graph), None, session)
     window.offer_recovery()
     return app.exec()

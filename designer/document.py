@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from engine import Graph
-from engine.graph import Edge, Node, node_id_problem
+from engine.graph import Edge, Group, Node, node_id_problem
 from engine.inspect import ReceptiveField, receptive_fields
 from engine.modules import REGISTRY, resolve_params
 
@@ -26,6 +26,7 @@ from .canvas.commands import (
     RemoveNode,
     RenameNode,
     ReplaceEdge,
+    SetGroups,
     SetParams,
 )
 from .layout import coord, layered_layout
@@ -94,11 +95,13 @@ class GraphDocument(QObject):
     param_changed = Signal(str)
     shapes_changed = Signal()
     graph_reset = Signal()
+    groups_changed = Signal()
 
     def __init__(self, graph: Graph | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.undo_stack = QUndoStack(self)
         self._graph = graph if graph is not None else Graph()
+        self.direction = "TB"  # how layouts run (a view preference, not saved in the graph)
         self._batch_depth = 0
         self._stale = False
         self.analysis = self._graph.analyze()
@@ -119,7 +122,7 @@ class GraphDocument(QObject):
         """Replace the graph (open, new): positions filled where missing, undo history cleared."""
         missing = [node_id for node_id, node in graph.nodes.items() if node.pos is None]
         if missing:
-            for node_id, pos in layered_layout(graph, missing).items():
+            for node_id, pos in layered_layout(graph, missing, direction=self.direction).items():
                 graph.nodes[node_id].pos = pos
         self._graph = graph
         self.undo_stack.clear()
@@ -177,6 +180,10 @@ class GraphDocument(QObject):
         self._stale = True
         self.param_changed.emit(node_id)
 
+    def _set_groups(self, groups: list[Group]) -> None:
+        self._graph.groups = list(groups)
+        self.groups_changed.emit()
+
     def _rename(self, old: str, new: str) -> None:
         nodes = {}
         for node_id, node in self._graph.nodes.items():
@@ -186,6 +193,8 @@ class GraphDocument(QObject):
         self._graph.nodes = nodes
         self._graph.edges = [Edge(new if e.src == old else e.src, new if e.dst == old else e.dst,
                                   e.port) for e in self._graph.edges]
+        self._graph.groups = [Group(g.id, g.name, tuple(new if n == old else n for n in g.nodes),
+                                    g.collapsed) for g in self._graph.groups]
         self._stale = True
         self.node_renamed.emit(old, new)
 
@@ -209,9 +218,25 @@ class GraphDocument(QObject):
     def has_output(self, node_id: str) -> bool:
         return self._graph.nodes[node_id].type != "Output"
 
+    def occupant(self, dst: str, port: int, ignoring: Edge | None = None) -> Edge | None:
+        """The wire already on input port of dst, if any."""
+        return next((e for e in self._graph.edges
+                     if e.dst == dst and e.port == port and e != ignoring), None)
+
+    def splice_problem(self, type_name: str, edge: Edge) -> str | None:
+        """Why a new type_name node cannot go into the wire edge (None when it can)."""
+        if REGISTRY[type_name].max_inputs == 0:
+            return f"{type_name} cannot go into a wire: it has no input"
+        if type_name == "Output":
+            return "Output cannot go into a wire: nothing can follow it"
+        if edge not in self._graph.edges:
+            return "that wire is gone"
+        return None
+
     def connection_problem(self, src: str, dst: str, port: int,
-                           ignoring: Edge | None = None) -> str | None:
-        """Why a wire src -> dst:port cannot be made (None when it can)."""
+                           ignoring: Edge | None = None, replace: bool = False) -> str | None:
+        """Why a wire src -> dst:port cannot be made (None when it can); with replace, a wire
+        already on that input does not stand in the way (it is to be replaced)."""
         graph = self._graph
         if src == dst:
             return f"{src} cannot be wired to itself"
@@ -225,13 +250,18 @@ class GraphDocument(QObject):
             return f"{target.type} has no inputs: samples enter the network there"
         if mt.max_inputs is not None and port >= mt.max_inputs:
             return f"{target.type} takes {mt.max_inputs} input{'s' * (mt.max_inputs != 1)}"
-        for edge in graph.edges:
-            if edge.dst == dst and edge.port == port and edge != ignoring:
-                return (f"input {port} of {dst} is taken (wired from {edge.src}); drag that wire "
-                        f"off first")
+        taken = self.occupant(dst, port, ignoring)
+        if taken is not None and not (replace and self._replaceable(taken, ignoring)):
+            return (f"input {port} of {dst} is taken (wired from {taken.src}); drag that wire "
+                    f"off first")
         if self._reaches(dst, src, ignoring):
             return f"that wire would make a cycle: {dst} already feeds {src}"
         return None
+
+    def _replaceable(self, taken: Edge, moving: Edge | None) -> bool:
+        """A wire can replace taken unless it is an end moved between inputs of one Add/Concat
+        (their ports renumber as wires leave)."""
+        return moving is None or not many_inputs(self._graph.nodes[taken.dst].type)
 
     def _reaches(self, start: str, goal: str, ignoring: Edge | None) -> bool:
         targets: dict[str, list[str]] = {}
@@ -251,10 +281,14 @@ class GraphDocument(QObject):
     def fragment(self, node_ids) -> dict:
         """Graph JSON of the given nodes and the wires between them (for the clipboard)."""
         chosen = set(node_ids)
-        return {"format": "convdesigner.graph", "version": 1, "name": "fragment",
-                "nodes": [n.to_dict() for i, n in self._graph.nodes.items() if i in chosen],
-                "edges": [e.to_dict() for e in self._graph.edges
-                          if e.src in chosen and e.dst in chosen]}
+        fragment = {"format": "convdesigner.graph", "version": 1, "name": "fragment",
+                    "nodes": [n.to_dict() for i, n in self._graph.nodes.items() if i in chosen],
+                    "edges": [e.to_dict() for e in self._graph.edges
+                              if e.src in chosen and e.dst in chosen]}
+        groups = [g.to_dict() for g in self._graph.groups if set(g.nodes) <= chosen]
+        if groups:  # blocks copied whole come along
+            fragment["groups"] = groups
+        return fragment
 
     # -- edits: one undoable command each -------------------------------------------------
     def push(self, text: str, steps: list) -> None:
@@ -276,12 +310,51 @@ class GraphDocument(QObject):
         self.push(f"Add {type_name} {node_id}", steps)
         return node_id
 
+    def splice(self, type_name: str, edge: Edge, pos, params: dict | None = None,
+               shift: tuple[float, float] | None = None) -> str:
+        """Insert a new type_name node at pos into the wire edge (src -> new -> dst, on the
+        same input of dst), as one step; shift moves dst and everything after it to make room."""
+        problem = self.splice_problem(type_name, edge)
+        if problem:
+            raise ConnectionRefused(problem)
+        node_id = unique_id(self._graph.nodes, type_name)
+        node = Node(node_id, type_name, required_defaults(type_name) if params is None
+                    else copy.deepcopy(params), [coord(pos[0]), coord(pos[1])])
+        steps = [AddNode(node), ReplaceEdge(edge, Edge(node_id, edge.dst, edge.port)),
+                 AddEdge(Edge(edge.src, node_id, 0))]
+        if shift is not None:
+            moves = {}
+            for i in self.downstream(edge.dst):
+                old = self._graph.nodes[i].pos
+                if old is not None:
+                    moves[i] = (old, [coord(old[0] + shift[0]), coord(old[1] + shift[1])])
+            steps.append(MoveNodes(moves))
+        self.push(f"Insert {type_name} {node_id} between {edge.src} and {edge.dst}", steps)
+        return node_id
+
+    def downstream(self, node_id: str) -> list[str]:
+        """node_id and every node its output reaches, in document order."""
+        seen, todo = {node_id}, [node_id]
+        while todo:
+            current = todo.pop()
+            for edge in self._graph.edges:
+                if edge.src == current and edge.dst not in seen:
+                    seen.add(edge.dst)
+                    todo.append(edge.dst)
+        return [i for i in self._graph.nodes if i in seen]
+
     def remove(self, node_ids=(), edges=(), text: str | None = None) -> None:
         """Delete nodes (with their wires) and wires; Add/Concat inputs close up the gaps."""
         node_ids = [i for i in self._graph.nodes if i in set(node_ids)]
         doomed = {e for e in self._graph.edges if e.src in node_ids or e.dst in node_ids}
         doomed.update(edges)
         steps = self._edge_removal_steps(doomed, deleted=set(node_ids))
+        groups = self._graph.groups
+        kept = [Group(g.id, g.name, tuple(n for n in g.nodes if n not in node_ids), g.collapsed)
+                for g in groups]
+        kept = [g for g in kept if g.nodes]
+        if kept != groups:
+            steps.append(SetGroups(groups, kept))
         steps += [RemoveNode(node_id) for node_id in reversed(node_ids)]
         if text is None:
             loose = sum(1 for e in doomed if e.src not in node_ids and e.dst not in node_ids)
@@ -305,11 +378,15 @@ class GraphDocument(QObject):
         return steps
 
     def connect(self, src: str, dst: str, port: int = 0) -> Edge:
-        problem = self.connection_problem(src, dst, port)
+        """Wire src into input port of dst, replacing the wire already there (one step)."""
+        problem = self.connection_problem(src, dst, port, replace=True)
         if problem:
             raise ConnectionRefused(problem)
-        edge = Edge(src, dst, port)
-        self.push(f"Connect {src} to {dst}", [AddEdge(edge)])
+        edge, taken = Edge(src, dst, port), self.occupant(dst, port)
+        if taken is None:
+            self.push(f"Connect {src} to {dst}", [AddEdge(edge)])
+        else:
+            self.push(f"Replace {taken.src} by {src} into {dst}", [ReplaceEdge(taken, edge)])
         return edge
 
     def disconnect(self, edge: Edge) -> None:
@@ -318,14 +395,16 @@ class GraphDocument(QObject):
 
     def reconnect(self, old: Edge, src: str, dst: str, port: int) -> Edge:
         """Move one end of a wire: one command that disconnects old and connects src -> dst."""
-        problem = self.connection_problem(src, dst, port, ignoring=old)
+        problem = self.connection_problem(src, dst, port, ignoring=old, replace=True)
         if problem:
             raise ConnectionRefused(problem)
+        taken = self.occupant(dst, port, ignoring=old)
         steps = self._edge_removal_steps({old}, deleted=set())
         if many_inputs(self._graph.nodes[dst].type) and dst == old.dst and port > old.port:
             port -= 1
         edge = Edge(src, dst, port)
-        self.push(f"Reconnect {src} to {dst}", steps + [AddEdge(edge)])
+        steps.append(AddEdge(edge) if taken is None else ReplaceEdge(taken, edge))
+        self.push(f"Reconnect {src} to {dst}", steps)
         return edge
 
     def move_nodes(self, positions: dict[str, list], text: str = "Move") -> None:
@@ -375,7 +454,8 @@ class GraphDocument(QObject):
         piece = Graph.from_dict(fragment)
         if not piece.nodes:
             return []
-        laid = layered_layout(piece, [i for i, n in piece.nodes.items() if n.pos is None])
+        laid = layered_layout(piece, [i for i, n in piece.nodes.items() if n.pos is None],
+                              direction=self.direction)
         positions = {i: list(n.pos) if n.pos is not None else laid[i]
                      for i, n in piece.nodes.items()}
         if at is not None:
@@ -390,20 +470,60 @@ class GraphDocument(QObject):
             pos = [coord(positions[old_id][0] + offset[0]), coord(positions[old_id][1] + offset[1])]
             steps.append(AddNode(Node(new_id, node.type, node.params, pos)))
         steps += [AddEdge(Edge(renamed[e.src], renamed[e.dst], e.port)) for e in piece.edges]
+        if piece.groups:
+            groups = list(self._graph.groups)
+            for group in piece.groups:
+                groups.append(Group(free_group_id(groups), group.name,
+                                    tuple(renamed[n] for n in group.nodes), group.collapsed))
+            steps.append(SetGroups(self._graph.groups, groups))
         self.push(f"Paste {len(renamed)} node{'s' * (len(renamed) != 1)}", steps)
         return list(renamed.values())
 
+    # -- blocks -----------------------------------------------------------------------------
+    def group_of(self, node_id: str) -> Group | None:
+        return next((g for g in self._graph.groups if node_id in g.nodes), None)
+
+    def group(self, node_ids, name: str | None = None) -> str:
+        """Make the nodes (none of them in a block yet) one named block; returns its id."""
+        ids = [i for i in self._graph.nodes if i in set(node_ids)]
+        taken = [i for i in ids if self.group_of(i) is not None]
+        if not ids or taken:
+            raise ValueError(f"{taken[0]} is in block {self.group_of(taken[0]).name} already"
+                             if taken else "select the nodes to put in a block")
+        group_id, old = free_group_id(self._graph.groups), self._graph.groups
+        self.push(f"Group {len(ids)} nodes as {name or group_id}",
+                  [SetGroups(old, [*old, Group(group_id, name or group_id, tuple(ids))])])
+        return group_id
+
+    def ungroup(self, group_id: str) -> None:
+        old = self._graph.groups
+        self.push(f"Ungroup {group_id}", [SetGroups(old, [g for g in old if g.id != group_id])])
+
+    def set_collapsed(self, group_id: str, collapsed: bool) -> None:
+        old = self._graph.groups
+        new = [Group(g.id, g.name, g.nodes, collapsed) if g.id == group_id else g for g in old]
+        if new != old:
+            self.push(f"{'Collapse' if collapsed else 'Expand'} {group_id}",
+                      [SetGroups(old, new)])
+
     def arrange(self, node_ids=None, sizes: dict | None = None) -> None:
-        """Layered left-to-right layout of the whole graph or of the given nodes, kept where the
-        nodes were (their top-left corner stays put)."""
+        """Layered layout (along self.direction) of the whole graph or of the given nodes, kept
+        where the nodes were (their top-left corner stays put)."""
         nodes = self._graph.nodes
         ids = list(nodes) if node_ids is None else [i for i in nodes if i in set(node_ids)]
         if not ids:
             return
         placed = [nodes[i].pos for i in ids if nodes[i].pos is not None]
         origin = (min(p[0] for p in placed), min(p[1] for p in placed)) if placed else (0.0, 0.0)
-        self.move_nodes(layered_layout(self._graph, ids, origin=origin, sizes=sizes),
+        self.move_nodes(layered_layout(self._graph, ids, origin=origin, sizes=sizes,
+                                       direction=self.direction),
                         text="Arrange" if node_ids is None else f"Arrange {len(ids)} nodes")
+
+
+def free_group_id(groups) -> str:
+    """The first of block1, block2, ... that no group has."""
+    taken = {g.id for g in groups}
+    return next(f"block{n}" for n in range(1, len(taken) + 2) if f"block{n}" not in taken)
 
 
 def parse_fragment(text: str) -> dict | None:

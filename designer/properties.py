@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QScrollArea,
     QSpinBox,
     QToolButton,
@@ -29,6 +30,7 @@ from engine.modules import REGISTRY, ParamError, resolve_params
 
 from .aids import dense_equivalent
 from .icons import category_colour
+from .problems import fixes_for
 
 INT_LIMIT = 2**31 - 1
 
@@ -126,13 +128,17 @@ class PropertiesPanel(QWidget):
         self.info.setTextFormat(Qt.RichText)
         self.info.setFrameShape(QFrame.StyledPanel)
         self.info.setStyleSheet("QLabel { background: #f7f8fa; padding: 6px; }")
+        self.fix_box = QWidget()  # a button per one-click fix of the node's problems
+        self.fix_layout = QVBoxLayout(self.fix_box)
+        self.fix_layout.setContentsMargins(0, 0, 0, 0)
         self.empty = QLabel(wordWrap=True)
         self.empty.setAlignment(Qt.AlignCenter)
         self.empty.setStyleSheet("color: #7b8794;")
 
         body = QWidget()
         column = QVBoxLayout(body)
-        for widget in (self.title, self.summary, self.form_host, self.reason, self.info):
+        for widget in (self.title, self.summary, self.form_host, self.reason, self.info,
+                       self.fix_box):
             column.addWidget(widget)
         column.addStretch(1)
         self.scroll_area = QScrollArea()
@@ -359,3 +365,12 @@ class PropertiesPanel(QWidget):
         html = (f"<table>{table}</table>" if table else "") + "".join(
             f"<p>{n}</p>" for n in notes) + problems
         self.info.setText(html or "<i>Wire this node to see its shapes.</i>")
+        self._show_fixes(node_id, errors)
+
+    def _show_fixes(self, node_id: str, errors: list[str]) -> None:
+        while self.fix_layout.count():
+            self.fix_layout.takeAt(0).widget().deleteLater()
+        for fix in (f for message in errors for f in fixes_for(self.doc, node_id, message)):
+            button = QPushButton(f"Fix: {fix.text}")
+            button.clicked.connect(lambda _=False, f=fix: f.apply(self.doc))
+            self.fix_layout.addWidget(button)

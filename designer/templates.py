@@ -69,7 +69,7 @@ def render_thumbnail(graph: Graph, width: int = 200, height: int = 96) -> QPixma
     pixmap.fill(QColor("#f4f5f7"))
     if not graph.nodes:
         return pixmap
-    laid = layered_layout(graph)
+    laid = layered_layout(graph, direction="LR")
     pos = {i: n.pos if n.pos is not None else laid[i] for i, n in graph.nodes.items()}
     heights = {i: node_height(max(1, sum(1 for e in graph.edges if e.dst == i)))
                for i in graph.nodes}
@@ -91,7 +91,7 @@ def render_thumbnail(graph: Graph, width: int = 200, height: int = 96) -> QPixma
     for edge in graph.edges:
         start = QPointF(pos[edge.src][0] + NODE_WIDTH, pos[edge.src][1] + heights[edge.src] / 2)
         end = QPointF(pos[edge.dst][0], pos[edge.dst][1] + heights[edge.dst] / 2)
-        painter.drawPath(wire_path(start, end))
+        painter.drawPath(wire_path(start, end, "LR"))
     painter.setPen(Qt.NoPen)
     for node_id, node in graph.nodes.items():
         mt = REGISTRY.get(node.type)

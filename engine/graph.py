@@ -119,9 +119,24 @@ class Analysis:
         return grouped
 
 
+@dataclass(frozen=True)
+class Group:
+    """A named block of nodes the designer draws together (collapsed: as one box). The engine
+    ignores groups; they travel with the graph so that the file reopens as it was."""
+
+    id: str
+    name: str
+    nodes: tuple[str, ...]
+    collapsed: bool = False
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "nodes": list(self.nodes),
+                "collapsed": self.collapsed}
+
+
 class Graph:
     def __init__(self, nodes: list[Node] | None = None, edges: list[Edge] | None = None,
-                 name: str = "untitled"):
+                 name: str = "untitled", groups: list[Group] | None = None):
         self.name = name
         self.nodes: dict[str, Node] = {}
         for node in nodes or []:
@@ -137,6 +152,16 @@ class Graph:
                 if end not in self.nodes:
                     raise GraphFormatError(f"edge {edge.src!r} -> {edge.dst!r} names a node "
                                            f"that does not exist: {end!r}")
+        self.groups: list[Group] = list(groups or [])
+        grouped: set[str] = set()
+        if len({group.id for group in self.groups}) != len(self.groups):
+            raise GraphFormatError("two groups have the same id")
+        for group in self.groups:
+            for node_id in group.nodes:
+                if node_id not in self.nodes or node_id in grouped:
+                    raise GraphFormatError(f"group {group.id!r} names a node that does not "
+                                           f"exist or is in another group: {node_id!r}")
+                grouped.add(node_id)
 
     # -- document -------------------------------------------------------------------------
     @classmethod
@@ -149,17 +174,22 @@ class Graph:
         if not isinstance(doc.get("version"), int) or doc["version"] > VERSION:
             raise GraphFormatError(f"version must be an integer up to {VERSION}. "
                                    f"Received: {doc.get('version')!r}")
-        unknown = set(doc) - {"format", "version", "name", "nodes", "edges"}
+        unknown = set(doc) - {"format", "version", "name", "nodes", "edges", "groups"}
         if unknown:
             raise GraphFormatError(f"unknown graph fields: {', '.join(sorted(unknown))}")
         nodes = [_node_from_dict(i, raw) for i, raw in enumerate(_list(doc, "nodes"))]
         edges = [_edge_from_dict(i, raw) for i, raw in enumerate(_list(doc, "edges"))]
-        return cls(nodes, edges, name=str(doc.get("name", "untitled")))
+        groups = [_group_from_dict(i, raw) for i, raw in enumerate(_list(doc, "groups"))]
+        return cls(nodes, edges, name=str(doc.get("name", "untitled")), groups=groups)
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "version": VERSION, "name": self.name,
+        """The graph JSON; "groups" only when there are some (the engine ignores them)."""
+        data = {"format": FORMAT, "version": VERSION, "name": self.name,
                 "nodes": [node.to_dict() for node in self.nodes.values()],
                 "edges": [edge.to_dict() for edge in self.edges]}
+        if self.groups:
+            data["groups"] = [group.to_dict() for group in self.groups]
+        return data
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Graph:
@@ -294,6 +324,21 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise GraphFormatError(f"{text} is out of range for a number a graph can hold")
     return value
+
+
+def _group_from_dict(index: int, raw: Any) -> Group:
+    where = f"groups[{index}]"
+    if not isinstance(raw, dict) or set(raw) - {"id", "name", "nodes", "collapsed"}:
+        raise GraphFormatError(f"{where} must be an object with id, name, nodes and collapsed. "
+                               f"Received: {raw!r}")
+    group_id, name, nodes = raw.get("id"), raw.get("name", raw.get("id")), raw.get("nodes")
+    collapsed = raw.get("collapsed", False)
+    if not isinstance(group_id, str) or not isinstance(name, str) \
+            or not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes) \
+            or not isinstance(collapsed, bool):
+        raise GraphFormatError(f"{where}: id and name are strings, nodes a list of node ids, "
+                               f"collapsed true or false. Received: {raw!r}")
+    return Group(group_id, name, tuple(nodes), collapsed)
 
 
 def _node_from_dict(index: int, raw: Any) -> Node:

@@ -107,6 +107,17 @@ class RenameNode:
         doc._rename(self.new, self.old)
 
 
+class SetGroups:
+    def __init__(self, old: list, new: list):
+        self.old, self.new = list(old), list(new)
+
+    def do(self, doc) -> None:
+        doc._set_groups(self.new)
+
+    def undo(self, doc) -> None:
+        doc._set_groups(self.old)
+
+
 class EditCommand(QUndoCommand):
     """One entry of the undo stack: its steps run in order on redo and in reverse on undo, with
     shape inference once at the end instead of after every step."""

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyle
 from engine.modules import REGISTRY
 
 from ..icons import category_colour
-from ..layout import NODE_SIZE
+from ..layout import NODE_SIZE, route
 
 NODE_WIDTH, MIN_HEIGHT = NODE_SIZE
 HEADER = 22.0
@@ -41,16 +41,66 @@ def font(size: float, bold: bool = False) -> QFont:
     return result
 
 
-def node_height(ports: int) -> float:
+def node_height(ports: int, direction: str = "LR") -> float:
+    """LR stacks input ports down the left edge; TB spreads them along the top."""
+    if direction == "TB":
+        return MIN_HEIGHT
     return max(MIN_HEIGHT, HEADER + 14 + (ports - 1) * PORT_STEP + 16)
 
 
-def wire_path(start: QPointF, end: QPointF) -> QPainterPath:
-    """A horizontal-tangent cubic from an output port (left) to an input port (right)."""
-    bend = max(abs(end.x() - start.x()) * 0.5, 40.0)
+def wire_path(start: QPointF, end: QPointF, direction: str = "TB",
+              bends: list | None = None) -> QPainterPath:
+    """A wire from an output port to an input port, leaving and entering along direction: one
+    cubic, or, through bends (a detour's corner points), straight runs with rounded corners."""
+    if bends:
+        return _rounded(start, [QPointF(*p) for p in bends], end)
     path = QPainterPath(start)
-    path.cubicTo(QPointF(start.x() + bend, start.y()), QPointF(end.x() - bend, end.y()), end)
+    if direction == "TB":
+        bend = max(abs(end.y() - start.y()) * 0.5, 30.0)
+        path.cubicTo(QPointF(start.x(), start.y() + bend), QPointF(end.x(), end.y() - bend), end)
+    else:
+        bend = max(abs(end.x() - start.x()) * 0.5, 40.0)
+        path.cubicTo(QPointF(start.x() + bend, start.y()), QPointF(end.x() - bend, end.y()), end)
     return path
+
+
+def _rounded(start: QPointF, bends: list[QPointF], end: QPointF, radius: float = 10.0
+             ) -> QPainterPath:
+    """A polyline through bends whose corners are quadratic arcs of up to radius."""
+    points = [start, *bends, end]
+    path = QPainterPath(start)
+    for before, corner, after in zip(points, points[1:], points[2:]):
+        into, out = corner - before, after - corner
+        r_in = min(radius, _length(into) / 2)
+        r_out = min(radius, _length(out) / 2)
+        path.lineTo(corner - into * (r_in / max(_length(into), 1e-9)))
+        path.quadTo(corner, corner + out * (r_out / max(_length(out), 1e-9)))
+    path.lineTo(end)
+    return path
+
+
+def _length(v: QPointF) -> float:
+    return (v.x() ** 2 + v.y() ** 2) ** 0.5
+
+
+def draw_health_badge(painter: QPainter, centre: QPointF, level: str) -> None:
+    """A white disc with a dark rim and the level's symbol in its colour (a tick, "!", a cross):
+    as readable on a green or orange header as on a grey one."""
+    painter.save()
+    painter.setPen(QPen(QColor("#1f2933"), 1.2))
+    painter.setBrush(QColor("white"))
+    painter.drawEllipse(centre, 7.5, 7.5)
+    painter.setPen(QPen(HEALTH[level], 2.2, Qt.SolidLine, Qt.RoundCap, Qt.RoundJoin))
+    x, y = centre.x(), centre.y()
+    if level == "ok":
+        painter.drawPolyline([QPointF(x - 3.5, y), QPointF(x - 1, y + 3), QPointF(x + 3.5, y - 3)])
+    elif level == "warn":
+        painter.drawLine(QPointF(x, y - 4), QPointF(x, y + 1))
+        painter.drawPoint(QPointF(x, y + 3.8))
+    else:
+        painter.drawLine(QPointF(x - 3, y - 3), QPointF(x + 3, y + 3))
+        painter.drawLine(QPointF(x - 3, y + 3), QPointF(x + 3, y - 3))
+    painter.restore()
 
 
 class PortItem(QGraphicsItem):
@@ -103,14 +153,15 @@ class PortItem(QGraphicsItem):
 class NodeItem(QGraphicsItem):
     """A node: coloured header with its type, then its id and compact parameter line."""
 
-    def __init__(self, node_id: str, type_name: str):
+    def __init__(self, node_id: str, type_name: str, direction: str = "TB"):
         super().__init__()
-        self.node_id, self.type_name = node_id, type_name
+        self.node_id, self.type_name, self.direction = node_id, type_name, direction
         mt = REGISTRY.get(type_name)
         self.category = mt.category if mt else "Unknown"
         self.summary = mt.summary if mt else f"unknown module type {type_name!r}"
         self.label = ""
         self.errors: list[str] = []
+        self.fixes: list[str] = []
         self.health: tuple[str, str] | None = None  # (level, tooltip) while training
         self.shape_text = ""
         self.source: tuple | None = None  # what the scene last drew this from (to skip repeats)
@@ -140,15 +191,30 @@ class NodeItem(QGraphicsItem):
                 port.scene().removeItem(port)
         self._place_ports()
 
+    def set_direction(self, direction: str) -> None:
+        if direction != self.direction:
+            self.prepareGeometryChange()
+            self.direction = direction
+            self._place_ports()
+
     def _place_ports(self) -> None:
         count = len(self.inputs)
-        self.height = node_height(count)
+        self.height = node_height(count, self.direction)
         for port in self.inputs:
-            port.setPos(0, self._port_y(port.index, count))
+            if self.direction == "TB":
+                port.setPos(NODE_WIDTH * (port.index + 1) / (count + 1), 0)
+            else:
+                port.setPos(0, self._port_y(port.index, count))
         if self.output is not None:
-            self.output.setPos(NODE_WIDTH, self._port_y(0, 1))
+            self.output.setPos(*((NODE_WIDTH / 2, self.height) if self.direction == "TB"
+                                 else (NODE_WIDTH, self._port_y(0, 1))))
         for wire in self.wires:
             wire.update_path()
+
+    def box(self) -> tuple[float, float, float, float]:
+        """left, top, right, bottom in the scene."""
+        x, y = self.pos().x(), self.pos().y()
+        return (x, y, x + NODE_WIDTH, y + self.height)
 
     def _port_y(self, index: int, count: int) -> float:
         if count <= 1:
@@ -158,10 +224,14 @@ class NodeItem(QGraphicsItem):
     def input_port(self, index: int) -> PortItem | None:
         return self.inputs[index] if index < len(self.inputs) else None
 
-    def set_state(self, label: str, errors: list[str], shape_text: str) -> None:
-        if label == self.label and errors == self.errors and shape_text == self.shape_text:
+    def set_state(self, label: str, errors: list[str], shape_text: str,
+                  fixes: list[str] = ()) -> None:
+        """What the node shows; fixes: the texts of the one-click fixes for its errors."""
+        if (label, errors, shape_text, list(fixes)) == \
+                (self.label, self.errors, self.shape_text, self.fixes):
             return
         self.label, self.errors, self.shape_text = label, list(errors), shape_text
+        self.fixes = list(fixes)
         self._update_tooltip()
 
     def set_detail(self, detailed: bool) -> None:
@@ -187,6 +257,8 @@ class NodeItem(QGraphicsItem):
             lines.append(f"output: {self.shape_text}")
         lines += [f"<span style='color:{ERROR.name()}'>&#9888; {escape(e)}</span>"
                   for e in self.errors]
+        if self.fixes:
+            lines.append("<i>Right-click to fix:</i> " + "; ".join(escape(f) for f in self.fixes))
         if self.health is not None:
             lines.append(f"<span style='color:{HEALTH[self.health[0]].name()}'>"
                          f"{escape(self.health[1]).replace(chr(10), '<br>')}</span>")
@@ -229,6 +301,7 @@ class NodeItem(QGraphicsItem):
             painter.setPen(QPen(SELECTED, 1.2, Qt.DashLine))
             painter.drawRoundedRect(rect.adjusted(3, 3, -3, -3), 4, 4)
         if not self.detailed:
+            self._paint_face(painter)
             return
 
         badge = 0.0
@@ -243,11 +316,9 @@ class NodeItem(QGraphicsItem):
             painter.drawText(QRectF(centre.x() - 7.5, centre.y() - 7.5, 15, 15), Qt.AlignCenter,
                              "!")
         if self.health is not None:
-            centre = QPointF(NODE_WIDTH - 12 - badge, HEADER / 2)
-            painter.setPen(QPen(QColor("white"), 1.5))
-            painter.setBrush(HEALTH[self.health[0]])
-            painter.drawEllipse(centre, 5.5, 5.5)
-            badge += 16.0
+            draw_health_badge(painter, QPointF(NODE_WIDTH - 12 - badge, HEADER / 2),
+                              self.health[0])
+            badge += 18.0
         painter.setPen(QColor("white"))
         painter.setFont(font(9, True))
         painter.drawText(QRectF(10, 0, NODE_WIDTH - 18 - badge, HEADER),
@@ -268,21 +339,81 @@ class NodeItem(QGraphicsItem):
                              metrics.elidedText(self.label, Qt.ElideRight, text_width))
 
 
+    def _paint_face(self, painter: QPainter) -> None:
+        """Far out: the type and its key parameters in large type, readable at a third of the
+        size (the view draws this face below its detail zoom)."""
+        painter.setPen(QColor("#1f2933"))
+        for text, rect, size in ((self.type_name, QRectF(4, HEADER - 4, NODE_WIDTH - 8, 24), 17),
+                                 (self.label, QRectF(4, HEADER + 18, NODE_WIDTH - 8, 24), 13)):
+            if text:
+                painter.setFont(font(size, True))
+                metrics = QFontMetricsF(font(size, True))
+                painter.drawText(rect, Qt.AlignCenter,
+                                 metrics.elidedText(text, Qt.ElideRight, rect.width()))
+
+
+class BlockItem(NodeItem):
+    """A collapsed block: one box in place of its nodes, an input port per wire coming in and
+    the output its wires leave from. Double-click expands it."""
+
+    def __init__(self, group, inlets: list, direction: str):
+        super().__init__(group.id, "Block", direction)
+        self.group, self.inlets = group, inlets
+        self.setFlag(QGraphicsItem.ItemIsMovable, False)
+        self.summary = f"block {group.name}: {', '.join(group.nodes)}; double-click to expand"
+        self.set_port_count(len(inlets))
+        for port in [*self.inputs, self.output]:
+            port.connected = True
+        self.set_state(f"{len(group.nodes)} nodes", [], "")
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        type_name, self.type_name = self.type_name, f"\u25a3 {self.group.name}"
+        super().paint(painter, option, widget)
+        self.type_name = type_name
+        painter.setPen(QPen(category_colour(self.category).darker(130), 1, Qt.DashLine))
+        painter.setBrush(Qt.NoBrush)
+        painter.drawRoundedRect(QRectF(3, 3, NODE_WIDTH - 6, self.height - 6), 5, 5)
+
+
+class GroupFrame(QGraphicsItem):
+    """An expanded block: a tinted frame round its nodes with the block's name on top."""
+
+    def __init__(self, group, rect: QRectF):
+        super().__init__()
+        self.group, self.rect = group, rect
+        self.setZValue(0)
+        self.setToolTip(f"block {group.name}: right-click a node in it to collapse or ungroup")
+
+    def boundingRect(self) -> QRectF:
+        return self.rect.adjusted(-2, -22, 2, 2)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setPen(QPen(QColor("#9aa5b1"), 1.2, Qt.DashLine))
+        painter.setBrush(QColor(120, 140, 170, 28))
+        painter.drawRoundedRect(self.rect, 10, 10)
+        painter.setPen(QColor("#52606d"))
+        painter.setFont(font(9, True))
+        painter.drawText(QRectF(self.rect.left() + 6, self.rect.top() - 20, self.rect.width(),
+                                18), Qt.AlignLeft | Qt.AlignVCenter, f"\u25a3 {self.group.name}")
+
+
 class WireLabel(QGraphicsItem):
     """The tensor shape a wire carries, on a small rounded tag at the wire's midpoint."""
 
     def __init__(self, wire: WireItem):
         super().__init__(wire)
-        self.text = ""
+        self.text, self.direction = "", "TB"
         self._rect = QRectF()
 
-    def set_text(self, text: str) -> None:
-        if text != self.text:
+    def set_text(self, text: str, direction: str = "TB") -> None:
+        if (text, direction) != (self.text, self.direction):
             self.prepareGeometryChange()
-            self.text = text
-            width = QFontMetricsF(font(8)).horizontalAdvance(text) + 8 if text else 0.0
-            # above the wire, clear of the ports it runs between
-            self._rect = QRectF(-width / 2, -21, width, 16)
+            self.text, self.direction = text, direction
+            width = QFontMetricsF(font(8.5)).horizontalAdvance(text) + 8 if text else 0.0
+            # beside the wire (right of it in TB, above it in LR), clear of its ports
+            self._rect = QRectF(6, -8, width, 16) if direction == "TB" \
+                else QRectF(-width / 2, -21, width, 16)
             self.update()
 
     def boundingRect(self) -> QRectF:
@@ -294,7 +425,7 @@ class WireLabel(QGraphicsItem):
         painter.setBrush(QColor(255, 255, 255, 235))
         painter.drawRoundedRect(self._rect, 7, 7)
         painter.setPen(QColor("#37424d"))
-        painter.setFont(font(8))
+        painter.setFont(font(8.5))
         painter.drawText(self._rect, Qt.AlignCenter, self.text)
 
 
@@ -312,13 +443,31 @@ class WireItem(QGraphicsPathItem):
         self._hover = False
         self.update_path()
 
-    def update_path(self) -> None:
+    def ends(self) -> tuple[QPointF, QPointF, set[str]] | None:
+        """Where the wire starts and ends, and the boxes it may touch (its own nodes')."""
         port = self.dst.input_port(self.edge.port)
         if self.src.output is None or port is None:
+            return None
+        return self.src.output.scenePos(), port.scenePos(), {self.edge.src, self.edge.dst}
+
+    def update_path(self, boxes: dict | None = None) -> None:
+        """Route from src's output to dst's input around the other boxes (default: every node
+        and collapsed block in the scene); a wire inside a collapsed block is hidden."""
+        scene = self.scene()
+        ends = scene.wire_ends(self) if scene is not None else self.ends()
+        self.setVisible(ends is not None)
+        if ends is None:
             return
-        path = wire_path(self.src.output.scenePos(), port.scenePos())
+        start, end, own = ends
+        if boxes is None:
+            boxes = scene.node_boxes() if scene is not None else {}
+        others = [b for key, b in boxes.items() if key not in own]
+        direction = self.src.direction
+        points = route((start.x(), start.y()), (end.x(), end.y()), others, direction)
+        path = wire_path(start, end, direction, points[1:-1])
         self.setPath(path)
         self.label.setPos(path.pointAtPercent(0.5))
+        self.label.set_text(self.label.text, direction)
 
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()
@@ -328,19 +477,23 @@ class WireItem(QGraphicsPathItem):
     def boundingRect(self) -> QRectF:
         return super().boundingRect().adjusted(-4, -4, 4, 4)
 
+    def set_hover(self, hover: bool) -> None:
+        if hover != self._hover:
+            self._hover = hover
+            self.update()
+
     def hoverEnterEvent(self, event) -> None:
-        self._hover = True
-        self.update()
+        self.set_hover(True)
 
     def hoverLeaveEvent(self, event) -> None:
-        self._hover = False
-        self.update()
+        self.set_hover(False)
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         painter.setRenderHint(QPainter.Antialiasing)
         selected = bool(option.state & QStyle.State_Selected)
-        colour = SELECTED if selected else WIRE.darker(130) if self._hover else WIRE
-        painter.setPen(QPen(colour, 3.0 if selected else 2.0, Qt.SolidLine, Qt.RoundCap))
+        colour = SELECTED if selected else WIRE.darker(150) if self._hover else WIRE
+        width = 3.0 if selected or self._hover else 2.0
+        painter.setPen(QPen(colour, width, Qt.SolidLine, Qt.RoundCap))
         painter.setBrush(QBrush())
         painter.drawPath(self.path())
 

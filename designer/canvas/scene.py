@@ -10,8 +10,19 @@ from PySide6.QtWidgets import QGraphicsScene
 from engine.graph import Edge
 from engine.modules import REGISTRY, ParamError, resolve_params
 
-from ..layout import GAP
-from .items import MIN_HEIGHT, NODE_WIDTH, DraftWire, NodeItem, PortItem, WireItem, wire_path
+from ..layout import GAP, TB_GAP
+from ..problems import fixes_for
+from .items import (
+    MIN_HEIGHT,
+    NODE_WIDTH,
+    BlockItem,
+    DraftWire,
+    GroupFrame,
+    NodeItem,
+    PortItem,
+    WireItem,
+    wire_path,
+)
 
 SNAP = 28.0
 GRID = 10.0
@@ -49,6 +60,9 @@ class GraphScene(QGraphicsScene):
         self.doc = doc
         self.node_items: dict[str, NodeItem] = {}
         self.wire_items: dict[Edge, WireItem] = {}
+        self.blocks: dict[str, BlockItem] = {}  # collapsed groups, by group id
+        self.frames: dict[str, GroupFrame] = {}  # expanded ones
+        self._collapsed: dict[str, str] = {}  # node id -> id of the collapsed group hiding it
         self._drag: _WireDrag | None = None
         self._pressed: dict[str, QPointF] = {}
         self.detailed = True
@@ -61,6 +75,7 @@ class GraphScene(QGraphicsScene):
         doc.node_moved.connect(self._move_node)
         doc.shapes_changed.connect(self.refresh)
         doc.graph_reset.connect(self.rebuild)
+        doc.groups_changed.connect(self.draw_groups)
         self.rebuild()
 
     # -- redraw from the document ---------------------------------------------------------
@@ -69,15 +84,19 @@ class GraphScene(QGraphicsScene):
         self.clear()
         self.node_items.clear()
         self.wire_items.clear()
+        self.blocks.clear()
+        self.frames.clear()
+        self._collapsed.clear()
         for node_id in self.doc.graph.nodes:
             self._add_node(node_id)
         for edge in self.doc.graph.edges:
             self._add_edge(edge)
+        self.draw_groups()
         self.refresh()
 
     def _add_node(self, node_id: str) -> None:
         node = self.doc.graph.nodes[node_id]
-        item = NodeItem(node_id, node.type)
+        item = NodeItem(node_id, node.type, self.doc.direction)
         item.set_port_count(self.doc.input_port_count(node_id))
         item.setPos(*(node.pos or (0, 0)))
         item.set_state(node_label(node.type, node.params), [], "")
@@ -99,6 +118,8 @@ class GraphScene(QGraphicsScene):
                 wire.edge = Edge(new if edge.src == old else edge.src,
                                  new if edge.dst == old else edge.dst, edge.port)
                 self.wire_items[wire.edge] = wire
+        if self.doc.graph.groups:
+            self.draw_groups()
 
     def _add_edge(self, edge: Edge) -> None:
         src, dst = self.node_items[edge.src], self.node_items[edge.dst]
@@ -109,13 +130,18 @@ class GraphScene(QGraphicsScene):
         self.wire_items[edge] = wire
         wire.label.setVisible(False)  # until refresh() gives it a shape to show
         self.addItem(wire)
+        wire.update_path()
         self._mark_ports(edge.src, edge.dst)
+        if edge.src in self._collapsed or edge.dst in self._collapsed:
+            self.draw_groups()
 
     def _remove_edge(self, edge: Edge) -> None:
         wire = self.wire_items.pop(edge)
         wire.src.wires.discard(wire)
         wire.dst.wires.discard(wire)
         self.removeItem(wire)
+        if edge.src in self._collapsed or edge.dst in self._collapsed:
+            self.draw_groups()
         if edge.dst in self.node_items:
             self.node_items[edge.dst].set_port_count(self.doc.input_port_count(edge.dst))
         self._mark_ports(edge.src, edge.dst)
@@ -137,7 +163,86 @@ class GraphScene(QGraphicsScene):
         pos = self.doc.graph.nodes[node_id].pos or (0, 0)
         item = self.node_items[node_id]
         if item.pos() != QPointF(*pos):
-            item.setPos(*pos)
+            item.setPos(*pos)  # its own wires follow (NodeItem.itemChange)
+        if self.doc.group_of(node_id) is not None:
+            self.draw_groups()  # its frame, or its collapsed block, follows
+            return
+        box = QRectF(item.pos(), item.boundingRect().size())
+        boxes = self.node_boxes()
+        for wire in self.wire_items.values():
+            if wire not in item.wires and wire.path().boundingRect().intersects(box):
+                wire.update_path(boxes)
+
+    def reroute(self) -> None:
+        """Route every wire again: a moved node may now stand in the way of any of them."""
+        boxes = self.node_boxes()
+        for wire in self.wire_items.values():
+            wire.update_path(boxes)
+
+    def node_boxes(self) -> dict[str, tuple[float, float, float, float]]:
+        """The boxes wires go round: shown nodes, and collapsed blocks (by group id)."""
+        boxes = {node_id: item.box() for node_id, item in self.node_items.items()
+                 if node_id not in self._collapsed}
+        boxes.update((group_id, block.box()) for group_id, block in self.blocks.items())
+        return boxes
+
+    def wire_ends(self, wire: WireItem) -> tuple[QPointF, QPointF, set[str]] | None:
+        """A wire's ends, moved onto the block that hides one of its nodes; None when the
+        block hides both."""
+        edge = wire.edge
+        src, dst = self._collapsed.get(edge.src), self._collapsed.get(edge.dst)
+        if src is None and dst is None:
+            return wire.ends()
+        if src == dst:
+            return None
+        start = self.blocks[src].output.scenePos() if src else wire.src.output.scenePos()
+        if dst:
+            block = self.blocks[dst]  # a wire just made waits for draw_groups to give it a port
+            end = block.input_port(block.inlets.index(edge) if edge in block.inlets
+                                   else 0).scenePos()
+        else:
+            end = wire.dst.input_port(edge.port).scenePos()
+        return start, end, {src or edge.src, dst or edge.dst}
+
+    def draw_groups(self) -> None:
+        """Frames round expanded blocks; collapsed ones as one box hiding their nodes."""
+        for item in [*self.blocks.values(), *self.frames.values()]:
+            self.removeItem(item)
+        self.blocks.clear()
+        self.frames.clear()
+        groups = self.doc.graph.groups
+        self._collapsed = {n: g.id for g in groups if g.collapsed for n in g.nodes}
+        for node_id, item in self.node_items.items():
+            item.setVisible(node_id not in self._collapsed)
+        for group in groups:
+            members = [self.node_items[n] for n in group.nodes if n in self.node_items]
+            if not members:
+                continue
+            if group.collapsed:
+                inlets = [e for e in self.doc.graph.edges
+                          if e.dst in group.nodes and e.src not in group.nodes]
+                block = BlockItem(group, inlets, self.doc.direction)
+                block.setPos(min(m.pos().x() for m in members),
+                             min(m.pos().y() for m in members))
+                block.set_detail(self.detailed)
+                self.blocks[group.id] = block
+                self.addItem(block)
+            else:
+                rect = members[0].sceneBoundingRect()
+                for member in members[1:]:
+                    rect = rect.united(member.sceneBoundingRect())
+                self.frames[group.id] = GroupFrame(group, rect.adjusted(-12, -12, 12, 12))
+                self.addItem(self.frames[group.id])
+        self.reroute()
+
+    def set_direction(self, direction: str) -> None:
+        """Ports on top/bottom (TB) or left/right (LR); the document lays out new nodes so."""
+        self.doc.direction = direction
+        for item in self.node_items.values():
+            item.set_direction(direction)
+        self.draw_groups()
+        for wire in self.wire_items.values():
+            wire.label.set_text(wire.label.text, direction)
 
     def refresh(self) -> None:
         """Labels, errors and wire shapes from the document's latest analysis; items whose
@@ -156,13 +261,25 @@ class GraphScene(QGraphicsScene):
             mt = REGISTRY.get(node.type)
             label = mt.label(params) if mt and params is not None \
                 else node_label(node.type, node.params)
-            item.set_state(label, state[2], shape_text(shape) if shape else "")
+            fixes = [fix.text for message in state[2]
+                     for fix in fixes_for(self.doc, node_id, message)]
+            item.set_state(label, state[2], shape_text(shape) if shape else "", fixes)
         for edge, wire in self.wire_items.items():
             shape = analysis.shapes.get(edge.src)
             if shape != wire.carried:
                 wire.carried = shape
-                wire.label.set_text(shape_text(shape) if shape else "")
-                wire.label.setVisible(self.detailed and shape is not None)
+                wire.label.set_text(shape_text(shape) if shape else "", wire.src.direction)
+        self._show_labels()
+
+    def _show_labels(self) -> None:
+        """One shape label per output: the wires fanning out of a node carry the same shape."""
+        labelled: set[str] = set()
+        for edge in self.doc.graph.edges:
+            wire = self.wire_items.get(edge)
+            if wire is not None:
+                wire.label.setVisible(self.detailed and bool(wire.label.text)
+                                      and edge.src not in labelled)
+                labelled.add(edge.src)
 
     def set_detail(self, detailed: bool) -> None:
         """Far out (a big graph in view), hide ports and shape labels and draw nodes as plain
@@ -172,12 +289,14 @@ class GraphScene(QGraphicsScene):
         self.detailed = detailed
         for item in self.node_items.values():
             item.set_detail(detailed)
-        for wire in self.wire_items.values():
-            wire.label.setVisible(detailed and bool(wire.label.text))
+        self._show_labels()
 
     # -- selection ------------------------------------------------------------------------
     def selected_node_ids(self) -> list[str]:
+        """Selected nodes in document order; a selected block stands for its nodes."""
         chosen = {item.node_id for item in self.selectedItems() if isinstance(item, NodeItem)}
+        chosen.update(n for item in self.selectedItems() if isinstance(item, BlockItem)
+                      for n in item.group.nodes)
         return [node_id for node_id in self.doc.graph.nodes if node_id in chosen]
 
     def selected_edges(self) -> list[Edge]:
@@ -193,6 +312,12 @@ class GraphScene(QGraphicsScene):
         self.blockSignals(False)
         self.selectionChanged.emit()
 
+    def node_at(self, pos: QPointF) -> str | None:
+        """The node (or collapsed block's group id) under pos."""
+        item = next((i for i in self.items(pos) if isinstance(i, NodeItem) and i.isVisible()),
+                    None)
+        return item.node_id if item is not None else None
+
     def node_sizes(self) -> dict[str, tuple[float, float]]:
         return {node_id: (NODE_WIDTH, item.height) for node_id, item in self.node_items.items()}
 
@@ -203,26 +328,65 @@ class GraphScene(QGraphicsScene):
             item.set_health((entry["level"], entry["tooltip"]) if entry else None)
 
     def add_module(self, type_name: str, scene_pos: QPointF, chain: bool = False) -> str:
-        """Add a node centred at scene_pos and select it. With chain, a single selected node
-        feeds the new one, which goes to its right (the type-to-add flow: Tab, type, Enter)."""
+        """Add a node centred at scene_pos and select it; dropped onto a wire, it goes into that
+        wire. With chain, a single selected node feeds the new one, which goes after it (the
+        type-to-add flow: Tab, type, Enter), into the wire to its one consumer if it has one."""
         selected = self.selected_node_ids()
         source = selected[0] if chain and len(selected) == 1 else None
-        if source is not None and self.doc.has_output(source) \
-                and REGISTRY[type_name].max_inputs != 0:
-            item = self.node_items[source]
-            pos = self._free_spot(item.pos() + QPointF(NODE_WIDTH + GAP[0], 0))
-            node_id = self.doc.add_node(type_name, (pos.x(), pos.y()), connect_from=source)
+        takes_input = REGISTRY[type_name].max_inputs != 0
+        if source is not None and self.doc.has_output(source) and takes_input:
+            node_id = self._add_after(type_name, source)
         else:
             pos = self._snap(scene_pos - QPointF(NODE_WIDTH / 2, MIN_HEIGHT / 2))
-            node_id = self.doc.add_node(type_name, (pos.x(), pos.y()))
+            wire = self.wire_at(scene_pos)
+            problem = wire and self.doc.splice_problem(type_name, wire.edge)
+            if wire is not None and not problem:
+                node_id = self._insert_into(type_name, wire.edge)
+            else:
+                if problem:
+                    self.status.emit(f"Added beside the wire: {problem}")
+                node_id = self.doc.add_node(type_name, (pos.x(), pos.y()))
         self.select_nodes([node_id])
         return node_id
 
+    def _add_after(self, type_name: str, source: str) -> str:
+        """A new node fed by source, one step further along the flow; between source and its
+        consumer when it has exactly one (which moves along, with all after it, to make room)."""
+        item = self.node_items[source]
+        step = QPointF(0, item.height + TB_GAP[1]) if self.doc.direction == "TB" \
+            else QPointF(NODE_WIDTH + GAP[0], 0)
+        consumers = [e for e in self.doc.graph.edges if e.src == source]
+        if len(consumers) == 1 and not self.doc.splice_problem(type_name, consumers[0]):
+            return self._insert_into(type_name, consumers[0])
+        pos = self._free_spot(item.pos() + step)
+        return self.doc.add_node(type_name, (pos.x(), pos.y()), connect_from=source)
+
+    def _insert_into(self, type_name: str, edge: Edge) -> str:
+        """Splice a new node into edge where its consumer stood; the consumer and all after it
+        move one step along the flow to make room."""
+        dst = self.node_items[edge.dst]
+        step = (0, dst.height + TB_GAP[1]) if self.doc.direction == "TB" \
+            else (NODE_WIDTH + GAP[0], 0)
+        return self.doc.splice(type_name, edge, (dst.pos().x(), dst.pos().y()), shift=step)
+
+    def wire_at(self, pos: QPointF) -> WireItem | None:
+        """The wire under pos (within a few pixels), if any."""
+        return next((item for item in self.items(pos) if isinstance(item, WireItem)
+                     and item.isVisible()), None)
+
+    def mark_drop(self, pos: QPointF | None) -> None:
+        """Highlight the wire a module dropped at pos would go into (None: clear)."""
+        target = self.wire_at(pos) if pos is not None else None
+        for wire in self.wire_items.values():
+            wire.set_hover(wire is target)
+
     def _free_spot(self, pos: QPointF) -> QPointF:
-        """The first place at or below pos where a new node overlaps no other."""
+        """The first place at or beside pos (across the flow) where a new node overlaps none."""
+        across = QPointF(NODE_WIDTH + TB_GAP[0], 0) if self.doc.direction == "TB" \
+            else QPointF(0, MIN_HEIGHT + GAP[1])
         while any(isinstance(item, NodeItem) for item in
                   self.items(QRectF(pos.x(), pos.y(), NODE_WIDTH, MIN_HEIGHT))):
-            pos += QPointF(0, MIN_HEIGHT + GAP[1])
+            pos += across
         return pos
 
     @staticmethod
@@ -274,7 +438,9 @@ class GraphScene(QGraphicsScene):
         item = self.itemAt(event.scenePos(), self.views()[0].transform()) if self.views() else None
         while item is not None and not isinstance(item, NodeItem):
             item = item.parentItem()
-        if item is not None:
+        if isinstance(item, BlockItem):
+            self.doc.set_collapsed(item.group.id, False)
+        elif item is not None:
             self.node_activated.emit(item.node_id)
         super().mouseDoubleClickEvent(event)
 
@@ -312,7 +478,7 @@ class GraphScene(QGraphicsScene):
         target, problem = None, None
         for port in near:
             reason = self.doc.connection_problem(*self._ends(drag.anchor, port),
-                                                 ignoring=drag.detached)
+                                                 ignoring=drag.detached, replace=True)
             if reason is None:
                 target, problem = port, None
                 break
@@ -322,14 +488,23 @@ class GraphScene(QGraphicsScene):
             drag.target.set_highlight(None)
         if target is not None:
             target.set_highlight("bad" if problem else "ok")
-        drag.target = target
-        if problem != drag.problem:
-            self.status.emit(f"Cannot connect: {problem}" if problem else "")
-        drag.problem = problem
+        if problem != drag.problem or target is not drag.target:
+            self.status.emit(f"Cannot connect: {problem}" if problem
+                             else self._replace_note(drag, target))
+        drag.problem, drag.target = problem, target
         end = target.scenePos() if target is not None and problem is None else pos
         start = drag.anchor.scenePos()
-        drag.draft.setPath(wire_path(start, end) if drag.anchor.kind == "out"
-                           else wire_path(end, start))
+        direction = self.doc.direction
+        drag.draft.setPath(wire_path(start, end, direction) if drag.anchor.kind == "out"
+                           else wire_path(end, start, direction))
+
+    def _replace_note(self, drag: _WireDrag, target: PortItem | None) -> str:
+        """What dropping on target will do to the wire already there, if any."""
+        if target is None:
+            return ""
+        src, dst, port = self._ends(drag.anchor, target)
+        taken = self.doc.occupant(dst, port, ignoring=drag.detached)
+        return f"Release to replace the wire from {taken.src} into {dst}" if taken else ""
 
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key_Escape and self._drag is not None:

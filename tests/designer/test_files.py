@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from designer import recovery
 from designer.app import MainWindow
+from designer.layout import layered_layout
 from designer.templates import TemplateGallery, list_templates, render_thumbnail
 from engine.templates import load_template, template_names
 
@@ -133,7 +134,13 @@ def test_template_gallery_shows_every_template_with_a_sentence(qtbot):
 def test_new_from_template(window, monkeypatch):
     monkeypatch.setattr(TemplateGallery, "exec", lambda self: (self.list.setCurrentRow(2), 1)[1])
     window.new_document()
-    assert window.document.graph == load_template(template_names()[1])
+    template = load_template(template_names()[1])
+    graph = window.document.graph
+    assert [(n.id, n.type, n.params) for n in graph.nodes.values()] == \
+        [(n.id, n.type, n.params) for n in template.nodes.values()]
+    assert graph.edges == template.edges
+    # laid out top to bottom, whatever the file's positions were
+    assert {i: n.pos for i, n in graph.nodes.items()} == layered_layout(template)
     assert window.file_path is None and not window.isWindowModified()
 
 

@@ -17,17 +17,17 @@ def drop_module(window, type_name: str, scene_pos=None) -> str:
         point = view.viewport().rect().center()
     mime = module_mime(type_name)
     before = set(window.document.graph.nodes)
-    enter = _drag_event(QDragEnterEvent, point, mime)
+    enter = drag_event(QDragEnterEvent, point, mime)
     QApplication.sendEvent(view.viewport(), enter)
     assert enter.isAccepted()
-    QApplication.sendEvent(view.viewport(), _drag_event(QDragMoveEvent, point, mime))
+    QApplication.sendEvent(view.viewport(), drag_event(QDragMoveEvent, point, mime))
     drop = QDropEvent(QPointF(point), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
     QApplication.sendEvent(view.viewport(), drop)
     (added,) = set(window.document.graph.nodes) - before
     return added
 
 
-def _drag_event(kind, point: QPoint, mime):
+def drag_event(kind, point: QPoint, mime):
     try:  # Qt 6.12 takes a QPointF (its QPoint form is deprecated); earlier ones a QPoint
         return kind(QPointF(point), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
     except TypeError:
@@ -55,3 +55,8 @@ def wire(window, src: str, dst: str, port: int = 0) -> None:
     b = window.scene.node_items[dst].sceneBoundingRect().center()
     window.view.centerOn((a + b) / 2)
     mouse_drag(window, port_point(window, src, "out"), port_point(window, dst, "in", port))
+
+
+def path_points(path, samples: int = 200) -> list[QPointF]:
+    """Points along a QPainterPath, evenly spaced by length."""
+    return [path.pointAtPercent(i / samples) for i in range(samples + 1)]
