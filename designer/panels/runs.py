@@ -72,6 +72,7 @@ class RunsPanel(QWidget):
         self.plot = pg.PlotWidget(background=BACKGROUND)
         self.plot.setLabel("bottom", "epoch")
         self.plot.setLabel("left", "loss")
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.legend = self.plot.addLegend(labelTextSize="8pt")
         self.diff_title = QLabel("Select two runs to see their differences")
