@@ -221,7 +221,7 @@ def cmd_train(args) -> int:
 
 def cmd_sweep(args) -> int:
     from .session import Session
-    from .sweep import HEADER, format_row, parse_space, run_sweep, write_csv
+    from .sweep import HEADER, format_row, parse_space, run_sweep
 
     session = Session.open(args.model, backend=args.device, keep_outputs=False)
     if session.trained:
@@ -244,7 +244,6 @@ def cmd_sweep(args) -> int:
         rows.append(row)
         bar.close()
         print(format_row(row, space), flush=True)
-        write_csv(rows, space, out / "trials.csv")
         bar.update(done, f"{sum(r.state == 'complete' for r in rows)} complete")
 
     bar.update(0)

@@ -262,9 +262,10 @@ def _cluster(workers: int, scheduler: str | None):
 
 def run_sweep(session, dataset, space: list[Term], trials: int, out: str | Path, *,
               train_range, val_range, workers: int = 2, scheduler: str | None = None,
-              client=None, on_row=None) -> list[Row]:
+              client=None, on_row=None, stop=None) -> list[Row]:
     """Run `trials` trials of session's graph and settings with the values space proposes;
-    on_row(row, done) is called as each finishes. Returns the rows, in finishing order."""
+    on_row(row, done) is called as each finishes (trials.csv is rewritten then); once stop (a
+    threading.Event) is set, no more trials start. Returns the rows, in finishing order."""
     import optuna
     from distributed import as_completed
 
@@ -311,9 +312,10 @@ def run_sweep(session, dataset, space: list[Term], trials: int, out: str | Path,
             trial, params = running.pop(future)
             row = _finish(study, trial, params, future, out)
             rows.append(row)
+            write_csv(rows, space, out / "trials.csv")
             if on_row:
                 on_row(row, len(rows))
-            if asked < trials:
+            if asked < trials and not (stop and stop.is_set()):
                 submit()
                 asked += 1
         best = [r for r in rows if r.state == "complete" and r.value is not None]
