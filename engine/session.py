@@ -32,7 +32,7 @@ def _json_number(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _run_graph(graph: Graph) -> dict:
+def run_graph(graph: Graph) -> dict:
     """The graph a run trained, without node positions (a run's record stays small)."""
     doc = graph.to_dict()
     doc["nodes"] = [{k: v for k, v in node.items() if k != "pos"} for node in doc["nodes"]]
@@ -362,7 +362,7 @@ class Session:
         self.optimizer.schedule = schedule
         self.optimizer.config.update(lr=s.lr, weight_decay=s.weight_decay)
         train, val = dataset.subset(*train_range), dataset.subset(*val_range)
-        self._run = {"started": _now(), "graph": _run_graph(self.graph),
+        self._run = {"started": _now(), "graph": run_graph(self.graph),
                      "settings": s.to_dict(), "data": dataset.source,
                      "first": len(self.history["epoch"])}
         return Trainer(self.net, self.optimizer, train.x, train.y, val.x, val.y, epochs=target,

@@ -7,7 +7,7 @@ from PySide6.QtTest import QTest
 
 from designer.panels.runs import RunsPanel
 from designer.training import TrainingController
-from engine.session import Session, TrainingSettings, _run_graph
+from engine.session import Session, TrainingSettings, run_graph
 
 
 def run(graph, lr, losses, started):
@@ -20,7 +20,7 @@ def run(graph, lr, losses, started):
 @pytest.fixture
 def panel(qtbot, tmp_path):
     session = Session.open("lenet5")
-    base = _run_graph(session.graph)
+    base = run_graph(session.graph)
     wider = copy.deepcopy(base)
     next(n for n in wider["nodes"] if n["id"] == "conv1")["params"]["filters"] = 12
     wider["nodes"].append({"id": "drop1", "type": "Dropout", "params": {"rate": 0.3}})
