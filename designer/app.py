@@ -313,6 +313,19 @@ class MainWindow(QMainWindow):
         self.training.node_health.connect(self.scene.show_health)
         # room for the stacked curves and the image panels below the canvas
         self.training_panels["Curves"].setMinimumHeight(250)
+        self.training_panels["Train"].sweep_requested.connect(self.open_sweep)
+        self.sweep_dialog = None
+
+    def open_sweep(self) -> None:
+        """The Sweep dialog (one per window): its trials fill the Runs panel."""
+        from .sweep import SweepDialog
+
+        if self.sweep_dialog is None:
+            self.sweep_dialog = SweepDialog(self.training, self)
+            self.sweep_dialog.trial_file.connect(self.training_panels["Runs"].add_file)
+            self.sweep_dialog.open_requested.connect(self.open_file)
+        self.sweep_dialog.show()
+        self.sweep_dialog.raise_()
 
     @property
     def session(self):

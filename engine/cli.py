@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-COMMANDS = ("train", "evaluate", "predict", "info", "templates", "bench", "export", "import")
+COMMANDS = ("train", "evaluate", "predict", "info", "templates", "bench", "export", "import",
+            "sweep")
 
 
 class UsageError(ValueError):
@@ -138,6 +139,13 @@ def _apply_options(session, args) -> None:
     s.device = args.device
 
 
+def _split(args, n: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """--train-range and --val-range; by default the first 80% train, the rest validate."""
+    split = int(n * 0.8)
+    return (_range(args.train_range, n, (0, split)),
+            _range(args.val_range, n, (split, n) if not args.train_range else (0, 0)))
+
+
 def cmd_train(args) -> int:
     from .session import Session
     from .train import TrainingDiverged
@@ -151,10 +159,7 @@ def cmd_train(args) -> int:
     if spatial and args.translate and args.translate >= min(spatial):
         raise UsageError(f"argument --translate: must be less than the Input's smallest spatial "
                          f"size ({min(spatial)}). Received: {args.translate}")
-    n = len(data.x)
-    split = int(n * 0.8)
-    train_range = _range(args.train_range, n, (0, split))
-    val_range = _range(args.val_range, n, (split, n) if not args.train_range else (0, 0))
+    train_range, val_range = _split(args, len(data.x))
     session.settings.data = {"source": args.data, "train_range": f"{train_range[0]}:"
                              f"{train_range[1]}", "val_range": f"{val_range[0]}:{val_range[1]}"}
     trainer = session.trainer(data, train_range, val_range, epochs=args.epochs)
@@ -212,6 +217,48 @@ def cmd_train(args) -> int:
                 for i in range(len(session.history["epoch"]))]
         Path(args.metrics_json).write_text(json.dumps(rows, indent=1) + "\n")
     return 130 if interrupted else 0
+
+
+def cmd_sweep(args) -> int:
+    from .session import Session
+    from .sweep import HEADER, format_row, parse_space, run_sweep
+
+    session = Session.open(args.model, backend=args.device, keep_outputs=False)
+    if session.trained:
+        session.reset()   # every trial trains from fresh weights
+    _apply_options(session, args)
+    space = parse_space(args.space, session.graph, session.settings)
+    data = _load_data(args.data, args.quiet)
+    data = _fit_data(session, data, args.data, min(session.settings.batch_size, len(data)),
+                     training=True)
+    train_range, val_range = _split(args, len(data.x))
+    if val_range[0] == val_range[1]:
+        raise UsageError("sweep needs validation data (--val-range): trials are compared and "
+                         "pruned by their validation loss")
+    out = Path(args.out)
+    bar = Progress("trials", args.trials, not args.quiet)
+    print(HEADER, flush=True)
+    rows = []
+
+    def on_row(row, done: int) -> None:
+        rows.append(row)
+        bar.close()
+        print(format_row(row, space), flush=True)
+        bar.update(done, f"{sum(r.state == 'complete' for r in rows)} complete")
+
+    bar.update(0)
+    run_sweep(session, data, space, args.trials, out, train_range=train_range,
+              val_range=val_range, workers=args.workers, scheduler=args.scheduler,
+              on_row=on_row)
+    bar.close()
+    done = [r for r in rows if r.state == "complete" and r.value is not None]
+    if done:
+        best = min(done, key=lambda r: r.value)
+        print(f"best: trial {best.number}, val_loss {best.value:.4f}, " + ", ".join(
+            f"{k}={v}" for k, v in best.params.items()) + f" -> {out / 'best.h5'}")
+    else:
+        print("no trial completed", file=sys.stderr)
+    return 0 if done else 1
 
 
 def _json_number(value):
@@ -331,7 +378,33 @@ def cmd_info(args) -> int:
         last = {k: v[-1] for k, v in model.history.items() if len(v)}
         print(f"Trained for {epochs} epochs; last val_acc {last.get('val_acc', float('nan')):.4f}"
               f"; saved {model.saved_at} by {model.created_by}")
+    if args.runs:
+        print_runs(model.runs if model is not None else [], graph)
     return 0
+
+
+def print_runs(runs: list[dict], graph) -> None:
+    """The model's training runs, one line each (info --runs)."""
+    from .runs import final, graph_diff
+
+    def last(run: dict, key: str) -> str:
+        value = final(run, key)
+        return "-" if value is None else f"{value:.4f}"
+
+    if not runs:
+        print("No runs recorded.")
+        return
+    print(f"{'Run':>3}  {'Started':<25}  {'Ended':<11}  {'Epochs':>6}  {'Optimizer':<9}  "
+          f"{'LR':>8}  {'Batch':>5}  {'Train loss':>10}  {'Val loss':>8}  {'Val acc':>7}  "
+          f"Graph vs model")
+    for i, run in enumerate(runs):
+        s, epochs = run["settings"], run["history"].get("epoch", [])
+        changes = graph_diff(run["graph"], graph.to_dict())
+        print(f"{i:>3}  {run['started']:<25}  {run['ended_how']:<11}  "
+              f"{len(epochs):>6}  {s.get('optimizer', '-'):<9}  {s.get('lr', 0):>8.2g}  "
+              f"{s.get('batch_size', '-'):>5}  {last(run, 'train_loss'):>10}  "
+              f"{last(run, 'val_loss'):>8}  {last(run, 'val_acc'):>7}  "
+              f"{'same' if not changes.any else changes.summary()}")
 
 
 def cmd_templates(args) -> int:
@@ -354,24 +427,13 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .interop.commands import add_commands as add_interop_commands
+def common(p) -> None:
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
 
-    parser = Parser(
-        prog="convdesigner", description="Design, train and inspect convolutional networks. "
-        "Without a command, opens the designer (optionally on FILE: .h5 model or .json graph).")
-    sub = parser.add_subparsers(dest="command")
 
-    def weights_option(p):
-        p.add_argument("--weights", choices=("best", "last"), default="best",
-                       help="the best epoch's weights where the file keeps them (default), or "
-                       "the last")
-
-    def common(p):
-        p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-        p.add_argument("--quiet", action="store_true", help="no progress output")
-
-    p = sub.add_parser("train", help="train MODEL (file, graph or template) on data")
+def train_options(p) -> None:
+    """MODEL, --data and the training options that train and sweep share."""
     p.add_argument("model")
     p.add_argument("--data", required=True, help="IDX/.npz/.h5/.csv/image folder or a "
                    "generated dataset (shapes, shapes-rgb, signals, volumes)")
@@ -391,10 +453,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--translate", type=bounded(int, 0),
                    help="augmentation: max shift in pixels (less than the Input's size)")
     p.add_argument("--hflip", action="store_true", help="augmentation: random horizontal flips")
+    common(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .interop.commands import add_commands as add_interop_commands
+
+    parser = Parser(
+        prog="convdesigner", description="Design, train and inspect convolutional networks. "
+        "Without a command, opens the designer (optionally on FILE: .h5 model or .json graph).")
+    sub = parser.add_subparsers(dest="command")
+
+    def weights_option(p):
+        p.add_argument("--weights", choices=("best", "last"), default="best",
+                       help="the best epoch's weights where the file keeps them (default), or "
+                       "the last")
+
+    p = sub.add_parser("train", help="train MODEL (file, graph or template) on data")
+    train_options(p)
     p.add_argument("--out")
     p.add_argument("--metrics-json")
-    common(p)
     p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("sweep", help="search training options and graph parameters: Optuna "
+                       "proposes, Dask runs the trials")
+    train_options(p)
+    p.add_argument("--space", required=True, help="name=values;... where name is a training "
+                   "option (lr, batch_size, ...) or node_id.param and values a list 32,64 or a "
+                   "range 1e-4..1e-2 (:log for a log scale)")
+    p.add_argument("--trials", type=bounded(int, 1, 100_000), required=True)
+    p.add_argument("--out", required=True, help="folder for the trials' model files, the "
+                   "study (study.db), trials.csv and best.h5")
+    p.add_argument("--workers", type=bounded(int, 1, 1024), default=2,
+                   help="worker processes of the local Dask cluster (default 2)")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler "
+                   "(tcp://host:8786) instead of a local cluster")
+    p.set_defaults(run=cmd_sweep)
 
     p = sub.add_parser("evaluate", help="loss and accuracy of a model on data")
     p.add_argument("model")
@@ -416,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="layers, shapes, parameter counts, FLOPs")
     p.add_argument("model", nargs="?")
     p.add_argument("--devices", action="store_true", help="list the CUDA GPUs found")
+    p.add_argument("--runs", action="store_true", help="list the model's training runs")
     p.set_defaults(run=cmd_info)
 
     p = sub.add_parser("templates", help="list the built-in networks")
@@ -445,10 +540,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from .interop import InteropError
     from .modelfile import ModelFileError
     from .session import SourceError
+    from .sweep import SpaceError
 
-    return (UsageError, DataError, ModelFileError, GraphFormatError, GraphValidationError,
-            BackendError, SourceError, InteropError, FileNotFoundError, PermissionError,
-            IsADirectoryError)
+    return (UsageError, SpaceError, DataError, ModelFileError, GraphFormatError,
+            GraphValidationError, BackendError, SourceError, InteropError, FileNotFoundError,
+            PermissionError, IsADirectoryError)
 
 
 def main(argv: list[str] | None = None) -> int:

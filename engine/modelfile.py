@@ -50,9 +50,11 @@ ATTRS = {"/": ("format", "format_version", "graph", "created_by", "saved_at", "c
                "digest"),
          "/optimizer": ("type", "config"), "/data": ("spec",),
          "/training": ("state", "settings"), "/best": ("epoch", "val_loss")}
+RUN = re.compile(r"/runs/[0-9]{1,6}")  # /runs/<n> attrs: run (JSON), one group per run
+MAX_RUNS = 100_000
 _NAME = r"[^/]+"
 GROUPS = re.compile(rf"/(weights(/{_NAME})?|optimizer(/state(/{_NAME}){{0,2}})?|history|data"
-                    rf"|training|best(/weights(/{_NAME})?)?)")
+                    rf"|training|best(/weights(/{_NAME})?)?|runs(/[0-9]{{1,6}})?)")
 DATASETS = re.compile(rf"/(weights|best/weights|optimizer/state/{_NAME})/{_NAME}/{_NAME}"
                       rf"|/history/[A-Za-z0-9_]{{1,64}}")
 
@@ -73,6 +75,12 @@ class ModelFile:
     saved_at: str = ""
     settings: dict | None = None
     best: dict | None = None  # {"epoch", "val_loss", "weights": {key: array}}
+    runs: list[dict] = field(default_factory=list)  # one dict per training run, oldest first
+
+
+def _attr_names(group: str) -> tuple[str, ...]:
+    """The attributes a group may have."""
+    return ("run",) if RUN.fullmatch(group) else ATTRS.get(group, ())
 
 
 def expected_arrays(graph: Graph) -> dict[str, tuple[int, ...]]:
@@ -236,6 +244,18 @@ def _model_from_raw(raw: dict, groups: set[str], where: str,
                                "training settings")
     if "/best" in groups:
         model.best = _best(raw, groups, expected, where)
+    runs = sorted((g for g in groups if RUN.fullmatch(g)), key=lambda g: int(g[6:]))
+    if [int(g[6:]) for g in runs] != list(range(len(runs))):
+        raise ModelFileError(f"{where}: /runs must be numbered 0, 1, 2, ... without gaps")
+    for group in runs:
+        _require(raw, group, "run", where)
+        run = _json(raw, f"{group}@run", where, f"{group} run", "run")
+        _schema(run["settings"], where, f"{group} run: settings", "training settings")
+        try:
+            Graph.from_dict(run["graph"])
+        except (GraphFormatError, GraphValidationError, RecursionError) as err:
+            raise ModelFileError(f"{where}: {group} run: graph: {err}") from None
+        model.runs.append(run)
     return model
 
 
@@ -302,7 +322,8 @@ def _dump(value, where: str, part: str) -> str:
 def save_model(path: str | Path, graph: Graph, weights: dict[str, np.ndarray],
                optimizer: dict | None = None, history: dict | None = None,
                data_spec: dict | None = None, training: dict | None = None,
-               settings: dict | None = None, best: dict | None = None) -> None:
+               settings: dict | None = None, best: dict | None = None,
+               runs: list[dict] | None = None) -> None:
     """Write a model file atomically; a file that a load would refuse is not written, and the
     old file stays intact if anything fails."""
     from . import __version__
@@ -352,6 +373,13 @@ def save_model(path: str | Path, graph: Graph, weights: dict[str, np.ndarray],
             and not isinstance(val_loss, bool) else val_loss
         for key, value in best.get("weights", {}).items():
             raw[f"/best/weights/{key}"] = np.ascontiguousarray(value, np.float32)
+    if runs:
+        if len(runs) > MAX_RUNS:
+            raise ModelFileError(f"{where}: cannot save more than {MAX_RUNS} runs")
+        groups.add("/runs")
+        for i, run in enumerate(runs):
+            groups.add(f"/runs/{i}")
+            raw[f"/runs/{i}@run"] = _dump(run, where, f"/runs/{i} run")
     for key in raw:
         if "@" not in key and not DATASETS.fullmatch(key):
             raise ModelFileError(f"{where}: cannot save: {key!r} is not a valid array name")
@@ -420,7 +448,7 @@ def _walk(f: h5py.File, where: str, file_size: int) -> tuple[set[str], dict[str,
                 datasets[full] = group[text]
             else:
                 raise ModelFileError(f"{where}: {full} is neither a group nor a dataset")
-            if full not in ATTRS and info.num_attrs:
+            if not _attr_names(full) and info.num_attrs:
                 raise ModelFileError(f"{where}: {full} has attributes; it should have none")
     return groups, datasets
 
@@ -480,9 +508,9 @@ def _read(f: h5py.File, where: str, file_size: int) -> ModelFile:
         raw[f"/@{name}"] = _attr(f, name, where, file_size)
     _header(raw, where)
     groups, datasets = _walk(f, where, file_size)
-    for group in sorted(groups & set(ATTRS)):
+    for group in sorted(g for g in groups if _attr_names(g)):
         for name in f[group].attrs.keys():
-            if name not in ATTRS[group]:
+            if name not in _attr_names(group):
                 raise ModelFileError(f"{where}: {group} has an unknown attribute {name!r}")
             raw[f"{group}@{name}"] = _attr(f[group], name, f"{where}: {group}", file_size)
     graph, expected = _graph(raw, where)

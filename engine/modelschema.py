@@ -43,6 +43,13 @@ CHANNEL_STATS = {"type": "array", "items": FINITE, "minItems": 1, "maxItems": 10
 SUMS = closed({"loss": NONNEG, "correct": integer(), "seen": integer(), "seconds": NONNEG},
               ("loss", "correct", "seen", "seconds"))
 
+TEXT = {"type": "string", "maxLength": 1000}
+SERIES = {"type": "array", "items": {"type": ["number", "null"], "minimum": -1e300,
+                                     "maximum": 1e300}, "maxItems": MAX_EPOCHS}
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds",
+               "samples_per_sec", "lr")
+ENDINGS = ("completed", "stopped", "early stop", "diverged", "pruned", "failed")
+
 SCHEMAS: dict[str, dict] = {
     "graph": {"type": "object"},  # its meaning is Graph.from_dict's to check
     "format_version": integer(1, 10**6),
@@ -92,6 +99,14 @@ SCHEMAS: dict[str, dict] = {
             "train_range": {"type": "string", "maxLength": 100},
             "val_range": {"type": "string", "maxLength": 100}})}),
     "best epoch": integer(0, MAX_EPOCHS),
+    # one training run (Start..Stop, a `train`, a sweep's trial); history: its epochs' rows,
+    # null where not measured
+    "run": closed({"started": TEXT, "ended": TEXT, "ended_how": {"enum": list(ENDINGS)},
+                   "graph": {"type": "object"}, "settings": {"type": "object"},
+                   "data": {"type": "string", "maxLength": 4096},
+                   "history": closed({key: SERIES for key in HISTORY_KEYS}),
+                   "trial": integer(0, 10**9)},
+                  ("started", "ended", "ended_how", "graph", "settings", "history")),
     "best val_loss": FINITE,  # NaN passes any bound: the loader refuses it itself
 }
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,22 @@ from .network import Network, compile_network
 from .optim import DEFAULTS, Optimizer, Schedule
 from .templates import load_template, template_info, template_names
 from .train import HISTORY_KEYS, Best, Position, Trainer
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _json_number(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def run_graph(graph: Graph) -> dict:
+    """The graph a run trained, without node positions (a run's record stays small)."""
+    doc = graph.to_dict()
+    doc["nodes"] = [{k: v for k, v in node.items() if k != "pos"} for node in doc["nodes"]]
+    return doc
 
 
 class SourceError(ValueError):
@@ -127,6 +145,8 @@ class Session:
         self.data_spec: dict | None = None
         self.position = Position()
         self.best: Best | None = None
+        self.runs: list[dict] = []        # every training run of this model (the file's /runs)
+        self._run: dict | None = None     # the run under way: what it started with
         self.modified = False
         self.trained_elsewhere = False    # weights from a file that holds their normalisation
         self._net: Network | None = None
@@ -161,6 +181,7 @@ class Session:
         session.position = (Position(**training["position"]) if "position" in training
                             else Position(epoch=len(session.history["epoch"])))
         session.best = Best.from_dict(model.best)
+        session.runs = list(model.runs)
         return session
 
     @classmethod
@@ -340,20 +361,36 @@ class Session:
         self.optimizer.schedule = schedule
         self.optimizer.config.update(lr=s.lr, weight_decay=s.weight_decay)
         train, val = dataset.subset(*train_range), dataset.subset(*val_range)
+        self._run = {"started": _now(), "graph": run_graph(self.graph),
+                     "settings": s.to_dict(), "data": dataset.source,
+                     "first": len(self.history["epoch"])}
         return Trainer(self.net, self.optimizer, train.x, train.y, val.x, val.y, epochs=target,
                        batch_size=s.batch_size, seed=s.seed, normalization=norm,
                        augmentation=Augmentation.from_dict(s.augmentation),
                        history=self.history, position=self.position, early_stop=s.early_stop,
                        keep_best=s.keep_best, best=self.best)
 
-    def finish(self, trainer: Trainer) -> None:
-        """Take what a run reached (its weights live in the network already). A run ended by
-        early stopping is complete: the next one starts afresh rather than resuming it."""
+    def finish(self, trainer: Trainer, ended_how: str | None = None) -> dict:
+        """Take what a run reached (its weights live in the network already) and record the run
+        in runs; ended_how defaults to how the trainer stopped. Returns the run's record. A run
+        ended by early stopping is complete: the next one starts afresh rather than resuming it."""
         self.best = trainer.best
         self.modified = True
-        if trainer.stopped_reason and trainer.stopped_reason.startswith("early stop"):
+        reason = trainer.stopped_reason or ""
+        if reason.startswith("early stop"):
             self.optimizer.schedule = dataclasses.replace(self.optimizer.schedule,
                                                           epochs=self.position.epoch)
+        run, self._run = self._run, None
+        first = run.pop("first")
+        run["ended"] = _now()
+        run["ended_how"] = ended_how or next(
+            (how for how, start in (("stopped", "stopped"), ("early stop", "early stop"),
+                                    ("diverged", "training diverged")) if reason.startswith(start)),
+            "completed")
+        run["history"] = {key: [_json_number(v) for v in values[first:]]
+                          for key, values in self.history.items()}
+        self.runs.append(run)
+        return run
 
     def use_best(self) -> None:
         """Load the best epoch's weights (evaluate, predict and export use them by default)."""
@@ -370,6 +407,6 @@ class Session:
                    history={k: np.asarray(v) for k, v in self.history.items() if len(v)},
                    data_spec=self.data_spec, training=training,
                    settings=self.settings.to_dict(),
-                   best=self.best.to_dict() if self.best else None)
+                   best=self.best.to_dict() if self.best else None, runs=self.runs)
         if not copy:
             self.path, self.modified = Path(path), False

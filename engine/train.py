@@ -15,12 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import losses
+from .modelschema import HISTORY_KEYS
 from .network import Network
 from .optim import Optimizer
-
-HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds",
-                "samples_per_sec", "lr")
-
 
 # a loss this many times the run's first one counts as exploding: such a step's weights are
 # never kept as the "last good" ones

@@ -39,7 +39,10 @@ def model_with_every_part(steps: int = 1) -> dict:
         training={"seed": 1, "position": {"epoch": 2, "batch": 3, "sums": {
             "loss": 1.5, "correct": 3, "seen": 12, "seconds": 0.25}}},
         settings=SETTINGS,
-        best={"epoch": 1, "val_loss": 0.5, "weights": {k: v * 0.5 for k, v in weights.items()}})
+        best={"epoch": 1, "val_loss": 0.5, "weights": {k: v * 0.5 for k, v in weights.items()}},
+        runs=[{"started": "2026-01-01T00:00:00+00:00", "ended": "2026-01-01T00:01:00+00:00",
+               "ended_how": "stopped", "graph": session.graph.to_dict(), "settings": SETTINGS,
+               "data": "shapes", "history": {"epoch": [1.0, 2.0], "val_loss": [0.5, None]}}])
 
 
 def flip(data: bytes, spots: list[tuple[int, int]]) -> bytes:
@@ -176,4 +179,4 @@ def content(model) -> dict:
             "optimizer": optimizer, "history": arrays(model.history),
             "data_spec": model.data_spec, "training": model.training,
             "settings": model.settings, "best": best, "created_by": model.created_by,
-            "saved_at": model.saved_at}
+            "saved_at": model.saved_at, "runs": model.runs}

@@ -1,5 +1,5 @@
-"""The training panels (pyqtgraph): Train, Curves, Filters, Activations, Saliency, Confusion and
-Layers; each is a QWidget that takes the TrainingController."""
+"""The training panels (pyqtgraph): Train, Curves, Filters, Activations, Saliency, Confusion,
+Layers and Runs; each is a QWidget that takes the TrainingController."""
 from __future__ import annotations
 
 from .activations import ActivationsPanel
@@ -7,12 +7,13 @@ from .confusion import ConfusionPanel
 from .curves import CurvesPanel
 from .filters import FiltersPanel
 from .layers import LayersPanel
+from .runs import RunsPanel
 from .saliency import SaliencyPanel
 from .train import TrainPanel
 
 PANELS = {"Train": TrainPanel, "Curves": CurvesPanel, "Filters": FiltersPanel,
           "Activations": ActivationsPanel, "Saliency": SaliencyPanel,
-          "Confusion": ConfusionPanel, "Layers": LayersPanel}
+          "Confusion": ConfusionPanel, "Layers": LayersPanel, "Runs": RunsPanel}
 
 
 def make_panels(controller) -> dict:
@@ -21,4 +22,4 @@ def make_panels(controller) -> dict:
 
 
 __all__ = ["PANELS", "ActivationsPanel", "ConfusionPanel", "CurvesPanel", "FiltersPanel",
-           "LayersPanel", "SaliencyPanel", "TrainPanel", "make_panels"]
+           "LayersPanel", "RunsPanel", "SaliencyPanel", "TrainPanel", "make_panels"]

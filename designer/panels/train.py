@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -116,6 +116,8 @@ class SamplePreview(QStackedWidget):
 
 
 class TrainPanel(QWidget):
+    sweep_requested = Signal()   # the Sweep… button: the window opens the Sweep dialog
+
     def __init__(self, controller, parent=None):
         super().__init__(parent)
         self.controller = controller
@@ -290,6 +292,10 @@ class TrainPanel(QWidget):
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
         self.reset_button = QPushButton("Reset weights")
+        self.sweep_button = QPushButton("Sweep…")
+        self.sweep_button.setToolTip("Search settings and layer widths: many short runs on a "
+                                     "local Dask cluster")
+        self.sweep_button.clicked.connect(self.sweep_requested)
         self.smoke_button.clicked.connect(self.controller.run_smoke_test)
         self.start_button.clicked.connect(lambda: self.start())
         self.pause_button.clicked.connect(self._toggle_pause)
@@ -313,6 +319,7 @@ class TrainPanel(QWidget):
         self.stop_now.clicked.connect(self.controller.stop)
         layout.addWidget(self.smoke_first)
         layout.addLayout(buttons)
+        layout.addWidget(self.sweep_button)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.start_anyway)
