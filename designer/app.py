@@ -312,7 +312,7 @@ class MainWindow(QMainWindow):
         self.training.diverged.connect(self._training_warning)
         self.training.node_health.connect(self.scene.show_health)
         # room for the stacked curves and the image panels below the canvas
-        self.training_panels["Curves"].setMinimumHeight(250)
+        self.training_panels["Curves"].setMinimumHeight(170)
         self.training_panels["Train"].sweep_requested.connect(self.open_sweep)
         self.sweep_dialog = None
 

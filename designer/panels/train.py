@@ -301,9 +301,12 @@ class TrainPanel(QWidget):
         self.pause_button.clicked.connect(self._toggle_pause)
         self.stop_button.clicked.connect(self.controller.stop)
         self.reset_button.clicked.connect(self.controller.reset)
-        for button in (self.smoke_button, self.start_button, self.pause_button,
-                       self.stop_button, self.reset_button):
+        # two rows: the run, then the tools (one row of six kept the dock 450 px wide)
+        for button in (self.start_button, self.pause_button, self.stop_button):
             buttons.addWidget(button)
+        tools = QHBoxLayout()
+        for button in (self.smoke_button, self.reset_button, self.sweep_button):
+            tools.addWidget(button)
         self.progress = QProgressBar(textVisible=True, maximum=1000)
         self.progress.setFormat("not started")
         self.status = status_label()
@@ -319,7 +322,7 @@ class TrainPanel(QWidget):
         self.stop_now.clicked.connect(self.controller.stop)
         layout.addWidget(self.smoke_first)
         layout.addLayout(buttons)
-        layout.addWidget(self.sweep_button)
+        layout.addLayout(tools)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.start_anyway)
