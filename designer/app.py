@@ -93,7 +93,7 @@ class MainWindow(QMainWindow):
         self.problems_panel = ProblemsPanel(self.document)
         self._dock(self.problems_panel, "Problems", Qt.BottomDockWidgetArea)
         self.docks["Summary"].raise_()
-        self.resizeDocks([self.docks["Palette"], self.docks["Properties"]], [200, 300],
+        self.resizeDocks([self.docks["Palette"], self.docks["Properties"]], [170, 340],
                          Qt.Horizontal)
         self.resizeDocks([self.docks["Summary"]], [220], Qt.Vertical)
 

@@ -71,8 +71,9 @@ class SamplePreview(QStackedWidget):
         self.addWidget(self.images)
         self.addWidget(self.plots)
         self._labels: list[pg.TextItem] = []
-        self.setMinimumHeight(180)
+        self.setMinimumHeight(100)
         self.setMaximumHeight(320)
+        self._aspect = 0.0
 
     def show_samples(self, x: np.ndarray, y: np.ndarray, names: list[str]) -> None:
         picks = [np.flatnonzero(y == k)[:PREVIEW_PER_CLASS] for k in range(len(names))]
@@ -101,9 +102,22 @@ class SamplePreview(QStackedWidget):
         rows_h, width = mosaic.shape[:2]
         self.images.box.setRange(xRange=(-0.3 * width, width), yRange=(0, rows_h),
                                  padding=0.02)
+        # as tall as the mosaic is at this width, so no band of empty view sits above it
+        self._aspect = rows_h / (1.3 * width)
+        self._fit_height()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        if self._aspect and self.currentWidget() is self.images:
+            self.setFixedHeight(int(min(320, max(100, self.width() * self._aspect * 1.05))))
 
     def _show_signals(self, x, picks, names) -> None:
         self.setCurrentWidget(self.plots)
+        self.setMinimumHeight(100)
+        self.setMaximumHeight(320)
         self.plots.clear()
         for k, chosen in enumerate(picks):
             plot = self.plots.addPlot(row=k, col=0)
@@ -246,7 +260,7 @@ class TrainPanel(QWidget):
         self.early_stop.setSpecialValueText("off")
         self.early_stop.setToolTip("Stop when the validation loss has not improved for this many "
                                    "epochs; the model keeps its best epoch's weights")
-        self.keep_best = QCheckBox("keep the best epoch's weights")
+        self.keep_best = QCheckBox("keep the best epoch")
         self.keep_best.setToolTip("The model file keeps the weights of the epoch with the lowest "
                                   "validation loss (evaluate, predict and export use them)")
         form.addRow("Epochs", self.epochs)
