@@ -251,8 +251,10 @@ def test_a_data_shape_mismatch_is_explained_with_a_one_click_fix(qtbot, rig):
     show(window, "Train")
     asked = []
     controller.input_shape_requested.connect(asked.append)
-    with qtbot.waitSignal(controller.data_loaded, timeout=RUN):
-        train.set_data_spec("shapes-rgb:40")
+    train.set_data_spec("shapes-rgb:40")
+    # the panel shows the new data (an earlier load may still be answering first)
+    qtbot.waitUntil(lambda: train.data_shown is not None
+                    and train.data_shown.dataset.source == "shapes-rgb:40", timeout=RUN)
     assert train.fix_shape.isVisible() and "3x32x32" in train.mismatch.text()
     train.fix_shape.click()
     assert asked == [[3, 32, 32]]   # the main window applies it to its document
