@@ -27,7 +27,6 @@ from __future__ import annotations
 import gc
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from functools import partial
 
 import numpy as np
 
-from . import OPENMP_CHOSEN_BY_USER
+from . import user_openmp_env
 from .modules import REGISTRY
 from .network import Network, compile_network
 from .optim import Optimizer
@@ -233,9 +232,7 @@ def run_in_child(function: str, args: list, needs_torch: bool = False):
     """engine.bench.<function>(*args) in a fresh Python process; its JSON result, or None when
     it needs torch and torch is not installed. A torch child gets the user's OpenMP settings
     (the engine shortens OpenMP's spin-wait; PyTorch runs with its default)."""
-    env = dict(os.environ)
-    if needs_torch and not OPENMP_CHOSEN_BY_USER:
-        env.pop("GOMP_SPINCOUNT", None)
+    env = user_openmp_env() if needs_torch else None
     result = subprocess.run([sys.executable, "-c", _CHILD,
                              json.dumps([function, list(args), needs_torch])],
                             env=env, capture_output=True, text=True)
@@ -274,13 +271,10 @@ def side_by_side(name: str, steps: Steps, batch: int, device: str, train: bool, 
                  repeats: int = REPEATS) -> tuple[list[float], list[float] | None]:
     """Our rates and PyTorch's (None without torch) from alternating repeats: ours, then
     PyTorch's in its child process (which waits on a pipe meanwhile, as we do for it)."""
-    env = dict(os.environ)
-    if not OPENMP_CHOSEN_BY_USER:
-        env.pop("GOMP_SPINCOUNT", None)
     child = subprocess.Popen(
         [sys.executable, "-c", _SERVER, json.dumps([name, batch, device, train, threads])],
-        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        env=user_openmp_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
     ours_timer = Repeats(steps.train if train else steps.infer, batch)
     with child:
         if child.stdout.readline().strip() != "ready":

@@ -168,3 +168,28 @@ def test_side_by_side_alternates_with_a_pytorch_child():
     steps = bench.build_steps(load_template("lenet5"), 4)
     ours, theirs = bench.side_by_side("lenet5", steps, 4, "cpu", True, 1, repeats=2)
     assert len(ours) == len(theirs) == 2 and min(ours + theirs) > 0
+
+
+ENV_PROBE = "import os, engine, json; print(json.dumps([engine.OPENMP_CHOSEN_BY_USER, " \
+            "os.environ['GOMP_SPINCOUNT'], 'GOMP_SPINCOUNT' in engine.user_openmp_env()]))"
+
+
+@pytest.mark.parametrize("inherited, chosen, spin, kept", [
+    ({}, False, "1000", False),
+    ({"GOMP_SPINCOUNT": "1000", "CONVDESIGNER_GOMP_SPINCOUNT": "1000"}, False, "1000", False),
+    ({"GOMP_SPINCOUNT": "5000", "CONVDESIGNER_GOMP_SPINCOUNT": "1000"}, True, "5000", True),
+    ({"GOMP_SPINCOUNT": "1000"}, True, "1000", True),
+])
+def test_the_engines_openmp_spin_is_not_taken_for_the_users_in_a_child(inherited, chosen, spin,
+                                                                       kept):
+    """A process started by one that imported the engine inherits the engine's spin setting; it
+    must still give PyTorch's children the user's settings (bench's PyTorch ran slower with it)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GOMP_SPINCOUNT", "CONVDESIGNER_GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", ENV_PROBE], env={**env, **inherited},
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == [chosen, spin, kept]
