@@ -473,8 +473,15 @@ class TrainingController(QObject):
         graph = graph or self._graph
 
         def write():
-            session = self._sync(graph=graph, during_run=self._trainer is not None)
+            running = self._trainer is not None
+            session = self._sync(graph=graph, during_run=running)
+            if running and not session.fits(graph):
+                raise ValueError("stop training to save the edited network (the run trains "
+                                 "the network as it was when it started)")
+            if running:
+                session.graph = graph.copy()   # positions and name; the structure is the same
             session.save(path)
+            session.modified = running   # the run goes on changing the weights
         self._call(write)
         self.modified_changed.emit()
 
@@ -656,6 +663,9 @@ class TrainingController(QObject):
         session = self._sync()
         info = self._checked_data()
         check_memory(session.net.graph, session.settings.batch_size)
+        if session.settings.early_stop and info.val_range[0] == info.val_range[1]:
+            raise DataError("early stopping needs validation data: set a validation share "
+                            "or range")
         trainer = session.trainer(info.dataset, info.train_range, info.val_range)
         session.modified = True   # from the first step on, the file no longer holds the model
         self.modified_changed.emit()
@@ -682,6 +692,9 @@ class TrainingController(QObject):
             session.finish(trainer)
             self.diverged.emit(str(err))
             return "diverged"
+        except Exception:
+            session.finish(trainer, "failed")
+            raise
         session.finish(trainer)
         if trainer.stopped_reason == "stopped":
             return "stopped"
@@ -772,7 +785,7 @@ class TrainingController(QObject):
         self.node_health.emit(report)
 
     def _after_epoch(self, row: dict) -> None:
-        best = self._trainer.best
+        best = self._session.best = self._trainer.best   # saved or autosaved mid-run too
         self.epoch_done.emit({**row, "best_epoch": best.epoch if best else None})
         if row["train_acc"] <= self._chance + 0.02 and "chance" not in self._warned \
                 and self._trainer.optimizer.step_count >= CHANCE_AFTER_STEPS:

@@ -160,8 +160,11 @@ def cmd_train(args) -> int:
         raise UsageError(f"argument --translate: must be less than the Input's smallest spatial "
                          f"size ({min(spatial)}). Received: {args.translate}")
     train_range, val_range = _split(args, len(data.x))
-    session.settings.data = {"source": args.data, "train_range": f"{train_range[0]}:"
-                             f"{train_range[1]}", "val_range": f"{val_range[0]}:{val_range[1]}"}
+    if session.settings.early_stop and val_range[0] == val_range[1]:
+        raise UsageError("--early-stop needs validation data (--val-range)")
+    session.settings.data = {"source": args.data, **{
+        key: f"{a}:{b}" if a < b else "" for key, (a, b) in
+        (("train_range", train_range), ("val_range", val_range))}}
     trainer = session.trainer(data, train_range, val_range, epochs=args.epochs)
     bar = Progress("epoch", trainer.batches_per_epoch, not args.quiet)
     trainer.batch_listeners.append(lambda e: bar.update(

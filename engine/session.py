@@ -121,7 +121,7 @@ def data_choice(spec: dict | None) -> dict:
         return {}
     choice = {"source": spec["source"]}
     for key in ("train_range", "val_range"):
-        if spec.get(key):
+        if spec.get(key) and spec[key][0] < spec[key][1]:
             choice[key] = f"{spec[key][0]}:{spec[key][1]}"
     return choice
 
@@ -261,7 +261,8 @@ class Session:
         fitting = {k: v for k, v in old.items() if k in targets and v.shape == targets[k].shape}
         self.net.load_weights(fitting)
         if len(fitting) != len(targets):
-            self._stash = before
+            if before is not None:   # a second edit keeps the first one's trained state
+                self._stash = before
             self._clear_run()
         self.modified = self.modified or trained
 
@@ -368,7 +369,8 @@ class Session:
                        batch_size=s.batch_size, seed=s.seed, normalization=norm,
                        augmentation=Augmentation.from_dict(s.augmentation),
                        history=self.history, position=self.position, early_stop=s.early_stop,
-                       keep_best=s.keep_best, best=self.best)
+                       keep_best=s.keep_best,
+                       best=self.best if s.keep_best or s.early_stop else None)
 
     def finish(self, trainer: Trainer, ended_how: str | None = None) -> dict:
         """Take what a run reached (its weights live in the network already) and record the run

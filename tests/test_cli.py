@@ -191,3 +191,10 @@ def test_ctrl_c_saves_and_a_second_train_finishes_the_run_bit_exactly(tmp_path):
                        weights).returncode == 0
     same = np.array_equal(np.load(tmp_path / "best.npy"), np.load(tmp_path / "last.npy"))
     assert same == (a.best["epoch"] == 3)
+
+
+def test_early_stop_needs_validation_data(tmp_path):
+    result = run_cli("train", "shapes", "--data", "shapes:100", "--train-range", "0:100",
+                     "--early-stop", "2", "--epochs", "1")
+    assert result.returncode == 2 and "--early-stop needs validation data" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -76,3 +76,36 @@ def test_a_saved_model_reopens_with_its_settings_and_data_choice(tmp_path):
     assert again.trained and not again.interrupted
     assert data_choice(load_model(tmp_path / "m.h5").data_spec) == {
         "source": "shapes:120", "train_range": "0:100", "val_range": "100:120"}
+
+
+def test_two_edits_then_two_undos_bring_the_trained_state_back():
+    session, _ = trained()
+    history = session.history
+    graphs = []
+    for units in (65, 66):
+        edited = session.graph.copy()
+        edited.nodes["dense1"].params["units"] = units
+        graphs.append(edited)
+        session.adopt(edited)
+    session.adopt(graphs[0])
+    session.adopt(Session.from_template("shapes").graph)
+    assert session.trained and session.history is history
+
+
+def test_a_run_without_keep_best_drops_an_older_best():
+    session, data = trained()
+    session.settings.keep_best = True
+    trainer = session.trainer(data, (0, 100), (100, 120), epochs=1)
+    trainer.run()
+    session.finish(trainer)
+    assert session.best is not None
+    session.settings.keep_best = False
+    trainer = session.trainer(data, (0, 100), (100, 120), epochs=1)
+    trainer.run()
+    session.finish(trainer)
+    assert session.best is None
+
+
+def test_an_empty_validation_range_is_no_range():
+    assert data_choice({"source": "x", "train_range": [0, 800], "val_range": [0, 0]}) == {
+        "source": "x", "train_range": "0:800"}

@@ -607,7 +607,10 @@ class TrainPanel(QWidget):
         for widget in (self.source, self.samples, self.image_size, self.color, self.val_percent,
                        self.train_range, self.val_range, self.device, self.smoke_button,
                        self.start_button, self.reset_button, self.start_anyway,
-                       self.fix_model_data, self.fix_shape, self.fix_reset):
+                       self.fix_model_data, self.fix_shape, self.fix_reset, self.epochs,
+                       self.batch_size, self.optimizer, self.lr, self.schedule,
+                       self.weight_decay, self.translate, self.hflip, self.brightness,
+                       self.contrast, self.seed, self.early_stop, self.keep_best):
             # Start queues behind a loading dataset; the rest waits for it
             widget.setEnabled(not busy and (state != "loading" or widget is self.start_button))
         if not busy:

@@ -315,3 +315,26 @@ def test_file_export_and_import(window, qtbot, tmp_path, dialogs):
     norm = session.normalization_for(None, (0, 0))
     ours = session.net.forward(norm.apply(x))
     np.testing.assert_allclose(ours, onnx_out, atol=1e-4)
+
+
+def test_saving_during_a_run_keeps_it_marked_unsaved_and_refuses_an_edited_structure(
+        window, qtbot, tmp_path, dialogs):
+    path = trained_file(tmp_path / "model.h5")
+    assert window.open_file(path)
+    shown(qtbot, window)
+    train = window.training_panels["Train"]
+    train.smoke_first.setChecked(False)
+    train.epochs.setValue(50)
+    train.start_button.click()
+    qtbot.waitUntil(lambda: window.training.state == "training", timeout=RUN)
+    assert window.save_to(path)                   # between two batches
+    assert window.session.modified and window.isWindowModified()
+    assert not train.lr.isEnabled()               # the run's settings are fixed while it runs
+    window.document.set_param("dense2", "units", 5)
+    before = path.read_bytes()
+    dialogs.answer = QMessageBox.Save   # "the weights no longer fit: save anyway?"
+    assert not window.save_to(path)
+    assert "stop training to save" in dialogs.asked[-1][1] and path.read_bytes() == before
+    with qtbot.waitSignal(window.training.finished, timeout=RUN):
+        train.stop_button.click()
+    window.document.undo_stack.undo()
