@@ -8,6 +8,7 @@ training samples/s with the panels open versus headless (rounds alternate, to sh
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -23,10 +24,7 @@ from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow  # noqa: E402
 
 from designer.training import TrainingController, install_training_docks  # noqa: E402
-from engine.data import Augmentation, Normalization  # noqa: E402
-from engine.optim import Optimizer  # noqa: E402
 from engine.session import Session  # noqa: E402
-from engine.train import Trainer  # noqa: E402
 
 TICK_MS = 5
 
@@ -54,14 +52,13 @@ def wait(app: QApplication, condition, timeout: float) -> None:
         raise TimeoutError("the benchmark waited too long")
 
 
-def headless_rate(template: str, info, batches: int, batch_size: int) -> float:
-    """Samples/s of Trainer.run on this thread alone, over batches 3..batches (wall clock)."""
+def headless_rate(template: str, settings, info, batches: int) -> float:
+    """Samples/s of what `convdesigner train` runs, on this thread with no window: a fresh model
+    of the template trained with the designer session's own settings (optimizer, batch size,
+    augmentation, a validation pass each epoch), over batches 3..batches (wall clock)."""
     session = Session.open(template)
-    data = info.dataset
-    train = data.subset(*info.train_range)
-    trainer = Trainer(session.net, Optimizer("adam"), train.x, train.y, epochs=1000,
-                      batch_size=batch_size, normalization=Normalization.fit(train.x),
-                      augmentation=Augmentation())
+    session.settings = dataclasses.replace(settings, epochs=1000)
+    trainer = session.trainer(info.dataset, info.train_range, info.val_range)
     stamps: list[float] = []
 
     def listen(event):
@@ -70,7 +67,7 @@ def headless_rate(template: str, info, batches: int, batch_size: int) -> float:
             trainer.stop()
     trainer.batch_listeners.append(listen)
     trainer.run()
-    return (len(stamps) - 3) * batch_size / (stamps[-1] - stamps[2])
+    return (len(stamps) - 3) * settings.batch_size / (stamps[-1] - stamps[2])
 
 
 class TickProbe:
@@ -179,7 +176,8 @@ def main(argv=None) -> int:
     panels["Train"].set_data_spec(args.data)
     wait(app, lambda: controller.data is not None and controller.state == "idle", 600)
     info = controller.data
-    headless_rate(args.template, info, 4, args.batch_size)   # compile and warm the kernels
+    settings = controller.session.settings
+    headless_rate(args.template, settings, info, 4)   # compile and warm the kernels
 
     idle = tick_gaps(app, 5.0)
     results = {"template": args.template, "data": args.data, "layout": args.layout,
@@ -190,7 +188,7 @@ def main(argv=None) -> int:
         print(f"not training: longest stall {idle.max():.1f} ms, p99 "
               f"{np.percentile(idle, 99):.1f} ms (the machine's own noise)", flush=True)
     for _ in range(args.rounds):
-        headless = headless_rate(args.template, info, args.batches, args.batch_size)
+        headless = headless_rate(args.template, settings, info, args.batches)
         rate = gui_run(app, controller, panels, args.batches, probe=False)
         stalls = gui_run(app, controller, panels, args.batches)
         results["rounds"].append({"headless_samples_per_sec": headless,

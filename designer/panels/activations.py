@@ -19,6 +19,7 @@ from .common import (
     BACKGROUND,
     CHANNEL_COLOURS,
     ImageView,
+    PlotGrid,
     SamplePicker,
     SnapshotPanel,
     display_image,
@@ -71,8 +72,7 @@ class ActivationsPanel(SnapshotPanel):
         self.input_plot.addItem(self.input_region)
         self.maps_view = ImageView()
         self.maps_view.hovered.connect(self._hover_map)
-        self.maps_plots = pg.GraphicsLayoutWidget()
-        self.maps_plots.setBackground(BACKGROUND)
+        self.maps_plots = PlotGrid(aspect=2.5)
         self.maps_plots.scene().sigMouseMoved.connect(self._hover_plot)
         self.inputs = QStackedWidget()
         self.inputs.addWidget(self.input_view)
@@ -93,7 +93,6 @@ class ActivationsPanel(SnapshotPanel):
         self.payload: dict | None = None
         self.maps_shown = 0
         self._hovered: tuple[int, tuple[int, ...]] | None = None
-        self._plots: list[pg.PlotItem] = []
         self._hover_text = ""
         controller.node_selected.connect(self._node_selected)
         controller.sample_selected.connect(lambda _: self.invalidate())
@@ -106,7 +105,7 @@ class ActivationsPanel(SnapshotPanel):
         self.node.clear()
         self.input_view.clear_image()
         self.maps_view.clear_image()
-        self.maps_plots.clear()
+        self.maps_plots.clear_plots()
         self.info.clear()
         self.payload, self.maps_shown, self._hovered = None, 0, None
 
@@ -220,24 +219,14 @@ class ActivationsPanel(SnapshotPanel):
 
     def _draw_lines(self, act: np.ndarray) -> None:
         self.maps.setCurrentWidget(self.maps_plots)
-        self.maps_plots.clear()
-        self._plots = []
-        count = min(len(act), MAX_PLOTS)
-        self.maps_shown = count
-        columns = grid_columns(count, 2.5)
-        for c in range(count):
-            plot = self.maps_plots.addPlot(row=c // columns, col=c % columns)
-            plot.setTitle(str(c), size="7pt", color="#aaa")
-            plot.hideAxis("bottom")
-            plot.hideAxis("left")
-            plot.setMouseEnabled(False, False)
-            plot.plot(act[c], pen=pg.mkPen("#4fa3ff", width=1))
-            self._plots.append(plot)
+        shown = act[:MAX_PLOTS]
+        self.maps_shown = len(shown)
+        self.maps_plots.show_lines([[line] for line in shown], [pg.mkPen("#4fa3ff", width=1)],
+                                   titles=True)
 
     def _draw_vector(self, act: np.ndarray) -> None:
         self.maps.setCurrentWidget(self.maps_plots)
-        self.maps_plots.clear()
-        self._plots = []
+        self.maps_plots.clear_plots()
         self.maps_shown = 1
         plot = self.maps_plots.addPlot()
         plot.setLabel("bottom", "unit")
@@ -294,7 +283,7 @@ class ActivationsPanel(SnapshotPanel):
         self.show_unit(channel, index)
 
     def _hover_plot(self, pos) -> None:
-        for channel, plot in enumerate(self._plots):
+        for channel, plot in enumerate(self.maps_plots.plots):
             if plot.sceneBoundingRect().contains(pos):
                 x = int(round(plot.vb.mapSceneToView(pos).x()))
                 if 0 <= x < self.payload["activation"].shape[1]:

@@ -97,6 +97,46 @@ def rgb_from_nan(image: np.ndarray, background=(0.17, 0.18, 0.19)) -> np.ndarray
     return out
 
 
+class PlotGrid(pg.GraphicsLayoutWidget):
+    """Small line plots in a grid (one per channel or filter), built once per layout and then
+    updated in place: a PlotItem takes about 10 ms to build, and rebuilding 32 of them on every
+    snapshot held the window for 300 ms at a time while a 1-D network trained."""
+
+    def __init__(self, aspect: float = 1.0, zero_line: bool = False, parent=None):
+        super().__init__(parent)
+        self.setBackground(BACKGROUND)
+        self.aspect, self.zero_line = aspect, zero_line
+        self.plots: list[pg.PlotItem] = []
+        self._curves: list[list[pg.PlotDataItem]] = []
+        self._layout = None
+
+    def show_lines(self, series: list[list[np.ndarray]], pens: list, titles: bool = False) -> None:
+        """series[k]: plot k's lines, line j drawn with pens[j]; titles numbers the plots."""
+        layout = ([len(lines) for lines in series], titles)
+        if layout != self._layout:
+            self.clear_plots()
+            columns = grid_columns(len(series), self.aspect)
+            for k, lines in enumerate(series):
+                plot = self.addPlot(row=k // columns, col=k % columns)
+                if titles:
+                    plot.setTitle(str(k), size="7pt", color="#aaa")
+                plot.hideAxis("bottom")
+                plot.hideAxis("left")
+                plot.setMouseEnabled(False, False)
+                if self.zero_line:
+                    plot.addLine(y=0, pen=pg.mkPen("#555", width=1))
+                self.plots.append(plot)
+                self._curves.append([plot.plot(pen=pens[j]) for j in range(len(lines))])
+            self._layout = layout
+        for curves, lines in zip(self._curves, series, strict=True):
+            for curve, line in zip(curves, lines, strict=True):
+                curve.setData(line)
+
+    def clear_plots(self) -> None:
+        self.clear()
+        self.plots, self._curves, self._layout = [], [], None
+
+
 class SamplePicker(QSpinBox):
     """The validation sample the panels look at, shared through the controller: choosing one
     here selects it everywhere, and its range follows the loaded data."""

@@ -7,9 +7,9 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedWidget
 
 from .common import (
-    BACKGROUND,
     CHANNEL_COLOURS,
     ImageView,
+    PlotGrid,
     SnapshotPanel,
     grid_columns,
     rgb_from_nan,
@@ -54,8 +54,7 @@ class FiltersPanel(SnapshotPanel):
         top.addWidget(self.node, 1)
         self.info = status_label()
         self.images = ImageView()
-        self.plots = pg.GraphicsLayoutWidget()
-        self.plots.setBackground(BACKGROUND)
+        self.plots = PlotGrid(aspect=1.6, zero_line=True)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.images)
         self.stack.addWidget(self.plots)
@@ -73,7 +72,7 @@ class FiltersPanel(SnapshotPanel):
     def clear_view(self) -> None:
         self.node.clear()
         self.images.clear_image()
-        self.plots.clear()
+        self.plots.clear_plots()
         self.info.clear()
         self.shown = self.shown_node = None
 
@@ -111,14 +110,6 @@ class FiltersPanel(SnapshotPanel):
     def _show_1d(self, weight: np.ndarray) -> None:
         """Raw weights, so the sign shows: one small plot per filter, up to three channels."""
         self.stack.setCurrentWidget(self.plots)
-        self.plots.clear()
-        count = min(len(weight), MAX_PLOTS)
-        columns = grid_columns(count, 1.6)
-        for k in range(count):
-            plot = self.plots.addPlot(row=k // columns, col=k % columns)
-            plot.hideAxis("bottom")
-            plot.hideAxis("left")
-            plot.setMouseEnabled(False, False)
-            plot.addLine(y=0, pen=pg.mkPen("#555", width=1))
-            for c in range(min(3, weight.shape[1])):
-                plot.plot(weight[k, c], pen=pg.mkPen(CHANNEL_COLOURS[c], width=1.5))
+        channels = min(3, weight.shape[1])
+        self.plots.show_lines([list(w[:channels]) for w in weight[:MAX_PLOTS]],
+                              [pg.mkPen(CHANNEL_COLOURS[c], width=1.5) for c in range(channels)])
