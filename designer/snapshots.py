@@ -72,7 +72,9 @@ class Snapshots:
             if not session.trained:
                 raise ValueError("the confusion matrix appears once the model has trained an "
                                  "epoch")
-            predictions = inspect.predict_classes(net, x, normalization=norm)
+            predictions = params.get("predictions")   # the epoch's own validation pass
+            if predictions is None or len(predictions) != len(y):
+                predictions = inspect.predict_classes(net, x, normalization=norm)
             self.predictions = predictions
             names = list(info.dataset.class_names)
             # a network with more outputs than classes can still predict the extra ones

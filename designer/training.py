@@ -795,7 +795,7 @@ class TrainingController(QObject):
                 f"{row['epoch']} is what always guessing the largest class gives "
                 f"({self._chance:.1%}). Stop, then lower the learning rate or check the labels.")
         if self.confusion_at_epoch_end:
-            self._serve_snapshot("confusion", {})
+            self._serve_snapshot("confusion", {"predictions": self._trainer.val_predictions})
 
     def _serve(self) -> None:
         with self._lock:
@@ -816,7 +816,7 @@ class TrainingController(QObject):
                                            session, info, norm)
         except Exception as err:  # the panel shows it; the run goes on
             payload = {"error": str(err) or type(err).__name__}
-        payload.setdefault("params", params)
+        payload.setdefault("params", {k: v for k, v in params.items() if k != "predictions"})
         self._worker_snapshot.emit(kind, payload, session)
 
     def _relay_snapshot(self, kind: str, payload: dict, session) -> None:

@@ -81,10 +81,11 @@ def normalize_into(out: np.ndarray, x: np.ndarray, mean, std) -> np.ndarray:
 
 def evaluate(net: Network, x: np.ndarray, y: np.ndarray, batch_size: int = 256,
              normalization=None) -> dict:
-    """Loss and accuracy over a whole dataset, in evaluation mode."""
+    """Loss and accuracy over a whole dataset, in evaluation mode; with class labels also
+    "predictions", each sample's predicted class (what a confusion matrix counts)."""
     mean, std = (normalization.mean, normalization.std) if normalization else (None, None)
     buffer = np.empty((min(batch_size, len(x)), *x.shape[1:]), net.dtype)
-    total_loss, correct = 0.0, 0
+    total_loss, predictions = 0.0, []
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
         inputs = normalize_into(buffer[:len(xb)], xb, mean, std)
@@ -93,9 +94,13 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, batch_size: int = 256,
         loss, _ = losses.compute(net.loss_name, out, yb)
         total_loss += loss * len(xb)
         if out.ndim == 2 and y.ndim == 1:
-            correct += int(np.sum(np.argmax(out, axis=1) == yb))
+            predictions.append(np.argmax(out, axis=1))
     n = max(1, len(x))
-    return {"loss": total_loss / n, "accuracy": correct / n, "samples": len(x)}
+    result = {"loss": total_loss / n, "accuracy": 0.0, "samples": len(x)}
+    if predictions:
+        result["predictions"] = np.concatenate(predictions)
+        result["accuracy"] = int(np.sum(result["predictions"] == y)) / n
+    return result
 
 
 class Trainer:
@@ -115,6 +120,7 @@ class Trainer:
             raise ValueError("the training range is empty")
         self.net, self.optimizer = net, optimizer
         self.x, self.y, self.x_val, self.y_val = x_train, y_train, x_val, y_val
+        self.val_predictions: np.ndarray | None = None   # the last validation pass's classes
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
         self.normalization, self.augmentation = normalization, augmentation
         self.history = history if history is not None else {k: [] for k in HISTORY_KEYS}
@@ -278,6 +284,7 @@ class Trainer:
                 result = evaluate(self.net, self.x_val, self.y_val,
                                   normalization=self.normalization)
             row["val_loss"], row["val_acc"] = result["loss"], result["accuracy"]
+            self.val_predictions = result.get("predictions")
             if self.keep_best and math.isfinite(row["val_loss"]) and (
                     self.best is None or row["val_loss"] < self.best.val_loss):
                 self.best = Best(pos.epoch + 1, row["val_loss"], self.net.weights())

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine import Graph, compile_network
+from engine.inspect import predict_classes
 from engine.optim import Optimizer
 from engine.session import Session
 from engine.train import Trainer, TrainingDiverged, evaluate
@@ -228,6 +229,9 @@ def test_evaluate_counts_every_sample():
     result = evaluate(net, x, y, batch_size=16)
     assert result["samples"] == 37 and 0 <= result["accuracy"] <= 1
     assert math.isfinite(result["loss"])
+    # the classes it predicted: what the designer's confusion matrix reuses at an epoch end
+    np.testing.assert_array_equal(result["predictions"], predict_classes(net, x))
+    assert result["accuracy"] == np.mean(result["predictions"] == y)
 
 
 def test_each_run_has_its_own_schedule_and_patience(monkeypatch):

@@ -5,6 +5,7 @@ import pytest
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox
 
 from designer.panels import ActivationsPanel, CurvesPanel
+from designer.panels.activations import MAX_PLOTS
 from designer.training import TrainingController, install_training_docks
 from engine import Graph, compile_network
 from engine.data import Normalization, load_dataset
@@ -166,6 +167,33 @@ def test_receptive_field_after_conv5_pool2_conv5_is_14(qtbot):
         region = panel.show_unit(1, (4, 4))
         assert [s.stop - s.start for s in region] == [14, 14]
         assert panel.input_view.marks[0].rect().width() == 14
+    finally:
+        controller.shutdown()
+
+
+def test_line_plots_of_1d_maps_are_updated_in_place(qtbot):
+    """A 1-D network's per-channel plots are built once and then given new data: rebuilding
+    them on every snapshot held the window for 300 ms at a time during a run."""
+    controller = TrainingController(load_template("signal1d"))
+    try:
+        panel = ActivationsPanel(controller)
+        qtbot.addWidget(panel)
+        panel.show()
+        controller.session.settings.data = {"source": "signals:40"}
+        with qtbot.waitSignal(controller.data_loaded, timeout=RUN):
+            controller.load_data()
+        controller.select_node("conv1")
+        shown(qtbot, panel, node="conv1", sample=0)
+        plots = list(panel.maps_plots.plots)
+        assert len(plots) == panel.maps_shown == 16
+        controller.select_sample(1)
+        shown(qtbot, panel, node="conv1", sample=1)
+        assert panel.maps_plots.plots == plots   # the same PlotItems, new data
+        drawn = plots[3].listDataItems()[0].getData()[1]
+        np.testing.assert_array_equal(drawn, panel.payload["activation"][3])
+        controller.select_node("conv2")
+        shown(qtbot, panel, node="conv2")
+        assert len(panel.maps_plots.plots) == panel.maps_shown == min(32, MAX_PLOTS)   # anew
     finally:
         controller.shutdown()
 
