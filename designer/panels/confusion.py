@@ -54,6 +54,8 @@ class ConfusionPanel(SnapshotPanel):
         self.matrix: np.ndarray | None = None
         self.cell: dict | None = None
         self._texts: list[pg.TextItem] = []
+        self._cells: list[list[pg.TextItem]] = []   # the counts, updated in place each epoch
+        self._layout = None
         controller.snapshot_ready.connect(self._cell_ready)
 
     def showEvent(self, event) -> None:
@@ -66,13 +68,37 @@ class ConfusionPanel(SnapshotPanel):
 
     def clear_view(self) -> None:
         self.matrix_view.clear_image()
-        for text in self._texts:
-            self.matrix_view.box.removeItem(text)
-        self._texts = []
+        self._remove_labels()
         self.cell_view.clear_image()
         self.cell_plots.clear()
         self.info.clear()
         self.matrix = self.cell = None
+
+    def _remove_labels(self) -> None:
+        for text in self._texts:
+            self.matrix_view.box.removeItem(text)
+        self._texts, self._cells, self._layout = [], [], None
+
+    def _label(self, class_names, predicted_names) -> None:
+        """The class names and a text item per cell (about 120 of them for 10 classes: built
+        once per set of classes, since building them takes a tenth of a second)."""
+        self._remove_labels()
+
+        def label(text, x, y, anchor, colour="#d0d3d8", angle=0):
+            item = pg.TextItem(text, color=colour, anchor=anchor, angle=angle)
+            item.setPos(x, y)
+            self.matrix_view.box.addItem(item)
+            self._texts.append(item)
+            return item
+        for r, name in enumerate(class_names):
+            label(name, -0.1, r + 0.5, (1, 0.5))
+            self._cells.append([label("", c + 0.5, r + 0.5, (0.5, 0.5))
+                                for c in range(len(predicted_names))])
+        for c, name in enumerate(predicted_names):
+            label(name, c + 0.5, -0.1, (0, 0.5), angle=45)
+        label("true \u2193  predicted \u2192", -0.1, -0.1, (1, 1), "#8a8f98")
+        self.matrix_view.box.autoRange(padding=0.25)
+        self._layout = (class_names, predicted_names)
 
     def show_snapshot(self, payload: dict) -> None:
         self.message.clear()
@@ -82,24 +108,12 @@ class ConfusionPanel(SnapshotPanel):
         rows = matrix.sum(axis=1, keepdims=True)
         recall = matrix / np.maximum(rows, 1)
         self.matrix_view.set_image(recall.astype(np.float32), colormap="viridis")
-        for text in self._texts:
-            self.matrix_view.box.removeItem(text)
-        self._texts = []
-
-        def label(text, x, y, anchor, colour="#d0d3d8", angle=0):
-            item = pg.TextItem(text, color=colour, anchor=anchor, angle=angle)
-            item.setPos(x, y)
-            self.matrix_view.box.addItem(item)
-            self._texts.append(item)
-        for r in range(matrix.shape[0]):
-            label(payload["class_names"][r], -0.1, r + 0.5, (1, 0.5))
-            for c in range(matrix.shape[1]):
-                label(str(matrix[r, c]), c + 0.5, r + 0.5, (0.5, 0.5),
-                      "#111" if recall[r, c] > 0.6 else "#eee")
-        for c, name in enumerate(payload["predicted_names"]):
-            label(name, c + 0.5, -0.1, (0, 0.5), angle=45)
-        label("true \u2193  predicted \u2192", -0.1, -0.1, (1, 1), "#8a8f98")
-        self.matrix_view.box.autoRange(padding=0.25)
+        layout = (tuple(payload["class_names"]), tuple(payload["predicted_names"]))
+        if layout != self._layout:
+            self._label(*layout)
+        for r, row in enumerate(self._cells):
+            for c, item in enumerate(row):
+                item.setText(str(matrix[r, c]), "#111" if recall[r, c] > 0.6 else "#eee")
         total = int(matrix.sum())
         correct = int(np.trace(matrix[:, :matrix.shape[0]]))
         self.info.setText(f"validation after epoch {payload['epoch']}: {correct}/{total} right "

@@ -290,3 +290,31 @@ def test_a_data_shape_mismatch_is_explained_with_a_one_click_fix(qtbot, rig):
     train.fix_shape.click()         # no main window listening: the controller's graph takes it
     assert controller.graph.input_node.params["shape"] == [3, 32, 32]
     assert not train.fix_shape.isVisible()
+
+
+def test_confusion_counts_are_updated_in_place(qtbot):
+    """Each epoch's matrix rewrites the cells' counts; their ~120 text items are built only when
+    the classes change (building them held the window a tenth of a second every epoch)."""
+    from designer.panels import ConfusionPanel
+
+    controller = TrainingController(load_template("lenet5"))
+    try:
+        panel = ConfusionPanel(controller)
+        qtbot.addWidget(panel)
+        names = [str(k) for k in range(10)]
+        rng = np.random.default_rng(0)
+        payloads = [{"matrix": rng.integers(0, 50, (10, 10)), "class_names": names,
+                     "predicted_names": names, "epoch": epoch, "step": epoch}
+                    for epoch in (1, 2)]
+        panel.show_snapshot(payloads[0])
+        cells = [list(row) for row in panel._cells]
+        panel.show_snapshot(payloads[1])
+        assert panel._cells == cells
+        assert [[item.textItem.toPlainText() for item in row] for row in cells] == \
+            payloads[1]["matrix"].astype(str).tolist()
+        panel.show_snapshot({**payloads[1], "class_names": names[:3],
+                             "matrix": payloads[1]["matrix"][:3, :3],
+                             "predicted_names": names[:3]})
+        assert len(panel._cells) == 3 and panel._cells[0][0] is not cells[0][0]
+    finally:
+        controller.shutdown()
