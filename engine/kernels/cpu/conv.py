@@ -195,16 +195,15 @@ def conv_grad_weight_direct_cpu(src, dy, start, offsets, span, dweight, dbias):
     samples = src.shape[0]
     filters, ins, taps = dweight.shape
     filters_per_group = filters // (src.shape[1] // ins)
-    for job in prange(filters * ins + dbias.size):
-        if job >= filters * ins:
-            f = job - filters * ins
+    for job in prange(filters * ins):  # each job as long as the next: the threads share evenly
+        if dbias.size and job % ins == 0:
+            f = job // ins
             s0 = dbias.dtype.type(0)
             for n in range(samples):
                 d = dy[n, f, start:start + span]
                 for p in range(span):
                     s0 += d[p]
             dbias[f] = s0
-            continue
         f, j = job // ins, job % ins
         c = f // filters_per_group * ins + j
         t = 0
