@@ -109,14 +109,23 @@ def gui_run(app, controller, panels, batches: int, probe: bool = True) -> dict:
     which itself costs the training some throughput: rates are measured without it)."""
     train = panels["Train"]
     received: list[tuple[float, int]] = []
+    stopping: list[bool] = []
     ticks = TickProbe()
 
     def batch_done(payload):
+        # the rate ends at the report that stops the run: the last one comes after the run's
+        # end (recording it in the session), which no epoch of a longer run waits for
+        if stopping:
+            return
         received.append((time.perf_counter(), payload["step"]))
         if len(received) > 1 and payload["step"] - received[0][1] >= batches:
+            stopping.append(True)
             controller.stop()
 
     controller.batch_done.connect(batch_done)
+    controller.reset()   # from a fresh start, as the headless side: no epoch end in the window
+    wait(app, lambda: controller.state == "idle" and controller.session.position.epoch == 0
+         and controller.session.position.batch == 0, 60)
     train.smoke_first.setChecked(False)
     train.epochs.setValue(1000)
     start_step = (controller.session.optimizer.step_count
@@ -174,8 +183,13 @@ def main(argv=None) -> int:
     window.show()
     panels["Train"].batch_size.setValue(args.batch_size)
     panels["Train"].set_data_spec(args.data)
-    wait(app, lambda: controller.data is not None and controller.state == "idle", 600)
+    wait(app, lambda: controller.data is not None and controller.state == "idle"
+         and controller.data.dataset.source == args.data, 600)   # not the default one
     info = controller.data
+    per_epoch = -(-(info.train_range[1] - info.train_range[0]) // args.batch_size)
+    if args.batches >= per_epoch:
+        parser.error(f"--batches must stay within one epoch ({per_epoch} batches), so that "
+                     f"neither side's rate includes a validation pass")
     settings = controller.session.settings
     headless_rate(args.template, settings, info, 4)   # compile and warm the kernels
 
