@@ -23,6 +23,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow  # noqa: E402
 
+from designer.app import DOCK_OPTIONS  # noqa: E402
 from designer.training import TrainingController, install_training_docks  # noqa: E402
 from engine.session import Session  # noqa: E402
 
@@ -176,6 +177,7 @@ def main(argv=None) -> int:
 
     app = QApplication.instance() or QApplication([])
     window = QMainWindow()
+    window.setDockOptions(DOCK_OPTIONS)   # as the designer's window
     window.resize(1600, 1000)
     controller = TrainingController(Session.open(args.template).graph)
     panels = install_training_docks(window, controller)
