@@ -196,7 +196,7 @@ class CurvesPanel(QWidget):
         self.loss_plot.vb.disableAutoRange()
         self.loss_raw.setData(x, np.asarray(b["loss"], float))
         self.loss_smooth.setData(x, np.asarray(b["loss_s"], float))
-        self.loss_plot.vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+        self._fit_loss_range()
         self.acc_raw.setData(x, np.asarray(b["acc"], float))
         self.acc_smooth.setData(x, np.asarray(b["acc_s"], float))
         self.lr_curve.setData(x, np.asarray(b["lr"], float))
@@ -205,6 +205,20 @@ class CurvesPanel(QWidget):
             # from zero, so a constant rate reads as a flat line at its value
             self.lr_plot.setYRange(0, top * 1.1, padding=0)
             self.lr_plot.setLabel("left", f"lr 0..{top:.3g}")
+
+    def _fit_loss_range(self) -> None:
+        """Re-range the loss axis only when the curves leave it or fill less than half of it:
+        repainting an axis (ticks, labels, grid) costs the window more than the curves, and
+        following every batch's range repainted it twice a second."""
+        values = np.asarray(self.batch["loss"] + self.epochs["train_loss"]
+                            + self.epochs["val_loss"], float)
+        values = values[np.isfinite(values)]
+        if not values.size:
+            return
+        low, high = float(values.min()), float(values.max())
+        view_low, view_high = self.loss_plot.vb.viewRange()[1]
+        if low < view_low or high > view_high or high - low < 0.5 * (view_high - view_low):
+            self.loss_plot.setYRange(low, high, padding=0.08)
 
     def _redraw_epochs(self) -> None:
         e = {k: np.asarray(v, float) for k, v in self.epochs.items()}

@@ -318,3 +318,28 @@ def test_confusion_counts_are_updated_in_place(qtbot):
         assert len(panel._cells) == 3 and panel._cells[0][0] is not cells[0][0]
     finally:
         controller.shutdown()
+
+
+def test_loss_axis_moves_only_when_the_curves_leave_it(qtbot):
+    """Each redraw keeps the loss axis while the curves stay inside it and fill half of it (an
+    axis repaint costs the window more than the curves); it re-ranges when they leave it."""
+    controller = TrainingController(load_template("lenet5"))
+    try:
+        curves = CurvesPanel(controller)
+        qtbot.addWidget(curves)
+
+        def batches(first, losses):
+            return {"points": [(first + k / 100, loss, 0.5, 0.01, first * 100 + k)
+                               for k, loss in enumerate(losses)], "epochs": 3}
+        curves.add_batches(batches(0, [2.3, 2.0, 1.8]))
+        curves._redraw_batches()
+        low, high = curves.loss_plot.vb.viewRange()[1]
+        assert low <= 1.8 and high >= 2.3
+        curves.add_batches(batches(1, [1.9, 2.1]))
+        curves._redraw_batches()
+        assert curves.loss_plot.vb.viewRange()[1] == [low, high]
+        curves.add_batches(batches(2, [3.5]))
+        curves._redraw_batches()
+        assert curves.loss_plot.vb.viewRange()[1][1] >= 3.5
+    finally:
+        controller.shutdown()
