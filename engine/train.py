@@ -80,9 +80,10 @@ def normalize_into(out: np.ndarray, x: np.ndarray, mean, std) -> np.ndarray:
 
 
 def evaluate(net: Network, x: np.ndarray, y: np.ndarray, batch_size: int = 256,
-             normalization=None) -> dict:
-    """Loss and accuracy over a whole dataset, in evaluation mode; with class labels also
-    "predictions", each sample's predicted class (what a confusion matrix counts)."""
+             normalization=None, keep_predictions: bool = False) -> dict:
+    """Loss and accuracy over a whole dataset, in evaluation mode; with keep_predictions and
+    class labels also "predictions", each sample's predicted class (what a confusion matrix
+    counts)."""
     mean, std = (normalization.mean, normalization.std) if normalization else (None, None)
     buffer = np.empty((min(batch_size, len(x)), *x.shape[1:]), net.dtype)
     total_loss, predictions = 0.0, []
@@ -98,8 +99,10 @@ def evaluate(net: Network, x: np.ndarray, y: np.ndarray, batch_size: int = 256,
     n = max(1, len(x))
     result = {"loss": total_loss / n, "accuracy": 0.0, "samples": len(x)}
     if predictions:
-        result["predictions"] = np.concatenate(predictions)
-        result["accuracy"] = int(np.sum(result["predictions"] == y)) / n
+        classes = np.concatenate(predictions)
+        result["accuracy"] = int(np.sum(classes == y)) / n
+        if keep_predictions:
+            result["predictions"] = classes
     return result
 
 
@@ -282,7 +285,7 @@ class Trainer:
         if self.x_val is not None and len(self.x_val):
             with np.errstate(all="ignore"):
                 result = evaluate(self.net, self.x_val, self.y_val,
-                                  normalization=self.normalization)
+                                  normalization=self.normalization, keep_predictions=True)
             row["val_loss"], row["val_acc"] = result["loss"], result["accuracy"]
             self.val_predictions = result.get("predictions")
             if self.keep_best and math.isfinite(row["val_loss"]) and (

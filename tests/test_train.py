@@ -226,7 +226,7 @@ def test_first_loss_of_a_fresh_classifier_is_near_ln_classes():
 def test_evaluate_counts_every_sample():
     net = compile_network(small_graph())
     x, y = toy_data(n=37)
-    result = evaluate(net, x, y, batch_size=16)
+    result = evaluate(net, x, y, batch_size=16, keep_predictions=True)
     assert result["samples"] == 37 and 0 <= result["accuracy"] <= 1
     assert math.isfinite(result["loss"])
     # the classes it predicted: what the designer's confusion matrix reuses at an epoch end
