@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from . import losses
 from .graph import Graph
 from .network import Network, compile_network
 from .optim import Optimizer
@@ -49,7 +50,7 @@ def warm_up(graph: Graph, progress: Progress | None = None, backend: str = "cpu"
     done == total and label "". stop, checked between steps, ends the warm-up early (returns
     False). An invalid graph raises GraphValidationError, as compile_network does."""
     net = compile_network(graph, backend=backend)
-    total = 2 * len(net.order) + 2
+    total = 2 * len(net.order) + 3
     for done, label in enumerate(_steps(net, optimizer)):
         if stop is not None and stop.is_set():
             return False
@@ -93,6 +94,9 @@ def _steps(net: Network, optimizer: str) -> Iterator[str]:
                 pending.setdefault(src, []).append(grad)
 
     yield "evaluation forward"
-    net.run_forward(x, False)
+    out = backend.to_host(net.run_forward(x, False))
+    yield f"{net.loss_name} loss"
+    losses.compute(net.loss_name, out, np.zeros(len(out), np.int64) if out.ndim == 2
+                   else np.zeros_like(out))
     yield f"{optimizer} update"
     Optimizer(optimizer).step(net)

@@ -32,14 +32,14 @@ def test_progress_counts_every_step_up_to_the_total():
     calls = []
     assert warm_up(graph, progress=lambda *call: calls.append(call)) is True
     ops = [n for n in graph.topological_order() if graph.nodes[n].type not in ("Input", "Output")]
-    total = 2 * len(ops) + 2
+    total = 2 * len(ops) + 3
     assert [done for done, _, _ in calls] == list(range(total + 1))
     assert {t for _, t, _ in calls} == {total}
     labels = [label for _, _, label in calls]
     assert labels[0] == "conv1 (Conv2D) forward"
     assert labels[len(ops):len(ops) + 2] == ["dense2 (Dense) backward",
                                              "relu3 (Activation) backward"]
-    assert labels[-3:] == ["evaluation forward", "adam update", ""]
+    assert labels[-4:] == ["evaluation forward", "cross_entropy loss", "adam update", ""]
 
 
 @pytest.mark.parametrize("template", ["shapes", "resnet-mini", "inception-mini"])

@@ -58,14 +58,14 @@ def test_opening_a_template_prepares_its_kernels_with_progress(qtbot, window, sl
         assert indicator.label.text().startswith("Preparing kernels")
     reports = watcher.reports
     total = reports[-1][1]
-    assert total == 22 and reports[-1][:3] == (22, 22, "")
+    assert total == 23 and reports[-1][:3] == (23, 23, "")
     done = [r[0] for r in reports]
     assert done == sorted(done) and len(set(done)) > 3   # seen step by step, never backwards
     assert all(visible for *_, visible, _, _ in reports)
     assert all(text == f"Preparing kernels: {label}" for _, _, label, _, text, _ in reports[:-1])
     ticks = [r[-1] for r in reports]
     assert ticks[-1] > ticks[0]            # the event loop ran while the thread worked
-    assert not indicator.isVisible() and indicator.bar.value() == 22
+    assert not indicator.isVisible() and indicator.bar.value() == 23
     assert not window.warmup.busy
 
 
