@@ -343,3 +343,19 @@ def test_loss_axis_moves_only_when_the_curves_leave_it(qtbot):
         assert curves.loss_plot.vb.viewRange()[1][1] >= 3.5
     finally:
         controller.shutdown()
+
+
+def test_the_form_names_the_built_in_dataset_it_loaded(qtbot):
+    """With no dataset chosen, the built-in one the Input fits is loaded and the form says which
+    (it showed the first of the list, shapes, over signal data)."""
+    window = QMainWindow()
+    controller = TrainingController(load_template("signal1d"))
+    try:
+        train = install_training_docks(window, controller)["Train"]
+        qtbot.addWidget(window)
+        qtbot.waitUntil(lambda: controller.data is not None, timeout=RUN)   # the panel asked
+        assert controller.data.dataset.source.startswith("signals")
+        assert train.source.currentData() == "signals" and train.samples.isEnabled()
+        assert controller.session.settings.data["source"] == "signals"   # form and model agree
+    finally:
+        controller.shutdown()
