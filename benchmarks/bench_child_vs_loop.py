@@ -26,13 +26,16 @@ MNIST = ROOT.parent / "shared" / "data" / "mnist-10k"
 
 
 def bench_child() -> float:
+    errors = tempfile.TemporaryFile("w+")   # read only on failure: a pipe could fill and block
     child = subprocess.Popen(
         [sys.executable, "-c", _SERVER, json.dumps(["lenet5", 64, "cpu", True, 2])],
-        env=user_openmp_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    with child:
+        env=user_openmp_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
+        text=True, cwd=ROOT)
+    with child, errors:
         if child.stdout.readline().strip() != "ready":
-            raise SystemExit(f"the bench child failed: {child.stderr.read().strip()}")
+            child.wait()
+            errors.seek(0)
+            raise SystemExit(f"the bench child failed: {errors.read().strip()}")
         rates = []
         for _ in range(7):
             child.stdin.write("\n")

@@ -1,20 +1,28 @@
 """Losses over a batch: each returns (mean loss, gradient with respect to the network output)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Softmax cross-entropy on logits [N, C] with integer labels [N]; the batch mean."""
-    logits = np.ascontiguousarray(logits)
-    labels = np.asarray(labels, np.int64)
+    logits, labels = np.ascontiguousarray(logits), np.asarray(labels)
+    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError(f"cross_entropy takes logits [N, C] and one label per row. Received: "
+                         f"logits {list(logits.shape)}, labels {list(labels.shape)}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integer class indices. Received: {labels.dtype}")
     if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
         raise IndexError(f"labels must be class indices in 0..{logits.shape[1] - 1}. "
                          f"Received: {labels.min()}..{labels.max()}")
+    grad = np.empty(logits.shape, logits.dtype)
+    if not len(labels):
+        return math.nan, grad
     from .kernels.cpu.loss import cross_entropy_cpu  # numba: not for what only reads files
 
-    grad = np.empty(logits.shape, logits.dtype)
-    return float(cross_entropy_cpu(logits, labels, grad)), grad
+    return float(cross_entropy_cpu(logits, labels.astype(np.int64, copy=False), grad)), grad
 
 
 def mse(outputs: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:

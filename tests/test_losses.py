@@ -34,10 +34,16 @@ def test_cross_entropy_matches_numpy_and_finite_differences(n, classes):
     assert single == pytest.approx(want_loss, rel=1e-5)
 
 
-def test_cross_entropy_nan_and_bad_labels():
+def test_cross_entropy_nan_bad_labels_and_empty_batch():
     logits = np.zeros((4, 3), np.float32)
     for bad in (np.nan, np.inf):
         logits[2, 1] = bad
         assert np.isnan(losses.cross_entropy(logits, np.array([0, 1, 2, 0]))[0])
     with pytest.raises(IndexError, match="0..2"):
         losses.cross_entropy(np.zeros((2, 3), np.float32), np.array([0, 3]))
+    with pytest.raises(ValueError, match="one label per row"):   # never read past the labels
+        losses.cross_entropy(np.zeros((4, 3), np.float32), np.array([0, 1]))
+    with pytest.raises(ValueError, match="integer class indices"):
+        losses.cross_entropy(np.zeros((2, 3), np.float32), np.array([0.0, 1.9]))
+    loss, grad = losses.cross_entropy(np.zeros((0, 3), np.float32), np.zeros(0, np.int64))
+    assert np.isnan(loss) and grad.shape == (0, 3)

@@ -236,6 +236,7 @@ class CurvesPanel(QWidget):
         if len(shown) and not self.batch["x"]:
             self.lr_plot.setYRange(0, shown.max() * 1.1, padding=0)
             self.lr_plot.setLabel("left", f"lr 0..{shown.max():.3g}")
+        self._fit_loss_range()   # a validation loss may lie outside the batches' range
         self.best_line.setVisible(self.best_epoch is not None)
         if self.best_epoch is not None:
             self.best_line.setValue(self.best_epoch)

@@ -586,12 +586,14 @@ class TrainPanel(QWidget):
         self.data_shown = info
         ds = info.dataset
         name = ds.source.partition(":")[0]
-        if name in GENERATED and self.source.currentData() != name:
-            # the built-in dataset chosen for the Input (no source set): name it in the form
+        chosen = (self.controller.session.settings.data.get("source") or "").partition(":")[0]
+        if name in GENERATED and name == chosen and self.source.currentData() != name:
+            # the built-in dataset the controller chose for the Input: name it in the form
             blocked = self.source.blockSignals(True)
             self.source.setCurrentIndex(self.source.findData(name))
             self.source.blockSignals(blocked)
-            self._enable_source_options()
+            if not self.controller.busy:
+                self._enable_source_options()
         counts = ", ".join(f"{name} {t}/{v}" for name, t, v in
                            zip(ds.class_names, info.train_counts, info.val_counts, strict=True))
         lines = [f"<b>{len(ds)}</b> samples of shape <b>{shape_text(ds.input_shape)}</b>, "

@@ -341,6 +341,9 @@ def test_loss_axis_moves_only_when_the_curves_leave_it(qtbot):
         curves.add_batches(batches(2, [3.5]))
         curves._redraw_batches()
         assert curves.loss_plot.vb.viewRange()[1][1] >= 3.5
+        curves.add_epoch({"epoch": 1, "train_loss": 2.0, "train_acc": 0.5, "val_loss": 5.0,
+                          "val_acc": 0.4, "lr": 0.01})   # no batch redraw follows at a run's end
+        assert curves.loss_plot.vb.viewRange()[1][1] >= 5.0
     finally:
         controller.shutdown()
 

@@ -195,7 +195,9 @@ def conv_grad_weight_direct_cpu(src, dy, start, offsets, span, dweight, dbias):
     samples = src.shape[0]
     filters, ins, taps = dweight.shape
     filters_per_group = filters // (src.shape[1] // ins)
-    for job in prange(filters * ins):  # each job as long as the next: the threads share evenly
+    # a filter's bias sum rides in its first channel's job: as jobs of their own after the
+    # weight jobs, numba's static split handed them all to one thread and the weights to the other
+    for job in prange(filters * ins):
         if dbias.size and job % ins == 0:
             f = job // ins
             s0 = dbias.dtype.type(0)
