@@ -216,3 +216,13 @@ def test_network_without_kept_outputs_trains_identically():
         net.activation("conv2")
     health = layer_health(net)
     assert "mean" not in health["conv2"] and health["conv2"]["grad_norm"] > 0
+
+
+def test_thin_layers_take_their_input_gradient_directly():
+    """A GEMM with as few rows as the layer has channels (1-4) runs far below BLAS's rate: the
+    first layers of the templates get their input gradient (the API's dx) from the direct
+    kernel; wider layers keep BLAS or Winograd."""
+    for channels, filters, taps in ((1, 6, 25), (1, 16, 9), (3, 32, 9), (4, 64, 9)):
+        assert conv.choose_algorithms((1, 1, 1), channels, filters, taps)["grad_input"] == "direct"
+    assert conv.choose_algorithms((1, 1, 1), 6, 16, 25)["grad_input"] == "gemm"
+    assert conv.choose_algorithms((1, 1, 1), 32, 32, 9, True, 32)["grad_input"] == "winograd"
