@@ -555,6 +555,11 @@ class MainWindow(QMainWindow):
         window.show()
         return window
 
+    def _report_failure(self, verb: str, path: Path, err: Exception) -> None:
+        """One line in the log and a dialog: what could not be done to which file, and why."""
+        self.log.error(f"could not {verb} {path.name}: {err}")
+        QMessageBox.critical(self, f"Cannot {verb}", f"Could not {verb} {path}:\n\n{err}")
+
     def open_dialog(self) -> None:
         from engine.modelfile import prepare_reader
 
@@ -570,8 +575,7 @@ class MainWindow(QMainWindow):
         try:
             graph, session = load_document(path)
         except FileProblem as err:
-            self.log.error(f"could not open {path.name}: {err}")
-            QMessageBox.critical(self, "Cannot open file", f"Could not open {path}:\n\n{err}")
+            self._report_failure("open", path, err)
             return False
         if not self.maybe_save():
             return False
@@ -597,8 +601,7 @@ class MainWindow(QMainWindow):
         try:
             model = read_source(path)
         except (InteropError, ValueError, OSError) as err:
-            self.log.error(f"could not import {path.name}: {err}")
-            QMessageBox.critical(self, "Cannot import", f"Could not import {path}:\n\n{err}")
+            self._report_failure("import", path, err)
             return False
         if not self.maybe_save():
             return False
@@ -626,8 +629,7 @@ class MainWindow(QMainWindow):
         try:
             self.training.export(to, path, self.document.graph)
         except Exception as err:  # a refused graph, a full disk: one line for the user
-            self.log.error(f"could not export {path.name}: {err}")
-            QMessageBox.critical(self, "Cannot export", f"Could not export {path}:\n\n{err}")
+            self._report_failure("export", path, err)
             return False
         what = "the best epoch's weights" if self.session.best else "the current weights"
         self.log.info(f"exported {path} ({'ONNX' if to == 'onnx' else 'PyTorch code'}, {what})")
@@ -698,8 +700,7 @@ class MainWindow(QMainWindow):
             else:
                 graph.save_json(path)
         except Exception as err:  # disk full, permissions, a refused array: all for the user
-            self.log.error(f"could not save {path.name}: {err}")
-            QMessageBox.critical(self, "Cannot save file", f"Could not save {path}:\n\n{err}")
+            self._report_failure("save", path, err)
             return False
         if not is_model and self.session.trained:
             self.log.info(f"{path.name} holds the network only; save as .h5 to keep the weights")

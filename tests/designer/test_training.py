@@ -46,6 +46,19 @@ def shown(qtbot, panel, **expected):
         panel.payload.get(k) == v for k, v in expected.items()), timeout=RUN)
 
 
+def activations_panel(qtbot, graph, source):
+    """A controller for graph with its data loaded from source, and a shown Activations panel
+    (the caller shuts the controller down)."""
+    controller = TrainingController(graph)
+    panel = ActivationsPanel(controller)
+    qtbot.addWidget(panel)
+    panel.show()
+    controller.session.settings.data = {"source": source}
+    with qtbot.waitSignal(controller.data_loaded, timeout=RUN):
+        controller.load_data()
+    return controller, panel
+
+
 def test_train_shows_curves_and_current_filters_and_reopens(qtbot, rig, tmp_path):
     window, controller, panels = rig
     train, curves = panels["Train"], panels["Curves"]
@@ -154,14 +167,8 @@ def test_receptive_field_after_conv5_pool2_conv5_is_14(qtbot):
     assert field.size == (14, 14) and field.jump == (2, 2)
     assert [s.stop - s.start for s in field.region((3, 3), (28, 28))] == [14, 14]
 
-    controller = TrainingController(graph)
+    controller, panel = activations_panel(qtbot, graph, "shapes:40")
     try:
-        panel = ActivationsPanel(controller)
-        qtbot.addWidget(panel)
-        panel.show()
-        controller.session.settings.data = {"source": "shapes:40"}
-        with qtbot.waitSignal(controller.data_loaded, timeout=RUN):
-            controller.load_data()
         controller.select_node("c2")
         shown(qtbot, panel, node="c2")
         region = panel.show_unit(1, (4, 4))
@@ -174,14 +181,8 @@ def test_receptive_field_after_conv5_pool2_conv5_is_14(qtbot):
 def test_line_plots_of_1d_maps_are_updated_in_place(qtbot):
     """A 1-D network's per-channel plots are built once and then given new data: rebuilding
     them on every snapshot held the window for 300 ms at a time during a run."""
-    controller = TrainingController(load_template("signal1d"))
+    controller, panel = activations_panel(qtbot, load_template("signal1d"), "signals:40")
     try:
-        panel = ActivationsPanel(controller)
-        qtbot.addWidget(panel)
-        panel.show()
-        controller.session.settings.data = {"source": "signals:40"}
-        with qtbot.waitSignal(controller.data_loaded, timeout=RUN):
-            controller.load_data()
         controller.select_node("conv1")
         shown(qtbot, panel, node="conv1", sample=0)
         plots = list(panel.maps_plots.plots)
@@ -356,8 +357,8 @@ def test_the_form_names_the_built_in_dataset_it_loaded(qtbot):
     try:
         train = install_training_docks(window, controller)["Train"]
         qtbot.addWidget(window)
-        qtbot.waitUntil(lambda: controller.data is not None, timeout=RUN)   # the panel asked
-        assert controller.data.dataset.source.startswith("signals")
+        qtbot.waitUntil(lambda: train.data_shown is not None, timeout=RUN)   # the panel asked
+        assert train.data_shown.dataset.source.startswith("signals")
         assert train.source.currentData() == "signals" and train.samples.isEnabled()
         assert controller.session.settings.data["source"] == "signals"   # form and model agree
     finally:
