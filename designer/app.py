@@ -37,6 +37,7 @@ from .icons import action_icon
 from .layout import guess_direction
 from .log import LogPanel, install_excepthook
 from .palette import Palette
+from .panels.common import panel_dock
 from .problems import ProblemsPanel
 from .properties import PropertiesPanel, count_text, flops_text
 from .summary import SummaryPanel
@@ -119,9 +120,7 @@ class MainWindow(QMainWindow):
 
     # -- construction ---------------------------------------------------------------------
     def _dock(self, widget, title: str, area) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock-{title}")
-        dock.setWidget(widget)
+        dock = panel_dock(self, widget, title)
         others = [d for d in self.docks.values() if self.dockWidgetArea(d) == area]
         self.addDockWidget(area, dock)
         if others:

@@ -826,9 +826,10 @@ def install_training_docks(main_window, controller: TrainingController) -> dict:
     """Add the training panels to main_window as tabbed docks (through its add_panel when it has
     one) and ask before closing it during a run. Returns {title: panel widget}."""
     from PySide6.QtCore import QEvent, Qt
-    from PySide6.QtWidgets import QDockWidget, QMessageBox
+    from PySide6.QtWidgets import QMessageBox
 
     from .panels import make_panels
+    from .panels.common import panel_dock
 
     panels = make_panels(controller)
     docks = []
@@ -837,9 +838,7 @@ def install_training_docks(main_window, controller: TrainingController) -> dict:
         if hasattr(main_window, "add_panel"):
             dock = main_window.add_panel(widget, title, area)
         else:
-            dock = QDockWidget(title, main_window)
-            dock.setObjectName(f"dock-{title}")
-            dock.setWidget(widget)
+            dock = panel_dock(main_window, widget, title)
             main_window.addDockWidget(area, dock)
             same_area = [d for d in docks if main_window.dockWidgetArea(d) == area]
             if same_area:

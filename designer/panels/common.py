@@ -10,6 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (
+    QDockWidget,
     QGraphicsRectItem,
     QLabel,
     QSizePolicy,
@@ -229,10 +230,56 @@ class ImageView(pg.GraphicsLayoutWidget):
             self.marks.append(item)
 
 
-class SnapshotPanel(QWidget):
-    """A panel that shows one kind of snapshot. While visible it asks the controller for a new
+class DockedPanel(QWidget):
+    """A panel that knows whether it can be seen. Qt keeps a dock that lies behind another's
+    tab visible (moved off-screen), so panel_dock tells the panel when its tab comes to the
+    front or goes behind; seen() counts both, and seen_changed() is called when it changes."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._in_front = True
+        self._seen = False
+
+    def seen(self) -> bool:
+        return self._seen
+
+    def seen_changed(self, seen: bool) -> None:
+        """The panel came into view or left it (subclasses react)."""
+
+    def set_in_front(self, in_front: bool) -> None:
+        self._in_front = in_front
+        self._update_seen()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._update_seen()
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        self._update_seen()
+
+    def _update_seen(self) -> None:
+        seen = self._in_front and self.isVisible()
+        if seen != self._seen:
+            self._seen = seen
+            self.seen_changed(seen)
+
+
+def panel_dock(window, widget: QWidget, title: str) -> QDockWidget:
+    """A dock for widget; a DockedPanel hears when its tab comes to the front or goes behind."""
+    dock = QDockWidget(title, window)
+    dock.setObjectName(f"dock-{title}")
+    dock.setWidget(widget)
+    if isinstance(widget, DockedPanel):
+        dock.visibilityChanged.connect(widget.set_in_front)
+    return dock
+
+
+class SnapshotPanel(DockedPanel):
+    """A panel that shows one kind of snapshot. While seen it asks the controller for a new
     one at most every REFRESH_INTERVAL seconds during a run, once when a run ends, and whenever
-    its own settings change; only one request is outstanding at a time."""
+    its own settings change; only one request is outstanding at a time. A panel behind another
+    dock's tab neither asks nor draws."""
 
     kind = ""
     interval = REFRESH_INTERVAL
@@ -285,7 +332,7 @@ class SnapshotPanel(QWidget):
         self.controller.request(self.kind, **self.params())
 
     def _maybe_refresh(self, force: bool = False) -> None:
-        if not self.isVisible() or self._outstanding:
+        if not self.seen() or self._outstanding:
             return
         if force or (self.refresh_during_run
                      and time.perf_counter() - self._last_request >= self.interval):
@@ -301,9 +348,8 @@ class SnapshotPanel(QWidget):
         if state in ("idle", "paused"):
             self.invalidate()
 
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._dirty:
+    def seen_changed(self, seen: bool) -> None:
+        if seen and self._dirty:
             self._maybe_refresh(force=True)
 
     def _snapshot_ready(self, kind: str, payload: dict) -> None:

@@ -58,13 +58,9 @@ class ConfusionPanel(SnapshotPanel):
         self._layout = None
         controller.snapshot_ready.connect(self._cell_ready)
 
-    def showEvent(self, event) -> None:
-        self.controller.confusion_at_epoch_end = True
-        super().showEvent(event)
-
-    def hideEvent(self, event) -> None:
-        self.controller.confusion_at_epoch_end = False
-        super().hideEvent(event)
+    def seen_changed(self, seen: bool) -> None:
+        self.controller.confusion_at_epoch_end = seen
+        super().seen_changed(seen)
 
     def clear_view(self) -> None:
         self.matrix_view.clear_image()

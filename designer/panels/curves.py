@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout
 
-from .common import BACKGROUND, MUTED, status_label
+from .common import BACKGROUND, MUTED, DockedPanel, status_label
 
 SMOOTHING = 0.9   # exponential moving average of the per-batch values, debiased at the start
 REDRAW_MS = 500   # per-batch curves redraw at most twice a second: painting is the GUI's
@@ -27,7 +27,7 @@ class _Smoother:
         return self.value / (1 - SMOOTHING ** self.count)
 
 
-class CurvesPanel(QWidget):
+class CurvesPanel(DockedPanel):
     def __init__(self, controller, parent=None):
         super().__init__(parent)
         self.controller = controller
@@ -158,8 +158,12 @@ class CurvesPanel(QWidget):
             b["lr"].append(lr)
             b["loss_s"].append(self._smooth_loss(loss))
             b["acc_s"].append(self._smooth_acc(acc))
-        if not self._redraw_timer.isActive():
+        if self.seen() and not self._redraw_timer.isActive():
             self._redraw_timer.start()
+
+    def seen_changed(self, seen: bool) -> None:
+        if seen:   # the batches that came while behind another tab
+            self._redraw_batches()
 
     def _fix_x_range(self, end: float) -> None:
         """The whole history and the run to its last epoch on the x axis: the axes then stay as

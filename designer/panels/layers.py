@@ -79,12 +79,12 @@ class LayersPanel(SnapshotPanel):
         if not report or not any(entry["stats"] for entry in report.values()):
             return   # smoke-test problems carry no statistics; the Train panel lists them
         self.health = report
-        if self.isVisible():
+        if self.seen():
             self._fill_table()
 
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self.health:
+    def seen_changed(self, seen: bool) -> None:
+        super().seen_changed(seen)
+        if seen and self.health:
             self._fill_table()
 
     def _fill_table(self) -> None:

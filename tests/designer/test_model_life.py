@@ -180,6 +180,10 @@ def test_panels_start_over_on_new_and_open(window, qtbot, tmp_path):
     assert train_once(qtbot, window, epochs=3) == "completed"
     qtbot.waitUntil(lambda: any(e["stats"] for r in health for e in r.values()), timeout=RUN)
     layers.show_health(health[-1])
+    assert layers.table.rowCount() == 0   # behind the Curves tab
+    window.docks["Layers"].raise_()
+    qtbot.waitUntil(lambda: layers.table.rowCount() > 0)
+    assert "complete" in train.status.text()
     assert layers.table.rowCount() > 0 and "complete" in train.status.text()
 
     window.load_graph(Session.from_template("signal1d").graph, None,

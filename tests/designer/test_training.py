@@ -91,6 +91,31 @@ def test_train_shows_curves_and_current_filters_and_reopens(qtbot, rig, tmp_path
         reopened.shutdown()
 
 
+def test_panels_behind_a_tab_neither_ask_nor_draw_until_brought_forward(qtbot, rig):
+    window, controller, panels = rig   # Curves in front of the other bottom panels
+    train, curves, filters = panels["Train"], panels["Curves"], panels["Filters"]
+    assert curves.seen() and not filters.seen() and not panels["Confusion"].seen()
+    # the panels' first requests, from when the window opened
+    qtbot.waitUntil(lambda: not any(getattr(p, "_outstanding", False) for p in panels.values()),
+                    timeout=RUN)
+    asked = []
+    controller.snapshot_ready.connect(lambda kind, _payload: asked.append(kind))
+    train.smoke_first.setChecked(False)
+    train.epochs.setValue(3)
+    with qtbot.waitSignal(controller.finished, timeout=RUN):
+        train.start_button.click()
+    assert asked == [] and not controller.confusion_at_epoch_end
+    assert curves.batch_count == 24
+    qtbot.waitUntil(lambda: curves.loss_raw.xData is not None and curves.loss_raw.xData.size == 24)
+
+    before = filters.snapshots
+    show(window, "Filters")   # the trained filters, asked for as the tab comes forward
+    qtbot.waitUntil(lambda: filters.snapshots > before, timeout=RUN)
+    assert asked == ["filters"] and filters.seen() and not curves.seen()
+    show(window, "Confusion")
+    assert controller.confusion_at_epoch_end
+
+
 def test_pause_then_resume_continues_from_the_same_step(qtbot, rig):
     window, controller, panels = rig
     train = panels["Train"]
