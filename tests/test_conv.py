@@ -225,4 +225,4 @@ def test_thin_layers_take_their_input_gradient_directly():
     for channels, filters, taps in ((1, 6, 25), (1, 16, 9), (3, 32, 9), (4, 64, 9)):
         assert conv.choose_algorithms((1, 1, 1), channels, filters, taps)["grad_input"] == "direct"
     assert conv.choose_algorithms((1, 1, 1), 6, 16, 25)["grad_input"] == "gemm"
-    assert conv.choose_algorithms((1, 1, 1), 32, 32, 9, True, 32)["grad_input"] == "winograd"
+    assert conv.choose_algorithms((1, 1, 1), 32, 32, 9, True)["grad_input"] == "winograd"

@@ -35,11 +35,11 @@ choose_algorithms)."""
 WINOGRAD_TILES = 512
 """2x2 output tiles per Winograd GEMM (samples are batched until they reach it)."""
 
-WINOGRAD_CHANNELS = 16
-WINOGRAD_WIDTH = 32
-"""Winograd beats gemm once both GEMM dimensions (channels, filters) reach WINOGRAD_CHANNELS and
-the output is WINOGRAD_WIDTH wide: its transforms pay a fixed cost per row of tiles (at width
-16 it only ties gemm)."""
+WINOGRAD_CHANNELS = 32
+"""Winograd beats gemm once both GEMM dimensions (channels, filters) reach WINOGRAD_CHANNELS, at
+any width (64 channels at 8x8 forward 1.6 ms against gemm's 2.7, at 4x4 0.55 against 0.80; at
+16 channels it loses, 0.85 against 0.67 ms at 16x16: benchmarks/conv_layers.py and the same
+timing on single layers, batch 64, 2 threads)."""
 
 _FASTMATH = {"reassoc", "contract"}  # vectorised dot products: only the order of a sum changes
 
@@ -335,7 +335,7 @@ def conv_col2im_cpu(cols, dx, n0, geo):
 
 @njit(nogil=True, cache=True)
 def conv_winograd_weight_cpu(weight, u):
-    """u[4*r + c, o, i] = (G w G^T)[r, c] for w = weight[o, i] as 3x3 (weight: [O, I, 9])."""
+    """u[4*r + c, i, o] = (G w G^T)[r, c] for w = weight[o, i] as 3x3 (weight: [O, I, 9])."""
     t = np.empty((4, 3), u.dtype)
     for o in range(weight.shape[0]):
         for i in range(weight.shape[1]):
@@ -346,124 +346,105 @@ def conv_winograd_weight_cpu(weight, u):
                 t[2, j] = 0.5 * (w[j] - w[3 + j] + w[6 + j])
                 t[3, j] = w[6 + j]
             for r in range(4):
-                u[4 * r, o, i] = t[r, 0]
-                u[4 * r + 1, o, i] = 0.5 * (t[r, 0] + t[r, 1] + t[r, 2])
-                u[4 * r + 2, o, i] = 0.5 * (t[r, 0] - t[r, 1] + t[r, 2])
-                u[4 * r + 3, o, i] = t[r, 2]
+                u[4 * r, i, o] = t[r, 0]
+                u[4 * r + 1, i, o] = 0.5 * (t[r, 0] + t[r, 1] + t[r, 2])
+                u[4 * r + 2, i, o] = 0.5 * (t[r, 0] - t[r, 1] + t[r, 2])
+                u[4 * r + 3, i, o] = t[r, 2]
+
+
+_WINOGRAD_ROWS = ((0, 2, 1), (1, 2, 0), (2, 1, 1), (1, 3, 1))
+"""Row r of B^T d is d[a] + sign * d[b] for (a, b, sign) = _WINOGRAD_ROWS[r]; sign 0: +, 1: -."""
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _winograd_columns(e, o, v0, v1, v2, v3):
-    # one row of B^T d, split into even (e) and odd (o) columns, times B, for every tile
-    for tw in range(v0.size):
-        v0[tw] = e[tw] - e[tw + 1]
-        v1[tw] = o[tw] + e[tw + 1]
-        v2[tw] = e[tw + 1] - o[tw]
-        v3[tw] = o[tw] - o[tw + 1]
+def _winograd_term(out, d00, d01, d10, d11, sign_a, sign_b):
+    # one (B^T d B)[r, c] for every channel: 4 rows of channels in, one out (few enough
+    # pointers for LLVM to vectorise; all 16 in one loop were too many to check for overlap)
+    for ch in range(out.size):
+        out[ch] = (d00[ch] + sign_b * d01[ch]) + sign_a * (d10[ch] + sign_b * d11[ch])
 
 
 @njit(nogil=True, cache=True)
-def conv_winograd_input_cpu(x, v, n0, pad_h, pad_w, tiles_h, tiles_w):
-    """v[4*r + c, ch, tile] = (B^T d B)[r, c] for the 4x4 tile d of x[n0 + i, ch] (zero-padded)
-    whose top-left input cell is (2*th - pad_h, 2*tw - pad_w); x: [N, C, 1, H, W]."""
-    channels, height, width = x.shape[1], x.shape[3], x.shape[4]
-    tiles = tiles_h * tiles_w
-    span = 2 * tiles_w + 2
-    lo, hi = max(0, pad_w), max(0, min(span, width + pad_w))  # columns that hold input
-    d = np.zeros((4, span), x.dtype)  # the tile row's 4 input rows, zero-padded
-    even = np.empty((4, tiles_w + 1), x.dtype)  # B^T d, split into even and odd columns
-    odd = np.empty((4, tiles_w + 1), x.dtype)
-    for i in range(v.shape[2] // tiles):
+def conv_winograd_input_cpu(x, padded, v, n0, pad_h, pad_w):
+    """v[4*r + c, tile, ch] = (B^T d B)[r, c] for the 4x4 tile d of x[n0 + i, ch] (zero-padded)
+    whose top-left input cell is (2*th - pad_h, 2*tw - pad_w); x: [N, C, 1, H, W]. The samples
+    are first copied channels-last into padded [m, 2*tiles_h + 2, 2*tiles_w + 2, C], so that
+    the transform runs along rows of channels, vectorised (a 16x16 layer has rows of only 8
+    tiles): 11x faster than along rows of tiles for 32 or 64 channels."""
+    m, rows, cols, channels = padded.shape
+    height, width = x.shape[3], x.shape[4]
+    tiles_h, tiles_w = (rows - 2) // 2, (cols - 2) // 2
+    h_lo, h_hi = max(0, pad_h), max(0, min(rows, height + pad_h))  # rows that hold input
+    w_lo, w_hi = max(0, pad_w), max(0, min(cols, width + pad_w))
+    signs = np.empty(2, v.dtype)
+    signs[0], signs[1] = 1, -1
+    for i in range(m):
+        p = padded[i]
+        for h in range(rows):
+            if h < h_lo or h >= h_hi:
+                p[h] = 0
+            else:
+                p[h, :w_lo] = 0
+                p[h, w_hi:] = 0
         for ch in range(channels):
             plane = x[n0 + i, ch, 0]
-            for th in range(tiles_h):
+            for h in range(h_lo, h_hi):
+                for w in range(w_lo, w_hi):
+                    p[h, w, ch] = plane[h - pad_h, w - pad_w]
+        for th in range(tiles_h):
+            for tw in range(tiles_w):
+                t = (i * tiles_h + th) * tiles_w + tw
+                h, w = 2 * th, 2 * tw
                 for r in range(4):
-                    h = 2 * th - pad_h + r
-                    row = d[r]
-                    if 0 <= h < height and lo < hi:
-                        src = plane[h, lo - pad_w:hi - pad_w]
-                        _fill(row[:lo], 0)
-                        _copy(row[lo:hi], src)
-                        _fill(row[hi:], 0)
-                    else:
-                        _fill(row, 0)
-                d0, d1, d2, d3 = d[0], d[1], d[2], d[3]
-                e0, e1, e2, e3 = even[0], even[1], even[2], even[3]
-                o0, o1, o2, o3 = odd[0], odd[1], odd[2], odd[3]
-                for q in range(tiles_w + 1):
-                    c = 2 * q
-                    e0[q], o0[q] = d0[c] - d2[c], d0[c + 1] - d2[c + 1]
-                    e1[q], o1[q] = d1[c] + d2[c], d1[c + 1] + d2[c + 1]
-                    e2[q], o2[q] = d2[c] - d1[c], d2[c + 1] - d1[c + 1]
-                    e3[q], o3[q] = d1[c] - d3[c], d1[c + 1] - d3[c + 1]
-                a, b = i * tiles + th * tiles_w, i * tiles + (th + 1) * tiles_w
-                _winograd_columns(e0, o0, v[0, ch, a:b], v[1, ch, a:b], v[2, ch, a:b],
-                                  v[3, ch, a:b])
-                _winograd_columns(e1, o1, v[4, ch, a:b], v[5, ch, a:b], v[6, ch, a:b],
-                                  v[7, ch, a:b])
-                _winograd_columns(e2, o2, v[8, ch, a:b], v[9, ch, a:b], v[10, ch, a:b],
-                                  v[11, ch, a:b])
-                _winograd_columns(e3, o3, v[12, ch, a:b], v[13, ch, a:b], v[14, ch, a:b],
-                                  v[15, ch, a:b])
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _interleave(dst, even, odd):
-    half = dst.size // 2
-    for k in range(half):
-        dst[2 * k] = even[k]
-        dst[2 * k + 1] = odd[k]
-    if dst.size % 2:
-        dst[dst.size - 1] = even[half]
+                    a1, a2, sign_a = _WINOGRAD_ROWS[r]
+                    for c in range(4):
+                        b1, b2, sign_b = _WINOGRAD_ROWS[c]
+                        _winograd_term(v[4 * r + c, t], p[h + a1, w + b1], p[h + a1, w + b2],
+                                       p[h + a2, w + b1], p[h + a2, w + b2], signs[sign_a],
+                                       signs[sign_b])
 
 
 @njit(nogil=True, cache=True)
-def conv_winograd_output_cpu(m, y, n0, tiles_h, tiles_w, bias, relu, clamp):
-    """y[n0 + i, o, 0] = A^T m A per 2x2 output tile (+ bias[o]; bias may be empty); relu (y's
-    shape, or empty) gets max(y, 0) too; with clamp y gets max(., 0) itself."""
-    outs, height = y.shape[1], y.shape[3]
-    tiles = tiles_h * tiles_w
-    rows = np.empty((4, tiles_w), m.dtype)  # output rows 2*th and 2*th + 1, even/odd columns
-    top_even, top_odd, bottom_even, bottom_odd = rows[0], rows[1], rows[2], rows[3]
-    for i in range(m.shape[2] // tiles):
+def conv_winograd_output_cpu(products, tiled, y, n0, bias, relu, clamp):
+    """y[n0 + i, o, 0] = A^T m A per 2x2 output tile, m = products[:, tile, o] (+ bias[o]; bias
+    may be empty); relu (y's shape, or empty) gets max(y, 0) too; with clamp y gets max(., 0)
+    itself. The tiles go channels-last through tiled [m, 2*tiles_h, 2*tiles_w, O] first."""
+    m, rows, cols, outs = tiled.shape
+    height, width = y.shape[3], y.shape[4]
+    tiles_h, tiles_w = rows // 2, cols // 2
+    for i in range(m):
+        q = tiled[i]
+        for th in range(tiles_h):
+            for tw in range(tiles_w):
+                t = (i * tiles_h + th) * tiles_w + tw
+                top, bottom = q[2 * th, 2 * tw:2 * tw + 2], q[2 * th + 1, 2 * tw:2 * tw + 2]
+                for o in range(outs):
+                    s0 = products[0, t, o] + products[4, t, o] + products[8, t, o]
+                    s1 = products[1, t, o] + products[5, t, o] + products[9, t, o]
+                    s2 = products[2, t, o] + products[6, t, o] + products[10, t, o]
+                    s3 = products[3, t, o] + products[7, t, o] + products[11, t, o]
+                    d0 = products[4, t, o] - products[8, t, o] - products[12, t, o]
+                    d1 = products[5, t, o] - products[9, t, o] - products[13, t, o]
+                    d2 = products[6, t, o] - products[10, t, o] - products[14, t, o]
+                    d3 = products[7, t, o] - products[11, t, o] - products[15, t, o]
+                    top[0, o], top[1, o] = s0 + s1 + s2, s1 - s2 - s3
+                    bottom[0, o], bottom[1, o] = d0 + d1 + d2, d1 - d2 - d3
         for o in range(outs):
             b = bias[o] if bias.size else 0
             plane = y[n0 + i, o, 0]
-            for th in range(tiles_h):
-                a0, a1 = i * tiles + th * tiles_w, i * tiles + (th + 1) * tiles_w
-                m0, m1, m2, m3 = m[0, o, a0:a1], m[1, o, a0:a1], m[2, o, a0:a1], m[3, o, a0:a1]
-                m4, m5, m6, m7 = m[4, o, a0:a1], m[5, o, a0:a1], m[6, o, a0:a1], m[7, o, a0:a1]
-                m8, m9, m10, m11 = (m[8, o, a0:a1], m[9, o, a0:a1], m[10, o, a0:a1],
-                                    m[11, o, a0:a1])
-                m12, m13, m14, m15 = (m[12, o, a0:a1], m[13, o, a0:a1], m[14, o, a0:a1],
-                                      m[15, o, a0:a1])
-                for tw in range(tiles_w):
-                    s0 = m0[tw] + m4[tw] + m8[tw]
-                    s1 = m1[tw] + m5[tw] + m9[tw]
-                    s2 = m2[tw] + m6[tw] + m10[tw]
-                    s3 = m3[tw] + m7[tw] + m11[tw]
-                    t0 = m4[tw] - m8[tw] - m12[tw]
-                    t1 = m5[tw] - m9[tw] - m13[tw]
-                    t2 = m6[tw] - m10[tw] - m14[tw]
-                    t3 = m7[tw] - m11[tw] - m15[tw]
-                    top_even[tw] = s0 + s1 + s2 + b
-                    top_odd[tw] = s1 - s2 - s3 + b
-                    bottom_even[tw] = t0 + t1 + t2 + b
-                    bottom_odd[tw] = t1 - t2 - t3 + b
-                for r in range(2):
-                    h = 2 * th + r
-                    if h < height:
-                        _interleave(plane[h], rows[2 * r], rows[2 * r + 1])
-                        if relu.size:
-                            clamp_into(relu[n0 + i, o, 0, h], plane[h])
-                        elif clamp:
-                            relu_in_place_cpu(plane[h])
+            for h in range(height):
+                for w in range(width):
+                    value = q[h, w, o] + b
+                    clamped = 0 if value < 0 else value
+                    plane[h, w] = clamped if clamp else value
+                    if relu.size:
+                        relu[n0 + i, o, 0, h, w] = clamped
 
 
 # -- the op ----------------------------------------------------------------------------------
 
-def choose_algorithms(stride, channels_per_group, filters_per_group, taps, winograd_ok=False,
-                      width=0) -> dict[str, str]:
+def choose_algorithms(stride, channels_per_group, filters_per_group, taps,
+                      winograd_ok=False) -> dict[str, str]:
     """One of ALGORITHMS per direction (forward, grad_input, grad_weight), from timings at batch
     64 on the templates' layers (benchmarks/conv_layers.py; min of interleaved repeats).
 
@@ -473,8 +454,8 @@ def choose_algorithms(stride, channels_per_group, filters_per_group, taps, winog
     than direct). Otherwise BLAS wins once its GEMM has more than a few rows: the input gradient
     of a layer with up to 4 channels per group, a GEMM of that many rows, is computed directly
     (what the Python API's backward and saliency ask of a first layer: lenet5's conv1 0.96 ->
-    0.21 ms, signal1d's 0.89 -> 0.39, vgg-small's 3.1 -> 2.7). Winograd beats gemm on wide 3x3
-    layers with many channels (see WINOGRAD_WIDTH)."""
+    0.21 ms, signal1d's 0.89 -> 0.39, vgg-small's 3.1 -> 2.7). Winograd beats gemm on 3x3
+    layers with many channels (see WINOGRAD_CHANNELS)."""
     if any(s != 1 for s in stride):
         return dict.fromkeys(("forward", "grad_input", "grad_weight"), "im2col")
     if FORCE_ALGORITHM == "winograd" and winograd_ok:
@@ -482,8 +463,7 @@ def choose_algorithms(stride, channels_per_group, filters_per_group, taps, winog
     if FORCE_ALGORITHM is not None:
         forced = "gemm" if FORCE_ALGORITHM == "winograd" else FORCE_ALGORITHM
         return dict.fromkeys(("forward", "grad_input", "grad_weight"), forced)
-    winograd = winograd_ok and width >= WINOGRAD_WIDTH \
-        and min(channels_per_group, filters_per_group) >= WINOGRAD_CHANNELS
+    winograd = winograd_ok and min(channels_per_group, filters_per_group) >= WINOGRAD_CHANNELS
     few_terms = channels_per_group * taps <= DIRECT_TERMS
     thin = ("direct" if filters_per_group <= 8 else "im2col") if few_terms else "gemm"
     input_direct = channels_per_group <= 4
@@ -525,8 +505,7 @@ class ConvOp(Op):
         self.tiles_out = (-(-self.out3[1] // 2), -(-self.out3[2] // 2))
         self.tiles_in = (-(-self.in3[1] // 2), -(-self.in3[2] // 2))
         self.algorithms = choose_algorithms(self.stride, self.channels_per_group,
-                                            self.filters_per_group, self.taps, self.winograd_ok,
-                                            min(self.in3[2], self.out3[2]))
+                                            self.filters_per_group, self.taps, self.winograd_ok)
         self.relu, self.keep_output = None, True
         self._flat_grid()
 
@@ -598,8 +577,8 @@ class ConvOp(Op):
                                                             self.filters * tiles_in)) + 1)
             out_elems = max(out_elems, int(scale * 16 * max(self.filters * tiles_out,
                                                             self.channels * tiles_in)) + 1)
-            self.u = np.empty((16, self.filters, self.channels), dtype)
-            self.u_t = np.empty((16, self.channels, self.filters), dtype)
+            self.u = np.empty((16, self.channels, self.filters), dtype)
+            self.u_t = np.empty((16, self.filters, self.channels), dtype)
         sums = groups * (cpg * self.taps + extra) * fpg
         if "gemm" in uses:  # the GEMM workers' own grids: a chunk of samples each
             self.xp_tiles = [self._grid(self.chunk, self.channels, 0)
@@ -609,6 +588,15 @@ class ConvOp(Op):
         self.scratch_sizes = {"cols": self.chunk * groups * col_elems,
                               "outs": self.chunk * groups * out_elems,
                               "partial": self.chunk * sums}
+        if "winograd" in uses:  # channels-last tiles: (grid, channels) of both directions
+            (out_h, out_w), (in_h, in_w) = self.tiles_out, self.tiles_in
+            sides = (((2 * out_h + 2) * (2 * out_w + 2), self.channels, 4 * out_h * out_w,
+                      self.filters), ((2 * in_h + 2) * (2 * in_w + 2), self.filters,
+                                      4 * in_h * in_w, self.channels))
+            self.scratch_sizes["tiles_in"] = self.winograd_chunk * max(
+                grid * ins for grid, ins, _, _ in sides)
+            self.scratch_sizes["tiles_out"] = self.winograd_chunk * max(
+                grid * outs for _, _, grid, outs in sides)
         self.sums = [np.empty(sums, dtype).reshape(groups, -1, fpg) for _ in range(self.workers)]
         self.weight_aug = np.empty((groups, fpg, cpg * self.taps + extra), dtype)
 
@@ -671,11 +659,15 @@ class ConvOp(Op):
         def work(worker, lo, hi):
             for n0 in range(lo, hi, self.winograd_chunk):
                 m = min(self.winograd_chunk, hi - n0)
-                v = self._view(self._scratch("cols"), 16, ins, m * count)
-                products = self._view(self._scratch("outs"), 16, outs, m * count)
-                conv_winograd_input_cpu(src, v, n0, pad[0], pad[1], *tiles)
-                np.matmul(u, v, out=products)
-                conv_winograd_output_cpu(products, out, n0, *tiles, bias,
+                padded = self._view(self._scratch("tiles_in"), m, 2 * tiles[0] + 2,
+                                    2 * tiles[1] + 2, ins)
+                v = self._view(self._scratch("cols"), 16, m * count, ins)
+                products = self._view(self._scratch("outs"), 16, m * count, outs)
+                tiled = self._view(self._scratch("tiles_out"), m, 2 * tiles[0], 2 * tiles[1],
+                                   outs)
+                conv_winograd_input_cpu(src, padded, v, n0, pad[0], pad[1])
+                np.matmul(v, u, out=products)
+                conv_winograd_output_cpu(products, tiled, out, n0, bias,
                                          self.no_relu if relu is None else relu, clamp)
 
         return work
