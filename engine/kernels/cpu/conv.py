@@ -18,7 +18,7 @@ ALGORITHMS = ("direct", "gemm", "im2col", "winograd")
 """direct: numba loops over the flat padded grid (stride 1); gemm: contiguous column copies from
 that grid + BLAS (stride 1); im2col: exact columns + BLAS, col2im for grad-input (any stride);
 winograd: F(2x2, 3x3) transforms + 16 BLAS GEMMs (2D 3x3, stride 1, no dilation or groups;
-forward and grad-input, with gemm for grad-weight)."""
+every direction)."""
 
 FORCE_ALGORITHM: str | None = None
 """One of ALGORITHMS to use for every direction it can serve (the tests check each path)."""
@@ -441,6 +441,75 @@ def conv_winograd_output_cpu(products, tiled, y, n0, bias, relu, clamp):
                         relu[n0 + i, o, 0, h, w] = clamped
 
 
+_WINOGRAD_A = ((1.0, 0.0), (1.0, 1.0), (1.0, -1.0), (0.0, -1.0))
+"""A (4x2): the adjoint of the output transform A^T m A takes a 2x2 tile of dY to A dY A^T."""
+_WINOGRAD_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
+"""G (4x3): the weight transform G w G^T."""
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _winograd_grad_term(out, q00, q01, q10, q11, a0, a1, b0, b1):
+    # one (A dY A^T)[r, c] for every filter (coefficients 0 or +-1)
+    for o in range(out.size):
+        out[o] = a0 * (b0 * q00[o] + b1 * q01[o]) + a1 * (b0 * q10[o] + b1 * q11[o])
+
+
+@njit(nogil=True, cache=True)
+def conv_winograd_dy_cpu(dy, tiled, dm, n0, dbias):
+    """dm[4*r + c, tile, o] = (A dY A^T)[r, c] for the 2x2 tile of dy[n0 + i, o] (zero beyond
+    the output), through tiled [m, 2*tiles_h, 2*tiles_w, O] channels-last; dbias (or an empty
+    array) gets dy's sums added."""
+    m, rows, cols, outs = tiled.shape
+    height, width = dy.shape[3], dy.shape[4]
+    tiles_h, tiles_w = rows // 2, cols // 2
+    coefficients = np.empty((4, 2), dm.dtype)
+    for r in range(4):
+        coefficients[r, 0], coefficients[r, 1] = _WINOGRAD_A[r]
+    for i in range(m):
+        q = tiled[i]
+        q[height:] = 0
+        q[:height, width:] = 0
+        for o in range(outs):
+            plane = dy[n0 + i, o, 0]
+            total = 0.0
+            for h in range(height):
+                for w in range(width):
+                    q[h, w, o] = plane[h, w]
+                    total += plane[h, w]
+            if dbias.size:
+                dbias[o] += total
+        for th in range(tiles_h):
+            for tw in range(tiles_w):
+                t = (i * tiles_h + th) * tiles_w + tw
+                top, bottom = q[2 * th], q[2 * th + 1]
+                for r in range(4):
+                    for c in range(4):
+                        _winograd_grad_term(dm[4 * r + c, t], top[2 * tw], top[2 * tw + 1],
+                                            bottom[2 * tw], bottom[2 * tw + 1],
+                                            coefficients[r, 0], coefficients[r, 1],
+                                            coefficients[c, 0], coefficients[c, 1])
+
+
+@njit(nogil=True, cache=True)
+def conv_winograd_weight_grad_cpu(du, dweight):
+    """dweight[o, i] (3x3, flat) = G^T du[:, i, o] G: the gradient of the weight from that of
+    its transform u (du: [16, I, O])."""
+    g = np.empty((4, 3), du.dtype)
+    for r in range(4):
+        g[r, 0], g[r, 1], g[r, 2] = _WINOGRAD_G[r]
+    half = np.empty((3, 4), du.dtype)   # G^T du
+    for o in range(dweight.shape[0]):
+        for i in range(dweight.shape[1]):
+            for a in range(3):
+                for c in range(4):
+                    half[a, c] = (g[0, a] * du[c, i, o] + g[1, a] * du[4 + c, i, o]
+                                  + g[2, a] * du[8 + c, i, o] + g[3, a] * du[12 + c, i, o])
+            for a in range(3):
+                for b in range(3):
+                    dweight[o, i, 3 * a + b] = (half[a, 0] * g[0, b] + half[a, 1] * g[1, b]
+                                                + half[a, 2] * g[2, b] + half[a, 3] * g[3, b])
+
+
 # -- the op ----------------------------------------------------------------------------------
 
 def choose_algorithms(stride, channels_per_group, filters_per_group, taps,
@@ -459,7 +528,7 @@ def choose_algorithms(stride, channels_per_group, filters_per_group, taps,
     if any(s != 1 for s in stride):
         return dict.fromkeys(("forward", "grad_input", "grad_weight"), "im2col")
     if FORCE_ALGORITHM == "winograd" and winograd_ok:
-        return {"forward": "winograd", "grad_input": "winograd", "grad_weight": "gemm"}
+        return dict.fromkeys(("forward", "grad_input", "grad_weight"), "winograd")
     if FORCE_ALGORITHM is not None:
         forced = "gemm" if FORCE_ALGORITHM == "winograd" else FORCE_ALGORITHM
         return dict.fromkeys(("forward", "grad_input", "grad_weight"), forced)
@@ -469,7 +538,7 @@ def choose_algorithms(stride, channels_per_group, filters_per_group, taps,
     input_direct = channels_per_group <= 4
     return {"forward": "winograd" if winograd else thin,
             "grad_input": "winograd" if winograd else "direct" if input_direct else "gemm",
-            "grad_weight": thin}
+            "grad_weight": "winograd" if winograd else thin}
 
 
 class ConvOp(Op):
@@ -597,6 +666,11 @@ class ConvOp(Op):
                 grid * ins for grid, ins, _, _ in sides)
             self.scratch_sizes["tiles_out"] = self.winograd_chunk * max(
                 grid * outs for _, _, grid, outs in sides)
+            self.scratch_sizes["partial"] = max(self.scratch_sizes["partial"],
+                                                16 * self.channels * self.filters)
+            self.du_sums = [np.empty((16, self.channels, self.filters), dtype)
+                            for _ in range(self.workers)]
+            self.dbias_sums = [np.empty(self.filters, dtype) for _ in range(self.workers)]
         self.sums = [np.empty(sums, dtype).reshape(groups, -1, fpg) for _ in range(self.workers)]
         self.weight_aug = np.empty((groups, fpg, cpg * self.taps + extra), dtype)
 
@@ -759,10 +833,48 @@ class ConvOp(Op):
             pad = (2 - self.pad[1], 2 - self.pad[2])
             self._parallel(self._winograd_work(dy5, self.dx[:n], self.u_t, pad, self.tiles_in,
                                                self.no_bias), n)
+        if weight_algorithm == "winograd":
+            self._winograd_weight_grad(n, dy5)
         if uses & {"gemm", "im2col"}:
             self._backward_gemm(n, dy5, mask, input_algorithm, weight_algorithm)
         return [self.dx[:n].reshape(n, *self.spec.in_shapes[0])
                 if self.needs_input_grad[0] else None]
+
+    def _winograd_weight_grad(self, n, dy5) -> None:
+        """dU_k = V_k^T dM_k summed over the tiles (V: the input's transform as in forward, dM:
+        dY's, A dY A^T), then the weight's gradient G^T dU G: 16 GEMMs as long as the batch's
+        tiles instead of one as long as its positions (2.25x fewer multiply-adds)."""
+        channels, filters, tiles = self.channels, self.filters, self.tiles_out
+        count = tiles[0] * tiles[1]
+        bias = self.has_bias
+
+        def work(worker, lo, hi):
+            du, dbias = self.du_sums[worker], self.dbias_sums[worker]
+            du.fill(0)
+            dbias.fill(0)
+            for n0 in range(lo, hi, self.winograd_chunk):
+                m = min(self.winograd_chunk, hi - n0)
+                padded = self._view(self._scratch("tiles_in"), m, 2 * tiles[0] + 2,
+                                    2 * tiles[1] + 2, channels)
+                v = self._view(self._scratch("cols"), 16, m * count, channels)
+                dm = self._view(self._scratch("outs"), 16, m * count, filters)
+                tiled = self._view(self._scratch("tiles_out"), m, 2 * tiles[0], 2 * tiles[1],
+                                   filters)
+                part = self._view(self._scratch("partial"), 16, channels, filters)
+                conv_winograd_input_cpu(self.x5, padded, v, n0, self.pad[1], self.pad[2])
+                conv_winograd_dy_cpu(dy5, tiled, dm, n0, dbias if bias else self.no_bias)
+                np.matmul(v.transpose(0, 2, 1), dm, out=part)
+                np.add(du, part, out=du)
+
+        workers = self._parallel(work, n)
+        du = self.du_sums[0]
+        for other in self.du_sums[1:workers]:
+            np.add(du, other, out=du)
+        conv_winograd_weight_grad_cpu(du, self.grads["weight"].reshape(filters, channels, 9))
+        if bias:
+            np.copyto(self.grads["bias"], self.dbias_sums[0])
+            for other in self.dbias_sums[1:workers]:
+                np.add(self.grads["bias"], other, out=self.grads["bias"])
 
     def _backward_gemm(self, n, dy5, mask, input_algorithm, weight_algorithm) -> None:
         groups, cpg, fpg = self.groups, self.channels_per_group, self.filters_per_group
