@@ -386,12 +386,11 @@ def conv_winograd_input_cpu(x, padded, v, n0, pad_h, pad_w):
             else:
                 p[h, :w_lo] = 0
                 p[h, w_hi:] = 0
-        for h in range(h_lo, h_hi):   # row by row: a row of p stays in L1 (2.5x faster)
-            dst = p[h, w_lo:w_hi]
-            for ch in range(channels):
-                src = x[n0 + i, ch, 0, h - pad_h, w_lo - pad_w:w_hi - pad_w]
-                for w in range(src.size):
-                    dst[w, ch] = src[w]
+        for ch in range(channels):
+            plane = x[n0 + i, ch, 0]
+            for h in range(h_lo, h_hi):
+                for w in range(w_lo, w_hi):
+                    p[h, w, ch] = plane[h - pad_h, w - pad_w]
         for th in range(tiles_h):
             for tw in range(tiles_w):
                 t = (i * tiles_h + th) * tiles_w + tw
@@ -405,13 +404,6 @@ def conv_winograd_input_cpu(x, padded, v, n0, pad_h, pad_w):
                                        signs[sign_b])
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _sum3(out, a, b, c, sign):
-    # out = a + sign * (b + c) along a row of filters
-    for o in range(out.size):
-        out[o] = a[o] + sign * (b[o] + c[o])
-
-
 @njit(nogil=True, cache=True)
 def conv_winograd_output_cpu(products, tiled, y, n0, bias, relu, clamp):
     """y[n0 + i, o, 0] = A^T m A per 2x2 output tile, m = products[:, tile, o] (+ bias[o]; bias
@@ -420,35 +412,31 @@ def conv_winograd_output_cpu(products, tiled, y, n0, bias, relu, clamp):
     m, rows, cols, outs = tiled.shape
     height, width = y.shape[3], y.shape[4]
     tiles_h, tiles_w = rows // 2, cols // 2
-    rows_m = np.empty((8, outs), products.dtype)   # A^T m: rows 0 and 1, for every filter
-    plus, minus = np.ones(2, products.dtype)[0], -np.ones(2, products.dtype)[0]
-    s0, s1, s2, s3, d0, d1, d2, d3 = (rows_m[0], rows_m[1], rows_m[2], rows_m[3], rows_m[4],
-                                      rows_m[5], rows_m[6], rows_m[7])
     for i in range(m):
         q = tiled[i]
         for th in range(tiles_h):
             for tw in range(tiles_w):
                 t = (i * tiles_h + th) * tiles_w + tw
-                # loops of few arrays each, which LLVM vectorises along the filters
-                for j in range(4):
-                    _sum3(rows_m[j], products[j, t], products[4 + j, t], products[8 + j, t],
-                          plus)
-                    _sum3(rows_m[4 + j], products[4 + j, t], products[8 + j, t],
-                          products[12 + j, t], minus)
                 top, bottom = q[2 * th, 2 * tw:2 * tw + 2], q[2 * th + 1, 2 * tw:2 * tw + 2]
-                _sum3(top[0], s0, s1, s2, plus)
-                _sum3(top[1], s1, s2, s3, minus)
-                _sum3(bottom[0], d0, d1, d2, plus)
-                _sum3(bottom[1], d1, d2, d3, minus)
-        for h in range(height):
-            src = q[h]
-            for o in range(outs):
-                b = bias[o] if bias.size else 0
-                row = y[n0 + i, o, 0, h]
+                for o in range(outs):
+                    s0 = products[0, t, o] + products[4, t, o] + products[8, t, o]
+                    s1 = products[1, t, o] + products[5, t, o] + products[9, t, o]
+                    s2 = products[2, t, o] + products[6, t, o] + products[10, t, o]
+                    s3 = products[3, t, o] + products[7, t, o] + products[11, t, o]
+                    d0 = products[4, t, o] - products[8, t, o] - products[12, t, o]
+                    d1 = products[5, t, o] - products[9, t, o] - products[13, t, o]
+                    d2 = products[6, t, o] - products[10, t, o] - products[14, t, o]
+                    d3 = products[7, t, o] - products[11, t, o] - products[15, t, o]
+                    top[0, o], top[1, o] = s0 + s1 + s2, s1 - s2 - s3
+                    bottom[0, o], bottom[1, o] = d0 + d1 + d2, d1 - d2 - d3
+        for o in range(outs):
+            b = bias[o] if bias.size else 0
+            plane = y[n0 + i, o, 0]
+            for h in range(height):
                 for w in range(width):
-                    value = src[w, o] + b
+                    value = q[h, w, o] + b
                     clamped = 0 if value < 0 else value
-                    row[w] = clamped if clamp else value
+                    plane[h, w] = clamped if clamp else value
                     if relu.size:
                         relu[n0 + i, o, 0, h, w] = clamped
 
@@ -481,16 +469,15 @@ def conv_winograd_dy_cpu(dy, tiled, dm, n0, dbias):
         q = tiled[i]
         q[height:] = 0
         q[:height, width:] = 0
-        for h in range(height):
-            dst = q[h]
-            for o in range(outs):
-                src = dy[n0 + i, o, 0, h]
-                total = 0.0
+        for o in range(outs):
+            plane = dy[n0 + i, o, 0]
+            total = 0.0
+            for h in range(height):
                 for w in range(width):
-                    dst[w, o] = src[w]
-                    total += src[w]
-                if dbias.size:
-                    dbias[o] += total
+                    q[h, w, o] = plane[h, w]
+                    total += plane[h, w]
+            if dbias.size:
+                dbias[o] += total
         for th in range(tiles_h):
             for tw in range(tiles_w):
                 t = (i * tiles_h + th) * tiles_w + tw
