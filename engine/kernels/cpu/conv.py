@@ -603,6 +603,8 @@ class ConvOp(Op):
         self.input_offsets = self.margin + self.interior - self.tap_offsets[::-1]
         self.out_span = (self.out3[0] - 1) * s0 + (self.out3[1] - 1) * s1 + self.out3[2]
         self.in_span = (self.in3[0] - 1) * s0 + (self.in3[1] - 1) * s1 + self.in3[2]
+        # without padding the grid is the input itself: columns are gathered from it directly
+        self.unpadded = not any(self.pad_total)
 
     # -- buffers ------------------------------------------------------------------------------
     def allocate(self, batch):
@@ -650,8 +652,8 @@ class ConvOp(Op):
             self.u_t = np.empty((16, self.filters, self.channels), dtype)
         sums = groups * (cpg * self.taps + extra) * fpg
         if "gemm" in uses:  # the GEMM workers' own grids: a chunk of samples each
-            self.xp_tiles = [self._grid(self.chunk, self.channels, 0)
-                             for _ in range(self.workers)]
+            self.xp_tiles = None if self.unpadded else [
+                self._grid(self.chunk, self.channels, 0) for _ in range(self.workers)]
             self.dym_tiles = [self._grid(self.chunk, self.filters, self.margin)
                               for _ in range(self.workers)]
         self.scratch_sizes = {"cols": self.chunk * groups * col_elems,
@@ -692,6 +694,7 @@ class ConvOp(Op):
         (x,) = inputs
         n = x.shape[0]
         self.x5 = x.reshape(n, self.channels, *self.in3)
+        self.x_flat = self.x5.reshape(n, self.channels, -1) if self.unpadded else None
         y, relu, clamp = self._outputs(n)
         algorithm = self.algorithms["forward"]
         self.padded = algorithm == "direct"  # xp holds this batch for the direct grad-weight
@@ -746,6 +749,15 @@ class ConvOp(Op):
 
         return work
 
+    def _grid_of_x(self, worker, n0, m):
+        """(grid, first sample) holding samples n0..n0+m of the input on the flat padded grid:
+        the input itself when unpadded, else the worker's grid tile, embedded now."""
+        if self.unpadded:
+            return self.x_flat, n0
+        xp = self.xp_tiles[worker]
+        self._embed(self.x5, xp, n0, n0 + m, self.interior)
+        return xp, 0
+
     def _embed(self, src, grid, lo, hi, start, mask=None) -> None:
         """src[lo:hi] onto grid[:hi - lo] after `start` cells (masked by a fused ReLU's output)."""
         mask = self.no_relu if mask is None or not mask.size else mask[lo:hi]
@@ -764,11 +776,10 @@ class ConvOp(Op):
             def work(worker, lo, hi):
                 for n0 in range(lo, hi, self.chunk):
                     m = min(self.chunk, hi - n0)
-                    xp = self.xp_tiles[worker]
-                    self._embed(self.x5, xp, n0, n0 + m, self.interior)
                     cols = self._view(self._scratch("cols"), m, groups, rows + extra, span)
                     out = self._view(self._scratch("outs"), m, groups, fpg, span)
-                    conv_gather_cpu(xp, cols, 0, self.tap_offsets, span)
+                    grid, first = self._grid_of_x(worker, n0, m)
+                    conv_gather_cpu(grid, cols, first, self.tap_offsets, span)
                     np.matmul(self.weight_aug, cols, out=out)
                     conv_extract_cpu(out.reshape(m, self.filters, span), y5[n0:n0 + m],
                                      *self.grid_strides, relu[n0:n0 + m] if relu.size else relu,
@@ -906,10 +917,9 @@ class ConvOp(Op):
                     np.matmul(weight.transpose(0, 2, 1), dy4[n0:n0 + m], out=cols)
                     conv_col2im_cpu(cols, dx5, n0, self.geo)
                 if weight_algorithm == "gemm":
-                    xp = self.xp_tiles[worker]
-                    self._embed(self.x5, xp, n0, n0 + m, self.interior)
                     cols = self._view(self._scratch("cols"), m, groups, rows + extra, out_span)
-                    conv_gather_cpu(xp, cols, 0, self.tap_offsets, out_span)
+                    grid, first = self._grid_of_x(worker, n0, m)
+                    conv_gather_cpu(grid, cols, first, self.tap_offsets, out_span)
                     dy = dym[:m, :, self.margin:self.margin + out_span]
                     dy = dy.reshape(m, groups, fpg, out_span)
                 elif weight_algorithm == "im2col":
