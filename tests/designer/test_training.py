@@ -310,6 +310,8 @@ def test_a_data_shape_mismatch_is_explained_with_a_one_click_fix(qtbot, rig):
     qtbot.waitUntil(lambda: train.data_shown is not None
                     and train.data_shown.dataset.source == "shapes-rgb:40", timeout=RUN)
     assert train.fix_shape.isVisible() and "3x32x32" in train.mismatch.text()
+    # the data is shown before the controller's "idle" arrives, which enables the button
+    qtbot.waitUntil(train.fix_shape.isEnabled, timeout=RUN)
     train.fix_shape.click()
     assert asked == [[3, 32, 32]]   # the main window applies it to its document
     controller.input_shape_requested.disconnect(asked.append)
