@@ -313,6 +313,7 @@ class MainWindow(QMainWindow):
         self.training.modified_changed.connect(self._model_changed)
         self.training.epoch_done.connect(lambda _: self._check_weights())
         self.training.warning.connect(self._training_warning)
+        self.training.warning_withdrawn.connect(self._training_warning_withdrawn)
         self.training.diverged.connect(self._training_warning)
         self.training.node_health.connect(self.scene.show_health)
         # room for the stacked curves and the image panels below the canvas
@@ -342,6 +343,10 @@ class MainWindow(QMainWindow):
 
     def _training_warning(self, message: str) -> None:
         self.log.warning(message)
+        self.statusBar().showMessage(message, 15000)
+
+    def _training_warning_withdrawn(self, message: str) -> None:
+        self.log.info(message)
         self.statusBar().showMessage(message, 15000)
 
     def _set_input_shape(self, shape: list) -> None:

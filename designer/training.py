@@ -39,6 +39,7 @@ HEALTH_SAMPLES = 16       # activation statistics on the first samples of the ba
 SMOKE_BATCH = 32
 DIVERGING = 10.0          # a smoothed loss this many times the run's first one: warn
 CHANCE_AFTER_STEPS = 50   # accuracy still at chance at an epoch's end after this many: warn
+LEARNING_MARGIN = 0.05    # a later epoch this far above chance withdraws that warning
 # During a run the worker gives the GIL back to the GUI (and takes it back) within 1 ms instead of
 # Python's 5: while the window's thread holds the GIL, a finished kernel waits for it with every
 # core idle, so long handoffs cost the training far more than the GUI's own CPU time.
@@ -164,6 +165,7 @@ class TrainingController(QObject):
     #                                      failed, failed
     diverged = Signal(str)               # the Trainer's message; the last good weights are kept
     warning = Signal(str)                # the run is likely going wrong (still running)
+    warning_withdrawn = Signal(str)      # a later epoch proved the last warning wrong: why
     smoke_done = Signal(object)          # engine.inspect.SmokeReport
     snapshot_ready = Signal(str, object)  # kind, payload dict ("error" key on failure)
     node_health = Signal(object)         # dict: node id -> {level, reasons, stats, tooltip}
@@ -680,6 +682,7 @@ class TrainingController(QObject):
         self._seen = 0
         self._first_loss = self._smoothed = None
         self._warned: set[str] = set()
+        self._standing_warning: str | None = None   # the kind of the last warning given
         self._chance = info.train_counts.max() / max(1, info.train_counts.sum())
         trainer.batch_listeners.append(self._after_batch)
         trainer.epoch_listeners.append(self._after_epoch)
@@ -712,6 +715,7 @@ class TrainingController(QObject):
         if self._smoothed > DIVERGING * max(self._first_loss, 1e-3) \
                 and "loss" not in self._warned:
             self._warned.add("loss")
+            self._standing_warning = "loss"
             self.warning.emit(
                 f"The loss is diverging: {self._smoothed:.3g}, up from {self._first_loss:.3g} at "
                 f"the start. Stop and lower the learning rate (now "
@@ -790,10 +794,17 @@ class TrainingController(QObject):
         if row["train_acc"] <= self._chance + 0.02 and "chance" not in self._warned \
                 and self._trainer.optimizer.step_count >= CHANCE_AFTER_STEPS:
             self._warned.add("chance")
+            self._standing_warning = "chance"
             self.warning.emit(
                 f"Not learning: training accuracy {row['train_acc']:.1%} after epoch "
                 f"{row['epoch']} is what always guessing the largest class gives "
                 f"({self._chance:.1%}). Stop, then lower the learning rate or check the labels.")
+        elif self._standing_warning == "chance" \
+                and row["train_acc"] > self._chance + LEARNING_MARGIN:
+            self._standing_warning = None
+            self.warning_withdrawn.emit(
+                f"Learning after all: training accuracy {row['train_acc']:.1%} after epoch "
+                f"{row['epoch']}, above the {self._chance:.1%} of guessing.")
         if self.confusion_at_epoch_end:
             self._serve_snapshot("confusion", {"predictions": self._trainer.val_predictions})
 

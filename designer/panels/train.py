@@ -167,6 +167,7 @@ class TrainPanel(QWidget):
         controller.smoke_done.connect(self._smoke_done)
         controller.error.connect(self._problem)
         controller.warning.connect(self._warn)
+        controller.warning_withdrawn.connect(self._withdraw_warning)
         controller.graph_changed.connect(self._show_mismatch)
         controller.modified_changed.connect(self._update_start)
         self._connect_fields()
@@ -538,6 +539,10 @@ class TrainPanel(QWidget):
         self.warning.setText(message)
         self.warning.setVisible(True)
         self.stop_now.setVisible(self.controller.busy)
+
+    def _withdraw_warning(self, _why: str) -> None:
+        self.warning.setVisible(False)
+        self.stop_now.setVisible(False)
 
     def _update_start(self) -> None:
         session = self.controller.session

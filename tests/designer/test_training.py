@@ -116,6 +116,36 @@ def test_panels_behind_a_tab_neither_ask_nor_draw_until_brought_forward(qtbot, r
     assert controller.confusion_at_epoch_end
 
 
+def test_a_not_learning_warning_is_withdrawn_once_the_run_learns(qtbot, rig):
+    """A first epoch at chance warns (stop and lower the learning rate); a later epoch clearly
+    above chance withdraws the warning and its Stop button, so nobody stops a run that learns."""
+    from types import SimpleNamespace
+
+    window, controller, panels = rig
+    train = panels["Train"]
+    said = []
+    controller.warning_withdrawn.connect(said.append)
+    controller._trainer = SimpleNamespace(best=None, val_predictions=None,
+                                          optimizer=SimpleNamespace(step_count=75))
+    controller._chance, controller._warned, controller._standing_warning = 0.255, set(), None
+    epoch = {"epoch": 1, "train_loss": 1.38, "train_acc": 0.243, "val_loss": 1.37,
+             "val_acc": 0.25, "seconds": 1.0, "samples_per_sec": 1.0, "lr": 0.01}
+    try:
+        controller._after_epoch(epoch)
+        qtbot.waitUntil(lambda: "Not learning" in train.warning.text() and
+                        not train.warning.isHidden())
+        controller._after_epoch({**epoch, "epoch": 2, "train_acc": 0.29})   # not clearly yet
+        qtbot.wait(50)
+        assert said == [] and not train.warning.isHidden()
+        controller._after_epoch({**epoch, "epoch": 3, "train_acc": 0.396})
+        qtbot.waitUntil(lambda: train.warning.isHidden())
+        assert said == ["Learning after all: training accuracy 39.6% after epoch 3, above the "
+                        "25.5% of guessing."]
+        assert train.stop_now.isHidden()
+    finally:
+        controller._trainer = None
+
+
 def test_pause_then_resume_continues_from_the_same_step(qtbot, rig):
     window, controller, panels = rig
     train = panels["Train"]
