@@ -10,27 +10,18 @@ import sys
 import threading
 import time
 import weakref
-from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QMetaMethod, QObject, QThread, Signal
 
 from engine import inspect
-from engine.data import (
-    GENERATED,
-    DataError,
-    Dataset,
-    fit_input,
-    generate,
-    load_dataset,
-    parse_range,
-)
+from engine.data import DataError, fit_input, load_dataset
 from engine.graph import Graph
 from engine.network import check_memory
-from engine.session import DataProblem, Session, data_choice
+from engine.session import Session, data_choice
 from engine.train import TrainingDiverged, normalize_into
 
+from .datachoice import DataInfo, builtin_dataset_for, find_devices, split_ranges
 from .snapshots import Snapshots, health_tooltip
 
 EMIT_INTERVAL = 0.2       # batch_done at most five times a second
@@ -52,80 +43,6 @@ def _shutdown_all() -> None:
     # a QThread still running when Python tears its object down aborts the process
     for controller in list(_controllers):
         controller.shutdown()
-
-
-@dataclass
-class DataInfo:
-    """A loaded dataset and its split, as the Train panel previews them; problem says why it
-    cannot train the model (None when it can)."""
-
-    dataset: Dataset
-    train_range: tuple[int, int]
-    val_range: tuple[int, int]
-    train_counts: np.ndarray
-    val_counts: np.ndarray
-    problem: DataProblem | None = None
-
-
-def split_ranges(choice: dict, n: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Train and validation ranges of a data choice (TrainingSettings.data): explicit "A:B" texts
-    win over the validation percentage."""
-    train_text, val_text = choice.get("train_range") or "", choice.get("val_range") or ""
-    percent = float(choice.get("val_percent", 20.0))
-    if train_text.strip():
-        train = parse_range(train_text, n)
-    else:
-        train = (0, n - int(round(n * percent / 100)))
-        if train[1] <= 0:
-            raise DataError(f"a validation share of {percent:g}% leaves no training samples "
-                            f"out of {n}")
-    if val_text.strip():
-        val = parse_range(val_text, n)
-    elif train_text.strip():
-        val = (0, 0)
-    else:
-        val = (train[1], n)
-    return train, val
-
-
-@cache
-def _generated_shape(name: str) -> tuple[int, ...]:
-    return generate(name, 4).input_shape
-
-
-def builtin_dataset_for(shape) -> str | None:
-    """The built-in generated dataset whose samples fit an Input shape, if one does."""
-    return next((name for name in GENERATED if _generated_shape(name) == tuple(shape)), None)
-
-
-def find_devices() -> tuple[list[tuple[str, str]], str]:
-    """[(device id, label)] with the CPU first and each CUDA GPU found, and a sentence saying why
-    there is no GPU ("" when there is one)."""
-    from engine.threads import available_cores
-
-    found = [("cpu", f"CPU ({available_cores()} cores)")]
-    try:
-        from engine.devices import cuda_devices
-    except ImportError:
-        cuda_devices = None
-    try:
-        if cuda_devices is not None:
-            gpus = list(cuda_devices())
-        else:
-            from numba import cuda
-
-            gpus = list(cuda.gpus) if cuda.is_available() else []
-    except Exception as err:  # a broken driver can fail detection in any way
-        return found, f"No GPU: CUDA detection failed ({err})."
-    for index, gpu in enumerate(gpus):
-        name = gpu.get("name") if isinstance(gpu, dict) else getattr(gpu, "name", gpu)
-        if isinstance(name, bytes):
-            name = name.decode()
-        found.append((f"cuda:{index}", f"GPU {index}: {name}"))
-    if len(found) == 1:
-        return found, ("No GPU: no NVIDIA GPU with a working CUDA driver was found, so training "
-                       "runs on the CPU.")
-    return found, ""
 
 
 class _Worker(QThread):
