@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -148,7 +149,7 @@ def gui_run(app, controller, panels, batches: int, probe: bool = True) -> dict:
     wait(app, lambda: controller.state == "idle", 3600)
     cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
     ticks.stop()
-    gaps_ms, end_ms = ticks.split(stopping[0])
+    gaps_ms, end_ms = ticks.split(stopping[0] if stopping else math.inf)   # ended by itself
     controller.batch_done.disconnect(batch_done)
     (t0, s0), (t1, s1) = received[1], received[-1]
     batch = train.batch_size.value()
