@@ -129,7 +129,8 @@ def gui_run(app, controller, panels, batches: int, probe: bool = True) -> dict:
         if stopping:
             return
         received.append((time.perf_counter(), payload["step"]))
-        if len(received) > 1 and payload["step"] - received[0][1] >= batches:
+        # three reports at least: the rate runs from the second to the last
+        if len(received) > 2 and payload["step"] - received[0][1] >= batches:
             stopping.append(time.perf_counter())
             controller.stop()
 
