@@ -312,9 +312,10 @@ class MainWindow(QMainWindow):
         self.training.input_shape_requested.connect(self._set_input_shape)
         self.training.modified_changed.connect(self._model_changed)
         self.training.epoch_done.connect(lambda _: self._check_weights())
-        self.training.warning.connect(self._training_warning)
-        self.training.warning_withdrawn.connect(self._training_warning_withdrawn)
-        self.training.diverged.connect(self._training_warning)
+        self.training.warning.connect(self._training_message)
+        self.training.warning_withdrawn.connect(
+            lambda message: self._training_message(message, logging.INFO))
+        self.training.diverged.connect(self._training_message)
         self.training.node_health.connect(self.scene.show_health)
         # room for the stacked curves and the image panels below the canvas
         self.training_panels["Curves"].setMinimumHeight(170)
@@ -341,12 +342,9 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._check_weights()
 
-    def _training_warning(self, message: str) -> None:
-        self.log.warning(message)
-        self.statusBar().showMessage(message, 15000)
-
-    def _training_warning_withdrawn(self, message: str) -> None:
-        self.log.info(message)
+    def _training_message(self, message: str, level: int = logging.WARNING) -> None:
+        """A message about the run in the Log and, for 15 s, the status bar."""
+        self.log.log(level, message)
         self.statusBar().showMessage(message, 15000)
 
     def _set_input_shape(self, shape: list) -> None:

@@ -557,23 +557,37 @@ class ConvOp(Op):
 
     def _winograd_work(self, src, out, u, pad, tiles, bias, relu=None, clamp=False):
         """A worker's loop: transform its samples' tiles, 16 GEMMs, transform back into out."""
-        ins, outs, count = src.shape[1], out.shape[1], tiles[0] * tiles[1]
+        ins, outs = src.shape[1], out.shape[1]
 
         def work(worker, lo, hi):
             for n0 in range(lo, hi, self.winograd_chunk):
                 m = min(self.winograd_chunk, hi - n0)
-                padded = self._view(self._scratch("tiles_in"), m, 2 * tiles[0] + 2,
-                                    2 * tiles[1] + 2, ins)
-                v = self._view(self._scratch("cols"), 16, m * count, ins)
-                products = self._view(self._scratch("outs"), 16, m * count, outs)
-                tiled = self._view(self._scratch("tiles_out"), m, 2 * tiles[0], 2 * tiles[1],
-                                   outs)
+                padded, v, products, tiled = self._winograd_buffers(m, tiles, ins, outs)
                 conv_winograd_input_cpu(src, padded, v, n0, pad[0], pad[1])
                 np.matmul(v, u, out=products)
                 conv_winograd_output_cpu(products, tiled, out, n0, bias,
                                          self.no_relu if relu is None else relu, clamp)
 
         return work
+
+    def _winograd_buffers(self, m, tiles, ins, outs):
+        """The calling worker's scratch for a chunk of m samples on tiles (rows, columns): the
+        input channels-last and padded, its transform, the GEMM products (or dY's transform)
+        and the output tiles channels-last."""
+        count = m * tiles[0] * tiles[1]
+        return (self._view(self._scratch("tiles_in"), m, 2 * tiles[0] + 2, 2 * tiles[1] + 2,
+                           ins),
+                self._view(self._scratch("cols"), 16, count, ins),
+                self._view(self._scratch("outs"), 16, count, outs),
+                self._view(self._scratch("tiles_out"), m, 2 * tiles[0], 2 * tiles[1], outs))
+
+    @staticmethod
+    def _summed(parts: list, workers: int) -> np.ndarray:
+        """The first `workers` per-worker partial sums added into the first, which is returned."""
+        total = parts[0]
+        for other in parts[1:workers]:
+            np.add(total, other, out=total)
+        return total
 
     def _grid_of_x(self, worker, n0, m):
         """(grid, first sample) holding samples n0..n0+m of the input on the flat padded grid:
@@ -682,7 +696,6 @@ class ConvOp(Op):
         dY's, A dY A^T), then the weight's gradient G^T dU G: 16 GEMMs as long as the batch's
         tiles instead of one as long as its positions (2.25x fewer multiply-adds)."""
         channels, filters, tiles = self.channels, self.filters, self.tiles_out
-        count = tiles[0] * tiles[1]
         bias = self.has_bias
 
         def work(worker, lo, hi):
@@ -691,12 +704,7 @@ class ConvOp(Op):
             dbias.fill(0)
             for n0 in range(lo, hi, self.winograd_chunk):
                 m = min(self.winograd_chunk, hi - n0)
-                padded = self._view(self._scratch("tiles_in"), m, 2 * tiles[0] + 2,
-                                    2 * tiles[1] + 2, channels)
-                v = self._view(self._scratch("cols"), 16, m * count, channels)
-                dm = self._view(self._scratch("outs"), 16, m * count, filters)
-                tiled = self._view(self._scratch("tiles_out"), m, 2 * tiles[0], 2 * tiles[1],
-                                   filters)
+                padded, v, dm, tiled = self._winograd_buffers(m, tiles, channels, filters)
                 part = self._view(self._scratch("partial"), 16, channels, filters)
                 conv_winograd_input_cpu(self.x5, padded, v, n0, self.pad[1], self.pad[2])
                 conv_winograd_dy_cpu(dy5, tiled, dm, n0, dbias if bias else self.no_bias)
@@ -704,14 +712,10 @@ class ConvOp(Op):
                 np.add(du, part, out=du)
 
         workers = self._parallel(work, n)
-        du = self.du_sums[0]
-        for other in self.du_sums[1:workers]:
-            np.add(du, other, out=du)
-        conv_winograd_weight_grad_cpu(du, self.grads["weight"].reshape(filters, channels, 9))
+        conv_winograd_weight_grad_cpu(self._summed(self.du_sums, workers),
+                                      self.grads["weight"].reshape(filters, channels, 9))
         if bias:
-            np.copyto(self.grads["bias"], self.dbias_sums[0])
-            for other in self.dbias_sums[1:workers]:
-                np.add(self.grads["bias"], other, out=self.grads["bias"])
+            np.copyto(self.grads["bias"], self._summed(self.dbias_sums, workers))
 
     def _backward_gemm(self, n, dy5, mask, input_algorithm, weight_algorithm) -> None:
         groups, cpg, fpg = self.groups, self.channels_per_group, self.filters_per_group
@@ -762,9 +766,7 @@ class ConvOp(Op):
 
         workers = self._parallel(work, n)
         if weight_algorithm in ("gemm", "im2col"):
-            total = self.sums[0]
-            for other in self.sums[1:workers]:
-                np.add(total, other, out=total)
+            total = self._summed(self.sums, workers)
             np.copyto(self.grads["weight"].reshape(groups, fpg, rows),
                       total[:, :rows].transpose(0, 2, 1))
             if extra:

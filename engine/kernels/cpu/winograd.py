@@ -1,6 +1,8 @@
 """Winograd F(2x2, 3x3) for ConvOp: 16 products per 2x2 outputs instead of 36 (2D 3x3, stride
-1, no dilation or groups), in all three directions. The transforms run channels-last, one output
-element of a tile per loop along a row of channels, which LLVM vectorises."""
+1, no dilation or groups), in all three directions: Y = A^T [(G w G^T) * (B^T d B)] A over 4x4
+input tiles d that step by 2 (Lavin & Gray, 2016); the weight gradient is its adjoint. The
+transforms run channels-last, one output element of a tile per loop along a row of channels,
+which LLVM vectorises."""
 from __future__ import annotations
 
 import numpy as np
