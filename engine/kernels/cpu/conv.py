@@ -13,18 +13,23 @@ from ...modules.conv import conv_geometry
 from ...modules.registry import Op
 from .elementwise import clamp_into, relu_in_place_cpu, relu_into_cpu, relu_mask_cpu
 from .winograd import (
+    A_T,
+    PRODUCTS,
+    STEP,
+    TILE,
     conv_winograd_dy_cpu,
     conv_winograd_input_cpu,
     conv_winograd_output_cpu,
     conv_winograd_weight_cpu,
     conv_winograd_weight_grad_cpu,
+    winograd_outputs,
 )
 from .workers import scratch, split, worker_count
 
 ALGORITHMS = ("direct", "gemm", "im2col", "winograd")
 """direct: numba loops over the flat padded grid (stride 1); gemm: contiguous column copies from
 that grid + BLAS (stride 1); im2col: exact columns + BLAS, col2im for grad-input (any stride);
-winograd: F(2x2, 3x3) transforms (winograd.py) + 16 BLAS GEMMs (2D 3x3, stride 1, no dilation
+winograd: F(4x4, 3x3) transforms (winograd.py) + 36 BLAS GEMMs (2D 3x3, stride 1, no dilation
 or groups; every direction)."""
 
 FORCE_ALGORITHM: str | None = None
@@ -39,8 +44,8 @@ DIRECT_TERMS = 32
 """Up to this many (channel, tap) terms per output, GEMMs are too thin for BLAS (see
 choose_algorithms)."""
 
-WINOGRAD_TILES = 512
-"""2x2 output tiles per Winograd GEMM (samples are batched until they reach it)."""
+WINOGRAD_TILES = 128
+"""4x4 output tiles per Winograd GEMM (samples are batched until they reach it)."""
 
 WINOGRAD_CHANNELS = 32
 """Winograd beats gemm once both GEMM dimensions (channels, filters) reach WINOGRAD_CHANNELS, at
@@ -397,8 +402,8 @@ class ConvOp(Op):
                             np.int64)
         self.winograd_ok = (self.kernel == (1, 3, 3) and self.in3[0] == 1 and self.groups == 1
                             and self.dilation == (1, 1, 1) and self.stride == (1, 1, 1))
-        self.tiles_out = (-(-self.out3[1] // 2), -(-self.out3[2] // 2))
-        self.tiles_in = (-(-self.in3[1] // 2), -(-self.in3[2] // 2))
+        self.tiles_out = (-(-self.out3[1] // STEP), -(-self.out3[2] // STEP))
+        self.tiles_in = (-(-self.in3[1] // STEP), -(-self.in3[2] // STEP))
         self.algorithms = choose_algorithms(self.stride, self.channels_per_group,
                                             self.filters_per_group, self.taps, self.winograd_ok)
         self.relu, self.keep_output = None, True
@@ -470,12 +475,13 @@ class ConvOp(Op):
             tiles_out, tiles_in = math.prod(self.tiles_out), math.prod(self.tiles_in)
             self.winograd_chunk = max(1, min(share, WINOGRAD_TILES // min(tiles_out, tiles_in)))
             scale = self.winograd_chunk / self.chunk
-            col_elems = max(col_elems, int(scale * 16 * max(self.channels * tiles_out,
-                                                            self.filters * tiles_in)) + 1)
-            out_elems = max(out_elems, int(scale * 16 * max(self.filters * tiles_out,
-                                                            self.channels * tiles_in)) + 1)
-            self.u = np.empty((16, self.channels, self.filters), dtype)
-            self.u_t = np.empty((16, self.filters, self.channels), dtype)
+            col_elems = max(col_elems, int(scale * PRODUCTS * max(
+                self.channels * tiles_out, self.filters * tiles_in)) + 1)
+            out_elems = max(out_elems, int(scale * PRODUCTS * max(
+                self.filters * tiles_out, self.channels * tiles_in)) + 1)
+            self.a_t = A_T.astype(dtype)
+            self.u = np.empty((PRODUCTS, self.channels, self.filters), dtype)
+            self.u_t = np.empty((PRODUCTS, self.filters, self.channels), dtype)
         sums = groups * (cpg * self.taps + extra) * fpg
         if "gemm" in uses:  # the GEMM workers' own grids: a chunk of samples each
             self.xp_tiles = None if self.unpadded else [
@@ -487,16 +493,18 @@ class ConvOp(Op):
                               "partial": self.chunk * sums}
         if "winograd" in uses:  # channels-last tiles: (grid, channels) of both directions
             (out_h, out_w), (in_h, in_w) = self.tiles_out, self.tiles_in
-            sides = (((2 * out_h + 2) * (2 * out_w + 2), self.channels, 4 * out_h * out_w,
-                      self.filters), ((2 * in_h + 2) * (2 * in_w + 2), self.filters,
-                                      4 * in_h * in_w, self.channels))
+            sides = (((STEP * out_h + 2) * (STEP * out_w + 2), self.channels,
+                      STEP * STEP * out_h * out_w, self.filters),
+                     ((STEP * in_h + 2) * (STEP * in_w + 2), self.filters,
+                      STEP * STEP * in_h * in_w, self.channels))
             self.scratch_sizes["tiles_in"] = self.winograd_chunk * max(
                 grid * ins for grid, ins, _, _ in sides)
             self.scratch_sizes["tiles_out"] = self.winograd_chunk * max(
                 grid * outs for _, _, grid, outs in sides)
+            self.scratch_sizes["across"] = self.scratch_sizes["tiles_out"] * TILE // STEP
             self.scratch_sizes["partial"] = max(self.scratch_sizes["partial"],
-                                                16 * self.channels * self.filters)
-            self.du_sums = [np.empty((16, self.channels, self.filters), dtype)
+                                                PRODUCTS * self.channels * self.filters)
+            self.du_sums = [np.empty((PRODUCTS, self.channels, self.filters), dtype)
                             for _ in range(self.workers)]
             self.dbias_sums = [np.empty(self.filters, dtype) for _ in range(self.workers)]
         self.sums = [np.empty(sums, dtype).reshape(groups, -1, fpg) for _ in range(self.workers)]
@@ -556,7 +564,7 @@ class ConvOp(Op):
         return relu, self.no_relu, True
 
     def _winograd_work(self, src, out, u, pad, tiles, bias, relu=None, clamp=False):
-        """A worker's loop: transform its samples' tiles, 16 GEMMs, transform back into out."""
+        """A worker's loop: transform its samples' tiles, 36 GEMMs, transform back into out."""
         ins, outs = src.shape[1], out.shape[1]
 
         def work(worker, lo, hi):
@@ -565,7 +573,10 @@ class ConvOp(Op):
                 padded, v, products, tiled = self._winograd_buffers(m, tiles, ins, outs)
                 conv_winograd_input_cpu(src, padded, v, n0, pad[0], pad[1])
                 np.matmul(v, u, out=products)
-                conv_winograd_output_cpu(products, tiled, out, n0, bias,
+                outputs = tiled.reshape(STEP * STEP, -1, outs)
+                across = self._view(self._scratch("across"), STEP, TILE, outputs[0].size)
+                winograd_outputs(self.a_t, products, across, outputs.reshape(STEP * STEP, -1))
+                conv_winograd_output_cpu(outputs, out, n0, *tiles, bias,
                                          self.no_relu if relu is None else relu, clamp)
 
         return work
@@ -575,11 +586,12 @@ class ConvOp(Op):
         input channels-last and padded, its transform, the GEMM products (or dY's transform)
         and the output tiles channels-last."""
         count = m * tiles[0] * tiles[1]
-        return (self._view(self._scratch("tiles_in"), m, 2 * tiles[0] + 2, 2 * tiles[1] + 2,
-                           ins),
-                self._view(self._scratch("cols"), 16, count, ins),
-                self._view(self._scratch("outs"), 16, count, outs),
-                self._view(self._scratch("tiles_out"), m, 2 * tiles[0], 2 * tiles[1], outs))
+        return (self._view(self._scratch("tiles_in"), m, STEP * tiles[0] + 2,
+                           STEP * tiles[1] + 2, ins),
+                self._view(self._scratch("cols"), PRODUCTS, count, ins),
+                self._view(self._scratch("outs"), PRODUCTS, count, outs),
+                self._view(self._scratch("tiles_out"), m, STEP * tiles[0], STEP * tiles[1],
+                           outs))
 
     @staticmethod
     def _summed(parts: list, workers: int) -> np.ndarray:
@@ -693,8 +705,8 @@ class ConvOp(Op):
 
     def _winograd_weight_grad(self, n, dy5) -> None:
         """dU_k = V_k^T dM_k summed over the tiles (V: the input's transform as in forward, dM:
-        dY's, A dY A^T), then the weight's gradient G^T dU G: 16 GEMMs as long as the batch's
-        tiles instead of one as long as its positions (2.25x fewer multiply-adds)."""
+        dY's, A dY A^T), then the weight's gradient G^T dU G: 36 GEMMs as long as the batch's
+        tiles instead of one as long as its positions (4x fewer multiply-adds)."""
         channels, filters, tiles = self.channels, self.filters, self.tiles_out
         bias = self.has_bias
 
@@ -705,7 +717,7 @@ class ConvOp(Op):
             for n0 in range(lo, hi, self.winograd_chunk):
                 m = min(self.winograd_chunk, hi - n0)
                 padded, v, dm, tiled = self._winograd_buffers(m, tiles, channels, filters)
-                part = self._view(self._scratch("partial"), 16, channels, filters)
+                part = self._view(self._scratch("partial"), PRODUCTS, channels, filters)
                 conv_winograd_input_cpu(self.x5, padded, v, n0, self.pad[1], self.pad[2])
                 conv_winograd_dy_cpu(dy5, tiled, dm, n0, dbias if bias else self.no_bias)
                 np.matmul(v.transpose(0, 2, 1), dm, out=part)
