@@ -243,7 +243,8 @@ class Session:
     def adopt(self, graph: Graph) -> None:
         """Follow an edited graph. Arrays whose key and shape still fit are kept; when some do
         not, the run's state (optimizer, history, position, best) is set aside, and comes back
-        when the graph returns to that structure (an undo)."""
+        when the graph returns to that structure (an undo). A graph that cannot be compiled
+        raises before anything changes."""
         if self.fits(graph):
             self.graph = graph.copy()
             return
@@ -253,13 +254,15 @@ class Session:
             self.graph, self._net = graph.copy(), None
             self._restore(stash)
             return
+        net = compile_network(graph, backend=self.backend, seed=self.settings.seed,
+                              keep_outputs=self.keep_outputs)
         old = self.weights() if self._net is not None or self._pending is not None else {}
         trained = self.trained
         before = self._state(structure_key(self.graph), old) if trained else None
-        self.graph, self._net, self._pending = graph.copy(), None, None
-        targets = {**self.net.params, **self.net.state}
+        targets = {**net.params, **net.state}
         fitting = {k: v for k, v in old.items() if k in targets and v.shape == targets[k].shape}
-        self.net.load_weights(fitting)
+        net.load_weights(fitting)
+        self.graph, self._net, self._pending = graph.copy(), net, None
         if len(fitting) != len(targets):
             if before is not None:   # a second edit keeps the first one's trained state
                 self._stash = before

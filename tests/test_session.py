@@ -1,7 +1,9 @@
 """Session, the one record of a model: following edits (and their undo), what a dataset must fit,
 which normalisation a run uses, and what a file restores."""
 import numpy as np
+import pytest
 
+from engine import Graph, GraphValidationError
 from engine.data import load_dataset
 from engine.modelfile import load_model
 from engine.session import Session, data_choice
@@ -109,3 +111,19 @@ def test_a_run_without_keep_best_drops_an_older_best():
 def test_an_empty_validation_range_is_no_range():
     assert data_choice({"source": "x", "train_range": [0, 800], "val_range": [0, 0]}) == {
         "source": "x", "train_range": "0:800"}
+
+
+def test_a_graph_that_cannot_train_changes_nothing_and_its_undo_finds_the_run():
+    session, _ = trained()
+    weights, history = session.weights(), session.history
+    doc = session.graph.to_dict()
+    doc["nodes"] = [n for n in doc["nodes"] if n["id"] != "relu1"]
+    doc["edges"] = [e for e in doc["edges"] if "relu1" not in (e["from"], e["to"])]
+    broken = Graph.from_dict(doc)
+    with pytest.raises(GraphValidationError, match="pool1"):
+        session.adopt(broken)   # Start refused: "pool1: unconnected input"
+    assert session.fits(Session.from_template("shapes").graph) and session.history is history
+    session.adopt(Session.from_template("shapes").graph)   # the undo
+    assert session.history is history and session.trained
+    for key, value in weights.items():
+        np.testing.assert_array_equal(session.weights()[key], value)

@@ -137,6 +137,7 @@ class TrainPanel(QWidget):
         self.controller = controller
         self._imported: list[str] = []
         self.data_shown = None   # the DataInfo the panel shows
+        self._refusal: str | None = None   # the controller's last refusal, while shown
         self._load_timer = QTimer(self, singleShot=True, interval=250)
         self._load_timer.timeout.connect(self.load_data)
 
@@ -165,10 +166,11 @@ class TrainPanel(QWidget):
         controller.finished.connect(self._finished)
         controller.diverged.connect(self._problem)
         controller.smoke_done.connect(self._smoke_done)
-        controller.error.connect(self._problem)
+        controller.error.connect(self._failed)
         controller.warning.connect(self._warn)
         controller.warning_withdrawn.connect(self._withdraw_warning)
         controller.graph_changed.connect(self._show_mismatch)
+        controller.graph_changed.connect(self._clear_fixed_refusal)
         controller.modified_changed.connect(self._update_start)
         self._connect_fields()
         self._state_changed(controller.state)
@@ -555,6 +557,18 @@ class TrainPanel(QWidget):
 
     def _problem(self, message: str) -> None:
         self._say(message, "bad")
+
+    def _failed(self, message: str) -> None:
+        """A start or load the controller refused; the message goes once the graph is fixed."""
+        self._problem(message)
+        self._refusal = message
+
+    def _clear_fixed_refusal(self) -> None:
+        graph = self.controller.graph
+        if self._refusal and self.status.text() == self._refusal and graph is not None \
+                and graph.analyze().ok:
+            self._say("")
+            self._refusal = None
 
     def _say(self, text: str, level: str | None = None) -> None:
         self.status.setText(text)

@@ -341,3 +341,23 @@ def test_saving_during_a_run_keeps_it_marked_unsaved_and_refuses_an_edited_struc
     with qtbot.waitSignal(window.training.finished, timeout=RUN):
         train.stop_button.click()
     window.document.undo_stack.undo()
+
+
+def test_a_refused_start_then_undo_keeps_the_trained_model(window, qtbot, tmp_path, dialogs):
+    path = trained_file(tmp_path / "model.h5")
+    assert window.open_file(path)
+    shown(qtbot, window)
+    train = window.training_panels["Train"]
+    weights = window.session.weights()
+    window.document.remove(["relu1"])   # pool1 is left with an unconnected input
+    train.smoke_first.setChecked(False)
+    with qtbot.waitSignal(window.training.error, timeout=RUN):
+        train.start_button.click()
+    qtbot.waitUntil(lambda: window.training.state == "idle", timeout=RUN)
+    assert "pool1" in train.status.text()
+    window.document.undo_stack.undo()
+    assert train.status.text() == ""                        # the refusal went with its cause
+    assert window.weights_label.text().startswith("weights: trained 2 epochs")
+    assert train_once(qtbot, window) == "completed"
+    assert len(window.session.history["epoch"]) == 3         # on from the trained weights
+    assert not np.array_equal(window.session.weights()["conv1/weight"], weights["conv1/weight"])
