@@ -425,14 +425,14 @@ class MainWindow(QMainWindow):
         if session is None:
             return
         trained = session.trained
-        fit = session.fits(self.document.graph)
+        fit = session.keeps_run(self.document.graph)
         if trained and self._weights_fit and not fit:
             self.log.warning("this edit changed the network: the trained weights of the layers "
                              "it changed no longer fit (undo to keep them)")
         self._weights_fit = fit
         self.weights_label.setVisible(trained)
         if trained:
-            epochs = len(session.history["epoch"])
+            epochs = session.epochs_for(self.document.graph)
             self.weights_label.setText(
                 (f"weights: trained {epochs} epoch{'s' * (epochs != 1)}" if fit
                  else "weights: invalidated by edits (undo to keep them)")
@@ -671,7 +671,7 @@ class MainWindow(QMainWindow):
     def _confirm_replacing(self, path: Path) -> bool:
         """A save never silently replaces a file's trained weights with less trained ones."""
         session, graph = self.session, self.document.graph
-        if session.trained and not session.fits(graph):
+        if session.trained and not session.keeps_run(graph):
             answer = QMessageBox.question(
                 self, "Trained weights no longer fit",
                 "The network was edited since its weights were trained, so the changed layers "
@@ -680,7 +680,7 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.Save:
                 return False
         before = trained_epochs(path)
-        after = len(session.history["epoch"]) if session.fits(graph) else 0
+        after = len(session.history["epoch"]) if session.keeps_run(graph) else 0
         if before and after < before:
             answer = QMessageBox.question(
                 self, "Replace a more trained model?",

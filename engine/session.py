@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .graph import Graph
-from .modelfile import ModelFile, load_model, save_model
+from .modelfile import ModelFile, expected_arrays, load_model, save_model
 from .network import Network, compile_network
 from .optim import DEFAULTS, Optimizer, Schedule
 from .templates import load_template, template_info, template_names
@@ -60,10 +60,13 @@ def load_source(source: str | Path) -> tuple[Graph, ModelFile | None]:
 
 
 def structure_key(graph: Graph) -> str:
-    """The graph without positions or name: weights fit two graphs whose keys are equal."""
+    """The graph without positions, name or the order of its lists (an undo may put a node or
+    edge back elsewhere): weights fit two graphs whose keys are equal."""
     doc = graph.to_dict()
-    nodes = [{k: v for k, v in node.items() if k != "pos"} for node in doc["nodes"]]
-    return json.dumps({"nodes": nodes, "edges": doc["edges"]}, sort_keys=True)
+    nodes = sorted(({k: v for k, v in node.items() if k != "pos"} for node in doc["nodes"]),
+                   key=lambda node: node["id"])
+    edges = sorted(doc["edges"], key=lambda edge: json.dumps(edge, sort_keys=True))
+    return json.dumps({"nodes": nodes, "edges": edges}, sort_keys=True)
 
 
 @dataclass
@@ -226,6 +229,27 @@ class Session:
 
     def fits(self, graph: Graph) -> bool:
         return structure_key(graph) == structure_key(self.graph)
+
+    def epochs_for(self, graph: Graph) -> int:
+        """The trained epochs of the run that following graph trains on: this one, or the one an
+        undo brings back."""
+        if self._stash is not None and not self.fits(graph) \
+                and self._stash["key"] == structure_key(graph):
+            return len(self._stash["history"]["epoch"])
+        return len(self.history["epoch"])
+
+    def keeps_run(self, graph: Graph) -> bool:
+        """Whether following graph (adopt) keeps the trained state: every array it needs is one
+        the model has, of the same shape (an inserted Dropout or ReLU changes none), or an undo
+        brings a set-aside state back. A graph that cannot be checked changes nothing yet."""
+        if self.fits(graph) or (self._stash is not None
+                                and self._stash["key"] == structure_key(graph)):
+            return True
+        try:
+            wanted, have = expected_arrays(graph), expected_arrays(self.graph)
+        except ValueError:
+            return True
+        return all(have.get(key) == shape for key, shape in wanted.items())
 
     def weights(self) -> dict[str, np.ndarray]:
         if self._net is None and self._pending is not None:

@@ -127,3 +127,22 @@ def test_a_graph_that_cannot_train_changes_nothing_and_its_undo_finds_the_run():
     assert session.history is history and session.trained
     for key, value in weights.items():
         np.testing.assert_array_equal(session.weights()[key], value)
+
+
+def test_an_inserted_dropout_keeps_the_run_and_list_order_does_not_matter():
+    session, _ = trained()
+    doc = session.graph.to_dict()
+    doc["nodes"].append({"id": "drop1", "type": "Dropout", "params": {"rate": 0.2}, "pos": [0, 0]})
+    doc["edges"] = [e for e in doc["edges"] if e["from"] != "relu3"] + [
+        {"from": "relu3", "to": "drop1", "port": 0}, {"from": "drop1", "to": "dense2", "port": 0}]
+    with_dropout = Graph.from_dict(doc)
+    assert session.keeps_run(with_dropout) and not session.fits(with_dropout)
+    edited = session.graph.copy()
+    edited.nodes["dense1"].params["units"] = 33
+    assert not session.keeps_run(edited)
+    reordered = session.graph.to_dict()
+    reordered["nodes"].reverse()
+    reordered["edges"].reverse()
+    assert session.fits(Graph.from_dict(reordered))   # an undo may put them back elsewhere
+    session.adopt(with_dropout)
+    assert session.history["epoch"] == [1] and session.trained

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -171,6 +172,7 @@ class TrainPanel(QWidget):
         controller.warning_withdrawn.connect(self._withdraw_warning)
         controller.graph_changed.connect(self._show_mismatch)
         controller.graph_changed.connect(self._clear_fixed_refusal)
+        controller.graph_changed.connect(self._update_start)
         controller.modified_changed.connect(self._update_start)
         self._connect_fields()
         self._state_changed(controller.state)
@@ -485,10 +487,28 @@ class TrainPanel(QWidget):
 
     # -- actions ----------------------------------------------------------------------------
     def start(self, force: bool = False) -> None:
+        if not self._may_set_run_aside():
+            return
         self.start_anyway.setVisible(False)
         self.warning.setVisible(False)
         self._say("")
         self.controller.start(smoke_test=self.smoke_first.isChecked() and not force)
+
+    def _may_set_run_aside(self) -> bool:
+        """Whether to start when an edit changed arrays of a trained model: that start trains
+        the changed layers afresh and sets the run aside (an undo brings it back), so ask."""
+        session, graph = self.controller.session, self.controller.graph
+        if session is None or graph is None or not session.trained or session.keeps_run(graph):
+            return True
+        epochs = len(session.history["epoch"])
+        trained = f"{epochs} trained epoch{'s' * (epochs != 1)}" if epochs else "trained weights"
+        answer = QMessageBox.question(
+            self, "Train the edited network?",
+            f"The network was edited since it was trained, so the layers whose weights no "
+            f"longer fit start afresh and the run so far ({trained}) is set aside; undo the "
+            f"edit to go on training it instead. Train the edited network?",
+            QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Cancel)
+        return answer == QMessageBox.Yes
 
     def load_data(self) -> None:
         self._load_timer.stop()
@@ -547,8 +567,9 @@ class TrainPanel(QWidget):
         self.stop_now.setVisible(False)
 
     def _update_start(self) -> None:
-        session = self.controller.session
-        resume = session is not None and session.interrupted
+        session, graph = self.controller.session, self.controller.graph
+        resume = session is not None and session.interrupted and (
+            graph is None or session.keeps_run(graph))
         self.start_button.setText("Resume run" if resume else "Start")
         self.start_button.setToolTip(
             f"Finish the stopped run (epoch {session.position.epoch + 1} of "

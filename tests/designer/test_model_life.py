@@ -361,3 +361,22 @@ def test_a_refused_start_then_undo_keeps_the_trained_model(window, qtbot, tmp_pa
     assert train_once(qtbot, window) == "completed"
     assert len(window.session.history["epoch"]) == 3         # on from the trained weights
     assert not np.array_equal(window.session.weights()["conv1/weight"], weights["conv1/weight"])
+
+
+def test_a_start_that_would_set_the_trained_run_aside_asks_first(window, qtbot, tmp_path,
+                                                                  dialogs):
+    path = trained_file(tmp_path / "model.h5")
+    assert window.open_file(path)
+    shown(qtbot, window)
+    train = window.training_panels["Train"]
+    window.document.set_param("dense1", "units", 33)      # dense1 and dense2 no longer fit
+    assert window.weights_label.text().startswith("weights: invalidated by edits")
+    dialogs.answer = QMessageBox.Cancel
+    train.start_button.click()
+    assert "2 trained epochs" in dialogs.asked[-1][1] and window.training.state == "idle"
+    assert len(window.session.history["epoch"]) == 2
+    dialogs.answer = QMessageBox.Yes
+    assert train_once(qtbot, window) == "completed"
+    assert len(window.session.history["epoch"]) == 1          # the edited network's own run
+    window.document.undo_stack.undo()
+    assert window.weights_label.text().startswith("weights: trained 2 epochs")
