@@ -7,7 +7,7 @@ from functools import cache
 
 import numpy as np
 
-from engine.data import GENERATED, DataError, Dataset, generate, parse_range
+from engine.data import GENERATED, Dataset, generate
 from engine.session import DataProblem
 
 
@@ -22,27 +22,6 @@ class DataInfo:
     train_counts: np.ndarray
     val_counts: np.ndarray
     problem: DataProblem | None = None
-
-
-def split_ranges(choice: dict, n: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Train and validation ranges of a data choice (TrainingSettings.data): explicit "A:B" texts
-    win over the validation percentage."""
-    train_text, val_text = choice.get("train_range") or "", choice.get("val_range") or ""
-    percent = float(choice.get("val_percent", 20.0))
-    if train_text.strip():
-        train = parse_range(train_text, n)
-    else:
-        train = (0, n - int(round(n * percent / 100)))
-        if train[1] <= 0:
-            raise DataError(f"a validation share of {percent:g}% leaves no training samples "
-                            f"out of {n}")
-    if val_text.strip():
-        val = parse_range(val_text, n)
-    elif train_text.strip():
-        val = (0, 0)
-    else:
-        val = (train[1], n)
-    return train, val
 
 
 @cache

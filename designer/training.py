@@ -15,13 +15,13 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QMetaMethod, QObject, QThread, Signal
 
 from engine import inspect
-from engine.data import DataError, fit_input, load_dataset
+from engine.data import DataError, fit_input, load_dataset, split_ranges
 from engine.graph import Graph
 from engine.network import check_memory
 from engine.session import Session, data_choice
 from engine.train import TrainingDiverged, normalize_into
 
-from .datachoice import DataInfo, builtin_dataset_for, find_devices, split_ranges
+from .datachoice import DataInfo, builtin_dataset_for, find_devices
 from .snapshots import Snapshots, health_tooltip
 
 EMIT_INTERVAL = 0.2       # batch_done at most five times a second

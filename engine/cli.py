@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -139,11 +140,26 @@ def _apply_options(session, args) -> None:
     s.device = args.device
 
 
-def _split(args, n: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """--train-range and --val-range; by default the first 80% train, the rest validate."""
-    split = int(n * 0.8)
-    return (_range(args.train_range, n, (0, split)),
-            _range(args.val_range, n, (split, n) if not args.train_range else (0, 0)))
+def _split(args, n: int, stored: dict) -> tuple[tuple[int, int], tuple[int, int]]:
+    """--train-range and --val-range. Without either, the split the model keeps for this data
+    (stored: its settings' data choice), so that a stopped run goes on as it was; else the first
+    80% train and the rest validate."""
+    from .data import split_ranges
+
+    if args.train_range is None and args.val_range is None and stored.get("source") == args.data:
+        return split_ranges(stored, n)
+    return split_ranges({"train_range": args.train_range, "val_range": args.val_range}, n)
+
+
+def _check_writable(path: str) -> None:
+    """Refuse before any work an output whose folder is missing or read-only."""
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {path}: the folder {folder} is not writable")
+    if Path(path).is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder")
 
 
 def cmd_train(args) -> int:
@@ -159,9 +175,16 @@ def cmd_train(args) -> int:
     if spatial and args.translate and args.translate >= min(spatial):
         raise UsageError(f"argument --translate: must be less than the Input's smallest spatial "
                          f"size ({min(spatial)}). Received: {args.translate}")
-    train_range, val_range = _split(args, len(data.x))
+    train_range, val_range = _split(args, len(data.x), session.settings.data)
     if session.settings.early_stop and val_range[0] == val_range[1]:
         raise UsageError("--early-stop needs validation data (--val-range)")
+    if val_range[0] == val_range[1] and not args.quiet:
+        print("note: no validation data (--train-range without --val-range): the val columns "
+              "stay empty", file=sys.stderr)
+    if args.out:
+        _check_writable(args.out)
+    elif not args.quiet:
+        print("note: without --out the trained model is not saved", file=sys.stderr)
     session.settings.data = {"source": args.data, **{
         key: f"{a}:{b}" if a < b else "" for key, (a, b) in
         (("train_range", train_range), ("val_range", val_range))}}
@@ -234,7 +257,7 @@ def cmd_sweep(args) -> int:
     data = _load_data(args.data, args.quiet)
     data = _fit_data(session, data, args.data, min(session.settings.batch_size, len(data)),
                      training=True)
-    train_range, val_range = _split(args, len(data.x))
+    train_range, val_range = _split(args, len(data.x), {})
     if val_range[0] == val_range[1]:
         raise UsageError("sweep needs validation data (--val-range): trials are compared and "
                          "pruned by their validation loss")
@@ -309,20 +332,9 @@ def cmd_predict(args) -> int:
     from .train import normalize_into
 
     session = _open_for_use(args)
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise UsageError(f"{args.input}: cannot read a .npy array ({err})") from None
+    _check_writable(args.output)
     shape = tuple(session.net.input_shape)
-    if x.shape == shape:
-        x = x[None]
-    if tuple(x.shape[1:]) != shape:
-        raise UsageError(f"{args.input}: arrays of shape {list(x.shape)} do not fit the Input "
-                         f"{list(shape)} (give [N, {', '.join(map(str, shape))}])")
-    if not np.issubdtype(x.dtype, np.number):
-        raise UsageError(f"{args.input}: expected numbers, found dtype {x.dtype}")
-    if not len(x):
-        raise UsageError(f"{args.input}: no samples (an array of shape {list(x.shape)})")
+    x = _read_inputs(args.input, shape)
     norm = _model_normalization(session)
     batch = 256
     check_memory(session.net.graph, min(batch, len(x)), training=False)
@@ -333,8 +345,43 @@ def cmd_predict(args) -> int:
         inputs = normalize_into(buffer[:len(chunk)], chunk, *(
             (norm.mean, norm.std) if norm else (None, None)))
         outputs.append(session.net.forward(inputs))
-    np.save(args.output, np.concatenate(outputs).astype(np.float32))
+    with open(args.output, "wb") as out:   # np.save(name) would add ".npy" to another name
+        np.save(out, np.concatenate(outputs).astype(np.float32))
     return 0
+
+
+def _read_inputs(path: str, shape: tuple[int, ...]) -> np.ndarray:
+    """predict's samples [N, *shape] from a .npy array (or an .npz's x), in the importers' units:
+    one line for what does not fit. Size-1 axes may differ, as for training data."""
+    try:
+        x = np.load(path, allow_pickle=False)
+        if isinstance(x, np.lib.npyio.NpzFile):
+            if "x" not in x.files:
+                raise UsageError(f"{path}: an .npz for predict needs an array x (found "
+                                 f"{', '.join(x.files) or 'none'})")
+            x = x["x"]
+    except (OSError, ValueError) as err:
+        raise UsageError(f"{path}: cannot read a .npy array ({err})") from None
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise UsageError(f"{path}: expected real numbers, found dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.integer):
+        raise UsageError(f"{path}: integer values ({x.dtype}); predict reads what the importers "
+                         f"produce, pixel values scaled to [0, 1] (for 8-bit images: x / 255)")
+    if x.shape == shape or (x.ndim == len(shape) and x.size == math.prod(shape)):
+        x = x[None]
+    if x.ndim >= 1 and x.shape[1:] != shape and math.prod(x.shape[1:]) == math.prod(shape) \
+            and [d for d in x.shape[1:] if d != 1] == [d for d in shape if d != 1]:
+        x = x.reshape(len(x), *shape)
+    if x.ndim < 1 or tuple(x.shape[1:]) != shape:
+        raise UsageError(f"{path}: arrays of shape {list(x.shape)} do not fit the Input "
+                         f"{list(shape)} (give [N, {', '.join(map(str, shape))}])")
+    if not len(x):
+        raise UsageError(f"{path}: no samples (an array of shape {list(x.shape)})")
+    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if bad.any():
+        raise UsageError(f"{path}: sample {int(np.argmax(bad))} holds NaN or infinite values "
+                         f"({int(bad.sum())} such samples)")
+    return x
 
 
 def layer_table(graph, analysis=None) -> tuple[list[tuple[str, str, str, int, int]], int, int]:
@@ -560,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except user_errors() as err:
-        message = " ".join(str(err).split("\n")) or type(err).__name__
+        message = "; ".join(filter(None, str(err).split("\n"))) or type(err).__name__
         print(f"convdesigner {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

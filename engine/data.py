@@ -130,10 +130,38 @@ def parse_range(text: str, n: int) -> tuple[int, int]:
         start, stop = (int(p) if p.strip() else None for p in parts)
     except ValueError:
         raise DataError(f"bad range {text!r}: expected A:B, A: or :B with integers") from None
+    if any(v is not None and not -n <= v <= n for v in (start, stop)):
+        raise DataError(f"range {text!r} goes past the end of the data ({n} samples)")
     start, stop, _ = slice(start, stop).indices(n)
     if start >= stop:
         raise DataError(f"range {text!r} is empty for {n} samples")
     return start, stop
+
+
+def split_ranges(choice: dict, n: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Train and validation ranges of a data choice (TrainingSettings.data: "train_range",
+    "val_range", "val_percent"): explicit "A:B" texts win over the validation percentage (20 by
+    default: the first 80% train, the rest validate); overlapping ranges are refused."""
+    train_text, val_text = choice.get("train_range") or "", choice.get("val_range") or ""
+    percent = float(choice.get("val_percent", 20.0))
+    if train_text.strip():
+        train = parse_range(train_text, n)
+    else:
+        train = (0, n - int(round(n * percent / 100)))
+        if train[1] <= 0:
+            raise DataError(f"a validation share of {percent:g}% leaves no training samples "
+                            f"out of {n}")
+    if val_text.strip():
+        val = parse_range(val_text, n)
+    elif train_text.strip():
+        val = (0, 0)
+    else:
+        val = (train[1], n)
+    if val[0] < val[1] and max(train[0], val[0]) < min(train[1], val[1]):
+        raise DataError(f"the validation range {val[0]}:{val[1]} overlaps the training range "
+                        f"{train[0]}:{train[1]}: validating on training samples measures "
+                        f"nothing new (give both ranges)")
+    return train, val
 
 
 def load_dataset(spec: str, *, image_size: tuple[int, int] | None = None, color: str | None = None,
@@ -167,6 +195,8 @@ def load_dataset(spec: str, *, image_size: tuple[int, int] | None = None, color:
                             f"generated dataset ({', '.join(GENERATED)})")
         if size and not size.isdigit():
             raise DataError(f"bad dataset size in {spec!r}: expected {name}:N")
+        if size and int(size) > MAX_GENERATED:
+            raise DataError(f"{spec!r}: at most {MAX_GENERATED:,} samples are generated")
         ds = generate(name, int(size) if size else None, seed)
     ds.source = spec
     return ds
@@ -636,6 +666,8 @@ def _volumes(n: int = 1500, seed: int = 0) -> Dataset:
     return Dataset(x[:, None], y, ["blob", "shell", "rod"], "volumes")
 
 
+MAX_GENERATED = 1_000_000
+"""The most samples a generated dataset holds (the Train panel's limit too)."""
 GENERATED: dict[str, Callable[..., Dataset]] = {
     "shapes": _shapes, "shapes-rgb": _shapes_rgb, "signals": _signals, "volumes": _volumes}
 

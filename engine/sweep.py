@@ -251,7 +251,12 @@ def _cluster(workers: int, scheduler: str | None):
     from distributed import Client, LocalCluster
 
     if scheduler:
-        return Client(scheduler, timeout="20s"), None
+        try:
+            return Client(scheduler, timeout="20s"), None
+        except (OSError, ValueError, TypeError) as err:   # a bad address, no scheduler there
+            raise SpaceError(f"cannot reach the Dask scheduler {scheduler!r}: "
+                             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+                             ) from None
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     env = {"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": threads,
            "OPENBLAS_NUM_THREADS": threads}
@@ -270,9 +275,13 @@ def run_sweep(session, dataset, space: list[Term], trials: int, out: str | Path,
     from distributed import as_completed
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SpaceError(f"{out} is a file; --out names the folder a sweep writes")
+    held = [name for name in ("study.db", "trials.csv", "best.h5") if (out / name).exists()]
+    held += sorted(p.name for p in out.glob("trial-*.h5"))[:1] if out.is_dir() else []
+    if held:   # a finished or interrupted sweep: its trial files would be overwritten
+        raise SpaceError(f"{out} already holds a sweep ({', '.join(held)}); choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    if (out / "study.db").exists():
-        raise SpaceError(f"{out} already holds a sweep (study.db); choose another --out")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     own = client is None
     cluster = None

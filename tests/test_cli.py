@@ -198,3 +198,68 @@ def test_early_stop_needs_validation_data(tmp_path):
                      "--early-stop", "2", "--epochs", "1")
     assert result.returncode == 2 and "--early-stop needs validation data" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def saved(tmp_path):
+    from engine.session import Session
+    Session.open("lenet5").save(tmp_path / "m.h5")
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "trial-000.h5").write_bytes(b"an interrupted sweep's trial")
+    (tmp_path / "empty.json").write_text('{"format": "convdesigner.graph", "version": 1, '
+                                           '"nodes": [], "edges": []}')
+    np.save(tmp_path / "nan.npy", np.full((3, 1, 28, 28), np.nan, np.float32))
+    np.save(tmp_path / "pixels.npy", np.zeros((3, 1, 28, 28), np.uint8))
+    return tmp_path
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["train", "lenet5", "--data", "shapes:100", "--val-range", "0:20"],
+     "the validation range 0:20 overlaps the training range 0:80"),
+    (["evaluate", "m.h5", "--data", "shapes:100", "--range", "50:1000"],
+     "range '50:1000' goes past the end of the data (100 samples)"),
+    (["train", "lenet5", "--data", "shapes:100000000000"], "at most 1,000,000 samples"),
+    (["train", "lenet5", "--data", "shapes:100", "--out", "no/such/folder/m.h5"],
+     "the folder"),
+    (["predict", "m.h5", "--input", "nan.npy", "--output", "y.npy"],
+     "nan.npy: sample 0 holds NaN or infinite values (3 such samples)"),
+    (["predict", "m.h5", "--input", "pixels.npy", "--output", "y.npy"], "x / 255"),
+    (["predict", "m.h5", "--input", "nan.npy", "--output", "sweep"], "it is a folder"),
+    (["sweep", "lenet5", "--data", "shapes:100", "--space", "lr=0.01,0.1", "--trials", "2",
+      "--out", "m.h5"], "m.h5 is a file"),
+    (["sweep", "lenet5", "--data", "shapes:100", "--space", "lr=0.01,0.1", "--trials", "2",
+      "--out", "sweep"], "already holds a sweep (trial-000.h5)"),
+    (["sweep", "lenet5", "--data", "shapes:100", "--space", "lr=0.01,0.1", "--trials", "2",
+      "--out", "new", "--scheduler", "notanaddress"], "cannot reach the Dask scheduler"),
+    (["info", "empty.json"], "no Input node; the graph has no Output node"),
+])
+def test_mistakes_users_made_are_one_line_and_exit_2(saved, args, fragment):
+    result = run_cli(*args, cwd=saved)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and fragment in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("convdesigner")
+
+
+def test_predict_writes_the_path_given_and_reads_npz_and_flat_channels(saved):
+    x = np.random.default_rng(0).random((3, 28, 28), np.float32)   # [N, 28, 28] for [1, 28, 28]
+    np.savez(saved / "x.npz", x=x, y=np.zeros(3, np.int64))
+    for source in ("x.npz", "x.npy"):
+        np.save(saved / "x.npy", x)
+        result = run_cli("predict", "m.h5", "--input", source, "--output", "out", cwd=saved)
+        assert result.returncode == 0, result.stderr
+        assert np.load(saved / "out").shape == (3, 10) and not (saved / "out.npy").exists()
+
+
+def test_training_a_model_file_again_keeps_its_split_and_says_what_is_not_saved(tmp_path):
+    first = run_cli("train", "shapes", "--data", "shapes:300", "--train-range", "0:200",
+                    "--val-range", "250:300", "--epochs", "1", "--out", tmp_path / "m.h5")
+    assert first.returncode == 0, first.stderr
+    again = run_cli("train", tmp_path / "m.h5", "--data", "shapes:300", "--epochs", "1",
+                    "--out", tmp_path / "m.h5")
+    assert again.returncode == 0, again.stderr
+    data = load_model(tmp_path / "m.h5").settings["data"]
+    assert (data["train_range"], data["val_range"]) == ("0:200", "250:300")
+    unsaved = run_cli("train", "shapes", "--data", "shapes:100", "--train-range", "0:100",
+                      "--epochs", "1")
+    assert unsaved.returncode == 0, unsaved.stderr
+    assert "no validation data" in unsaved.stderr and "not saved" in unsaved.stderr

@@ -528,7 +528,10 @@ def test_brightness_and_contrast_ranges():
 def test_parse_range():
     assert parse_range("0:8000", 10000) == (0, 8000)
     assert parse_range("8000:", 10000) == (8000, 10000)
-    assert parse_range(":100", 50) == (0, 50)
+    with pytest.raises(DataError, match="past the end of the data"):
+        parse_range(":100", 50)   # a silent cut would report on fewer samples than asked
+    with pytest.raises(DataError, match="past the end"):
+        parse_range("-60:", 50)
     assert parse_range("-2000:", 10000) == (8000, 10000)
     assert parse_range(" 10 : -10 ", 100) == (10, 90)
     for bad in ("5", "a:b", "1:2:3", ""):
