@@ -156,11 +156,17 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def _bound_text(bound: float) -> str:
+    return f"{int(bound):,}" if float(bound).is_integer() and abs(bound) >= 1e4 else f"{bound:g}"
+
+
 def _check_number(spec: ParamSpec, value: Any) -> str | None:
     if spec.minimum is not None and value < spec.minimum:
-        return f"{spec.name} must be >= {spec.minimum:g}. Received: {spec.name}={value!r}"
+        return (f"{spec.name} must be >= {_bound_text(spec.minimum)}. "
+                f"Received: {spec.name}={value!r}")
     if spec.maximum is not None and value > spec.maximum:
-        return f"{spec.name} must be <= {spec.maximum:g}. Received: {spec.name}={value!r}"
+        return (f"{spec.name} must be <= {_bound_text(spec.maximum)}. "
+                f"Received: {spec.name}={value!r}")
     return None
 
 
