@@ -156,6 +156,12 @@ class TrainingController(QObject):
         self.history_changed.emit(self._history_copy())
         self.modified_changed.emit()
 
+    def settings_edited(self) -> None:
+        """The user changed a training setting: the model (its file holds them) is unsaved."""
+        if self._session is not None and not self._session.modified:
+            self._session.modified = True
+            self.modified_changed.emit()
+
     def set_graph(self, graph: Graph) -> None:
         """The graph being edited. The model follows it at the next start or snapshot (never
         during a run); weights whose layer and shape are unchanged are kept."""

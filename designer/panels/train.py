@@ -5,12 +5,14 @@ Its fields show and edit the model's own settings (session.settings): Open, New 
 fill them from the model, and each change is written back at once."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -153,6 +155,10 @@ class TrainPanel(QWidget):
         scroll.setWidget(body)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.NoFrame)
+        self._scroll_bar = scroll.verticalScrollBar()
+        for field in body.findChildren(QAbstractSpinBox) + body.findChildren(QComboBox):
+            field.setFocusPolicy(Qt.StrongFocus)   # a wheel turn does not give it the focus
+            field.installEventFilter(self)
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
@@ -178,6 +184,14 @@ class TrainPanel(QWidget):
         self._state_changed(controller.state)
         if controller.session is not None:
             self.show_session()
+
+    def eventFilter(self, watched, event) -> bool:
+        """A wheel turn over a field the user has not clicked scrolls the panel: scrolling
+        down the form must not change the values it passes over."""
+        if event.type() == QEvent.Wheel and not watched.hasFocus():
+            QCoreApplication.sendEvent(self._scroll_bar, event)
+            return True
+        return super().eventFilter(watched, event)
 
     # -- building ---------------------------------------------------------------------------
     def _data_group(self) -> QGroupBox:
@@ -439,6 +453,20 @@ class TrainPanel(QWidget):
         self.val_range.setText(choice.get("val_range") or "")
 
     def _store_settings(self) -> None:
+        with self._settings_edit():
+            self._write_settings()
+
+    @contextmanager
+    def _settings_edit(self):
+        """The user changed a field: a changed setting is a change to the model (it is saved
+        in the model file), so the window marks it unsaved."""
+        settings = self.controller.session.settings
+        before = settings.to_dict()
+        yield
+        if settings.to_dict() != before:
+            self.controller.settings_edited()
+
+    def _write_settings(self) -> None:
         s = self.controller.session.settings
         s.epochs, s.batch_size = self.epochs.value(), self.batch_size.value()
         s.optimizer, s.lr = self.optimizer.currentText(), self.lr.value()
@@ -465,10 +493,11 @@ class TrainPanel(QWidget):
         size = self.image_size.text().lower().replace(" ", "").split("x")
         image_size = [int(size[0]), int(size[1])] if len(size) == 2 and all(
             v.isdigit() for v in size) else None
-        self.controller.session.settings.data = {
-            "source": self.data_spec(), "image_size": image_size,
-            "color": self.color.currentText(), "val_percent": self.val_percent.value(),
-            "train_range": self.train_range.text(), "val_range": self.val_range.text()}
+        with self._settings_edit():
+            self.controller.session.settings.data = {
+                "source": self.data_spec(), "image_size": image_size,
+                "color": self.color.currentText(), "val_percent": self.val_percent.value(),
+                "train_range": self.train_range.text(), "val_range": self.val_range.text()}
         self._enable_source_options()
         self._schedule_load()
 
@@ -600,10 +629,14 @@ class TrainPanel(QWidget):
     # -- following the controller -----------------------------------------------------------
     def _devices_found(self, devices: list, note: str) -> None:
         chosen = self.device.currentData()
+        blocked = self.device.blockSignals(True)   # the machine's devices, not the user's choice
         self.device.clear()
         for device_id, label in devices:
             self.device.addItem(label, device_id)
         self.device.setCurrentIndex(max(0, self.device.findData(chosen)))
+        self.device.blockSignals(blocked)
+        if self.controller.session is not None:
+            self.controller.session.settings.device = self.device.currentData() or "cpu"
         self.device_note.setText(note)
         self.device_note.setVisible(bool(note))
 

@@ -380,3 +380,26 @@ def test_a_start_that_would_set_the_trained_run_aside_asks_first(window, qtbot, 
     assert len(window.session.history["epoch"]) == 1          # the edited network's own run
     window.document.undo_stack.undo()
     assert window.weights_label.text().startswith("weights: trained 2 epochs")
+
+
+def test_a_changed_setting_marks_the_model_unsaved_and_a_wheel_turn_changes_no_field(
+        window, qtbot, tmp_path, dialogs):
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    path = trained_file(tmp_path / "model.h5")
+    assert window.open_file(path)
+    shown(qtbot, window)
+    train = window.training_panels["Train"]
+    assert not window.isWindowModified()
+    percent = train.val_percent.value()
+    centre = QPointF(train.val_percent.rect().center())
+    turn = QWheelEvent(centre, train.val_percent.mapToGlobal(centre), QPoint(0, 0),
+                       QPoint(0, -120), Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False)
+    QApplication.sendEvent(train.val_percent, turn)   # scrolling the panel passes over it
+    assert train.val_percent.value() == percent and not window.isWindowModified()
+    train.lr.setValue(0.005)
+    assert window.isWindowModified() and window.session.settings.lr == 0.005
+    assert window.save_to(path) and not window.isWindowModified()
+    assert Session.open(path).settings.lr == 0.005
