@@ -83,7 +83,8 @@ class Snapshots:
             return {"matrix": matrix, "class_names": names,
                     "predicted_names": names + [f"output {k}" for k in range(len(names),
                                                                              columns)],
-                    "step": step, "epoch": session.position.epoch}
+                    "step": step, "epoch": session.position.epoch,
+                    "batch": session.position.batch}
         if kind == "cell_samples":
             if self.predictions is None or len(self.predictions) != len(y):
                 raise ValueError("no confusion matrix yet: train an epoch first")

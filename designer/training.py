@@ -234,6 +234,17 @@ class TrainingController(QObject):
         shape = inputs[0].params.get("shape") if inputs else None
         return tuple(shape) if shape else None
 
+    def output_classes(self) -> int | None:
+        """How many classes the graph's Output tells apart (None for a graph not yet valid or a
+        non-flat output)."""
+        graph = self._graph
+        try:
+            analysis = graph.check()
+        except ValueError:
+            return None
+        shape = analysis.shapes.get(graph.output_node.id)
+        return shape[0] if shape and len(shape) == 1 else None
+
     def request_input_shape(self, shape) -> None:
         """Ask the main window to set the Input's shape; with none listening (the panels alone),
         apply it to the controller's own graph."""

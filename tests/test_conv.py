@@ -226,3 +226,5 @@ def test_thin_layers_take_their_input_gradient_directly():
         assert conv.choose_algorithms((1, 1, 1), channels, filters, taps)["grad_input"] == "direct"
     assert conv.choose_algorithms((1, 1, 1), 6, 16, 25)["grad_input"] == "gemm"
     assert conv.choose_algorithms((1, 1, 1), 32, 32, 9, True)["grad_input"] == "winograd"
+    assert conv.choose_algorithms((1, 1, 1), 16, 32, 9, True)["forward"] == "winograd"
+    assert conv.choose_algorithms((1, 1, 1), 16, 16, 9, True)["forward"] == "gemm"

@@ -112,7 +112,10 @@ class ConfusionPanel(SnapshotPanel):
                 item.setText(str(matrix[r, c]), "#111" if recall[r, c] > 0.6 else "#eee")
         total = int(matrix.sum())
         correct = int(np.trace(matrix[:, :matrix.shape[0]]))
-        self.info.setText(f"validation after epoch {payload['epoch']}: {correct}/{total} right "
+        epoch, batch = payload["epoch"], payload.get("batch", 0)
+        when = (f"with the weights at epoch {epoch + 1}, batch {batch}" if batch
+                else f"after epoch {epoch}")   # a run stopped mid-epoch predicts from there
+        self.info.setText(f"validation {when}: {correct}/{total} right "
                           f"({correct / max(total, 1):.1%}); colour: share of the true class")
         if self.cell is not None:
             self.controller.request("cell_samples", true=self.cell["true"],

@@ -679,6 +679,12 @@ class TrainPanel(QWidget):
         if missing:
             lines.append(f"<span style='color:{LEVEL_COLOURS['warn']}'>missing from one side of "
                          f"the split: {', '.join(missing)} (sorted data? set the ranges)</span>")
+        outputs = self.controller.output_classes()
+        if outputs is not None and outputs > ds.num_classes:
+            lines.append(f"<span style='color:{LEVEL_COLOURS['warn']}'>the Output tells "
+                         f"{outputs} classes apart and the data has {ds.num_classes}: outputs "
+                         f"{ds.num_classes}-{outputs - 1} are never right (it trains; set the "
+                         f"last layer's units to {ds.num_classes} to match)</span>")
         self.data_summary.setText("<br>".join(lines))
         train = slice(*info.train_range)
         self.preview.show_samples(ds.x[train], ds.y[train], ds.class_names)

@@ -403,3 +403,11 @@ def test_a_changed_setting_marks_the_model_unsaved_and_a_wheel_turn_changes_no_f
     assert window.isWindowModified() and window.session.settings.lr == 0.005
     assert window.save_to(path) and not window.isWindowModified()
     assert Session.open(path).settings.lr == 0.005
+
+
+def test_an_output_with_more_classes_than_the_data_is_pointed_out(window, qtbot):
+    window.load_graph(Session.from_template("lenet5").graph, None, Session.from_template("lenet5"))
+    info = shown(qtbot, window)
+    assert info.dataset.num_classes == 4   # lenet5's built-in example: the shapes
+    text = window.training_panels["Train"].data_summary.text()
+    assert "the Output tells 10 classes apart and the data has 4: outputs 4-9" in text

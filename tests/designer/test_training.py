@@ -374,6 +374,10 @@ def test_confusion_counts_are_updated_in_place(qtbot):
                              "matrix": payloads[1]["matrix"][:3, :3],
                              "predicted_names": names[:3]})
         assert len(panel._cells) == 3 and panel._cells[0][0] is not cells[0][0]
+        assert panel.info.text().startswith("validation after epoch 2:")
+        # a model stopped mid-epoch (reopened) predicts with the weights it stopped at
+        panel.show_snapshot({**payloads[1], "epoch": 15, "batch": 71})
+        assert panel.info.text().startswith("validation with the weights at epoch 16, batch 71:")
     finally:
         controller.shutdown()
 

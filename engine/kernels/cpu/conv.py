@@ -45,13 +45,15 @@ DIRECT_TERMS = 32
 choose_algorithms)."""
 
 WINOGRAD_TILES = 128
-"""4x4 output tiles per Winograd GEMM (samples are batched until they reach it)."""
+"""4x4 output tiles per Winograd GEMM (samples are batched until they reach it): a chunk's
+transforms and products stay in L2 (64 and 256 were slower in vgg-small's layers)."""
 
-WINOGRAD_CHANNELS = 32
-"""Winograd beats gemm once both GEMM dimensions (channels, filters) reach WINOGRAD_CHANNELS, at
-any width (64 channels at 8x8 forward 1.6 ms against gemm's 2.7, at 4x4 0.55 against 0.80; at
-16 channels it loses, 0.85 against 0.67 ms at 16x16: benchmarks/conv_layers.py and the same
-timing on single layers, batch 64, 2 threads)."""
+WINOGRAD_CHANNELS, WINOGRAD_PAIRS = 16, 512
+"""Winograd beats gemm once channels and filters both reach WINOGRAD_CHANNELS and their product
+WINOGRAD_PAIRS, at any width (forward + backward at batch 64 on 2 threads, gemm against
+Winograd: 16 to 32 channels at 16x16 4.4 against 3.4 ms, 24 to 24 4.9 against 3.7; 16 to 16
+ties at 32x32, 8.9-9.2 against 9.0-9.6, and loses at 16x16, 2.2 against 2.6; 8 to 8 2.4 against
+6.7)."""
 
 _FASTMATH = {"reassoc", "contract"}  # vectorised dot products: only the order of a sum changes
 
@@ -363,7 +365,8 @@ def choose_algorithms(stride, channels_per_group, filters_per_group, taps,
     if FORCE_ALGORITHM is not None:
         forced = "gemm" if FORCE_ALGORITHM == "winograd" else FORCE_ALGORITHM
         return dict.fromkeys(("forward", "grad_input", "grad_weight"), forced)
-    winograd = winograd_ok and min(channels_per_group, filters_per_group) >= WINOGRAD_CHANNELS
+    winograd = (winograd_ok and min(channels_per_group, filters_per_group) >= WINOGRAD_CHANNELS
+                and channels_per_group * filters_per_group >= WINOGRAD_PAIRS)
     few_terms = channels_per_group * taps <= DIRECT_TERMS
     thin = ("direct" if filters_per_group <= 8 else "im2col") if few_terms else "gemm"
     input_direct = channels_per_group <= 4
