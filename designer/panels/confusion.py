@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from .common import (
@@ -31,6 +32,7 @@ class ConfusionPanel(SnapshotPanel):
         self.matrix_view = ImageView()
         self.matrix_view.clicked.connect(self._clicked)
         self.matrix_view.box.setMouseEnabled(False, False)
+        self.matrix_view.box.sigResized.connect(lambda _box: self._fit_labels())
         self.cell_view = ImageView()
         self.cell_plots = pg.GraphicsLayoutWidget()
         self.cell_plots.setBackground(BACKGROUND)
@@ -93,8 +95,27 @@ class ConfusionPanel(SnapshotPanel):
         for c, name in enumerate(predicted_names):
             label(name, c + 0.5, -0.1, (0, 0.5), angle=45)
         label("true \u2193  predicted \u2192", -0.1, -0.1, (1, 1), "#8a8f98")
-        self.matrix_view.box.autoRange(padding=0.25)
         self._layout = (class_names, predicted_names)
+        self._fit_labels()
+
+    def _fit_labels(self) -> None:
+        """Range the matrix so that the names around it fit: the names are drawn at a fixed
+        size in pixels, so the margins in cells depend on the view's size (at the dock's
+        default height the slanted column names were cut off)."""
+        if self._layout is None:
+            return
+        class_names, predicted_names = self._layout
+        metrics = QFontMetrics(self._texts[0].textItem.font())
+        slant = max(map(metrics.horizontalAdvance, predicted_names), default=0) * 0.71
+        top = slant + metrics.height() + 6
+        left = max(metrics.horizontalAdvance("true \u2193  predicted \u2192"),
+                   *map(metrics.horizontalAdvance, class_names)) + 10
+        box = self.matrix_view.box
+        rows, cols = len(class_names), len(predicted_names)
+        scale = max(1.0, min((box.height() - top) / (rows + 0.1),
+                             (box.width() - left) / (cols + 0.1)))   # pixels per cell
+        box.setRange(xRange=(-left / scale, cols + 0.1), yRange=(-top / scale, rows + 0.1),
+                     padding=0)
 
     def show_snapshot(self, payload: dict) -> None:
         self.message.clear()

@@ -47,7 +47,7 @@ class LayersPanel(SnapshotPanel):
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground(BACKGROUND)
         self.weight_plot = self.plots.addPlot(row=0, col=0, title="weights")
-        self.grad_plot = self.plots.addPlot(row=1, col=0, title="gradients")
+        self.grad_plot = self.plots.addPlot(row=0, col=1, title="gradients")
         for plot in (self.weight_plot, self.grad_plot):
             plot.showGrid(x=True, y=True, alpha=0.15)
             plot.setLabel("left", "count")
@@ -55,10 +55,12 @@ class LayersPanel(SnapshotPanel):
                                                  brush=(79, 163, 255, 150), pen="#4fa3ff")
         self.grad_bars = self.grad_plot.plot([0, 1], [0], stepMode="center", fillLevel=0,
                                              brush=(255, 159, 67, 150), pen="#ff9f43")
-        splitter = QSplitter(Qt.Vertical)
+        # side by side, each histogram as tall as the dock (stacked under the table they were
+        # flat lines at the dock's default height)
+        splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(self.table)
         splitter.addWidget(self.plots)
-        splitter.setSizes([220, 280])
+        splitter.setSizes([500, 500])
         self.layout_.addWidget(splitter, 1)
         self.layout_.addWidget(self.message)
         self.message.setText("health appears during training, about once a second")

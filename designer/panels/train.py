@@ -342,6 +342,8 @@ class TrainPanel(QWidget):
             tools.addWidget(button)
         self.progress = QProgressBar(textVisible=True, maximum=1000)
         self.progress.setFormat("not started")
+        self.progress.setToolTip("epoch · batch of the epoch · training samples per second · "
+                                 "time left")
         self.status = status_label()
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.start_anyway = QPushButton("Start anyway")
@@ -353,14 +355,16 @@ class TrainPanel(QWidget):
         self.stop_now = QPushButton("Stop training")
         self.stop_now.setVisible(False)
         self.stop_now.clicked.connect(self.controller.stop)
-        layout.addWidget(self.smoke_first)
-        layout.addLayout(buttons)
-        layout.addLayout(tools)
-        layout.addWidget(self.progress)
+        # the messages, whose number of lines varies, above the buttons: the buttons stay put
+        # at the bottom of the panel (a click aimed at Pause landed elsewhere when they moved)
         layout.addWidget(self.status)
         layout.addWidget(self.start_anyway)
         layout.addWidget(self.warning)
         layout.addWidget(self.stop_now)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.smoke_first)
+        layout.addLayout(buttons)
+        layout.addLayout(tools)
         return layout
 
     # -- the model's settings ----------------------------------------------------------------
@@ -418,6 +422,8 @@ class TrainPanel(QWidget):
                 widget.blockSignals(False)
         self.progress.setValue(0)
         self.progress.setFormat("not started")
+        self.progress.setToolTip("epoch · batch of the epoch · training samples per second · "
+                                 "time left")
         self._say("")
         self.start_anyway.setVisible(False)
         self.warning.setVisible(False)
@@ -720,10 +726,11 @@ class TrainPanel(QWidget):
         if "epoch" not in payload:
             return
         self.progress.setValue(int(1000 * payload["fraction"]))
+        # short enough for the dock's default width (with " (paused)" after it)
         self.progress.setFormat(
-            f"epoch {payload['epoch']}/{payload['epochs']} · batch {payload['batch']}/"
-            f"{payload['batches']} · {payload['samples_per_sec']:,.0f} samples/s · ETA "
-            f"{duration_text(payload['eta'])}")
+            f"epoch {payload['epoch']}/{payload['epochs']} · {payload['batch']}/"
+            f"{payload['batches']} · {payload['samples_per_sec']:,.0f}/s · "
+            f"{duration_text(payload['eta'])} left")
         if self.status.text().startswith("running the smoke test"):
             self._say("training…")
 

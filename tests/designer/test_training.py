@@ -353,6 +353,8 @@ def test_a_data_shape_mismatch_is_explained_with_a_one_click_fix(qtbot, rig):
 def test_confusion_counts_are_updated_in_place(qtbot):
     """Each epoch's matrix rewrites the cells' counts; their ~120 text items are built only when
     the classes change (building them held the window a tenth of a second every epoch)."""
+    from PySide6.QtGui import QFontMetrics
+
     from designer.panels import ConfusionPanel
 
     controller = TrainingController(load_template("lenet5"))
@@ -375,6 +377,18 @@ def test_confusion_counts_are_updated_in_place(qtbot):
                              "predicted_names": names[:3]})
         assert len(panel._cells) == 3 and panel._cells[0][0] is not cells[0][0]
         assert panel.info.text().startswith("validation after epoch 2:")
+        # the slanted column names fit above the matrix at the dock's default height
+        shapes = ["circle", "square", "triangle", "cross"]
+        panel.resize(1390, 190)
+        panel.show()
+        panel.show_snapshot({**payloads[1], "class_names": shapes, "predicted_names": shapes,
+                             "matrix": payloads[1]["matrix"][:4, :4]})
+        qtbot.wait(50)
+        box = panel.matrix_view.box
+        (x0, x1), (y0, y1) = box.viewRange()
+        metrics = QFontMetrics(panel._texts[0].textItem.font())
+        above = -y0 * box.height() / (y1 - y0)   # pixels above the first row
+        assert above >= metrics.horizontalAdvance("triangle") * 0.7 + metrics.height()
         # a model stopped mid-epoch (reopened) predicts with the weights it stopped at
         panel.show_snapshot({**payloads[1], "epoch": 15, "batch": 71})
         assert panel.info.text().startswith("validation with the weights at epoch 16, batch 71:")
