@@ -665,8 +665,9 @@ class MainWindow(QMainWindow):
         root = TEMPLATE_DIR.parent.parent
         if self.file_path is not None and root not in self.file_path.resolve().parents:
             return str(self.file_path.parent)
-        return QStandardPaths.writableLocation(QStandardPaths.DocumentsLocation) \
-            or str(Path.home())
+        documents = QStandardPaths.writableLocation(QStandardPaths.DocumentsLocation)
+        # a documents folder that does not exist would make the dialog open the working folder
+        return documents if documents and Path(documents).is_dir() else str(Path.home())
 
     def _confirm_replacing(self, path: Path) -> bool:
         """A save never silently replaces a file's trained weights with less trained ones."""

@@ -174,3 +174,16 @@ def test_main_opens_the_file_given(tmp_path, monkeypatch, qtbot):
     (window,) = set(app._windows) - before
     qtbot.addWidget(window)
     assert window.file_path == path and window.document.graph == load_template("lenet5")
+
+
+def test_save_as_never_proposes_a_missing_documents_folder(window, monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from PySide6.QtCore import QStandardPaths
+
+    monkeypatch.setattr(QStandardPaths, "writableLocation",
+                        lambda _kind: str(tmp_path / "no-such" / "Documents"))
+    assert window._save_folder() == str(Path.home())   # not the program's working folder
+    (tmp_path / "docs").mkdir()
+    monkeypatch.setattr(QStandardPaths, "writableLocation", lambda _kind: str(tmp_path / "docs"))
+    assert window._save_folder() == str(tmp_path / "docs")

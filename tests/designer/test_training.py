@@ -438,3 +438,21 @@ def test_the_form_names_the_built_in_dataset_it_loaded(qtbot):
         assert controller.session.settings.data["source"] == "signals"   # form and model agree
     finally:
         controller.shutdown()
+
+
+def test_layer_histograms_say_when_there_is_no_gradient_yet(qtbot):
+    """A model just opened has no gradients: its histogram says so instead of showing a range
+    of -0.5 .. 0.5 around a spike of zeros."""
+    from designer.panels.layers import LayersPanel
+    from engine.inspect import histograms
+
+    controller = TrainingController(load_template("lenet5"))
+    try:
+        panel = LayersPanel(controller)
+        qtbot.addWidget(panel)
+        net = compile_network(load_template("lenet5"))
+        panel.show_snapshot({"node": "conv1", "histograms": histograms(net)["conv1"]})
+        assert "conv1: gradients: all 150 are 0" in panel.grad_plot.titleLabel.text
+        assert "conv1: weights (150 values" in panel.weight_plot.titleLabel.text
+    finally:
+        controller.shutdown()
