@@ -234,9 +234,12 @@ class CurvesPanel(DockedPanel):
         rates = e["lr"][np.isfinite(e["lr"])]
         # the stored per-epoch rate of the epochs before this session's batches
         shown = rates[:int(self.batch["x"][0])] if self.batch["x"] else rates
-        # one level per epoch, as steps
-        self.lr_epochs.setData(np.repeat(np.arange(len(shown) + 1.0), 2)[1:-1],
-                               np.repeat(shown, 2))
+        # one level per epoch, as steps, the last one up to this session's first batch (a run
+        # resumed mid-epoch starts there: the line had a gap)
+        steps = np.repeat(np.arange(len(shown) + 1.0), 2)[1:-1]
+        if self.batch["x"] and len(steps):
+            steps[-1] = max(steps[-1], self.batch["x"][0])
+        self.lr_epochs.setData(steps, np.repeat(shown, 2))
         if len(shown) and not self.batch["x"]:
             self.lr_plot.setYRange(0, shown.max() * 1.1, padding=0)
             self.lr_plot.setLabel("left", f"lr 0..{shown.max():.3g}")

@@ -411,3 +411,19 @@ def test_an_output_with_more_classes_than_the_data_is_pointed_out(window, qtbot)
     assert info.dataset.num_classes == 4   # lenet5's built-in example: the shapes
     text = window.training_panels["Train"].data_summary.text()
     assert "the Output tells 10 classes apart and the data has 4: outputs 4-9" in text
+
+
+def test_a_changed_validation_share_is_saved_and_reopened(window, qtbot, tmp_path, dialogs):
+    window.load_graph(Session.from_template("shapes").graph, None, Session.from_template("shapes"))
+    shown(qtbot, window)
+    train = window.training_panels["Train"]
+    train.samples.setValue(600)
+    train.val_percent.setValue(16)
+    info = shown(qtbot, window, "shapes:600")
+    assert info.train_range == (0, 504) and info.val_range == (504, 600)
+    assert train_once(qtbot, window) == "completed"
+    path = tmp_path / "m.h5"
+    assert window.save_to(path)
+    assert window.open_file(path)
+    info = shown(qtbot, window, "shapes:600")
+    assert train.val_percent.value() == 16 and info.val_range == (504, 600)

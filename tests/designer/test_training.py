@@ -424,6 +424,22 @@ def test_loss_axis_moves_only_when_the_curves_leave_it(qtbot):
         controller.shutdown()
 
 
+def test_the_rate_line_of_a_run_resumed_mid_epoch_has_no_gap(qtbot):
+    controller = TrainingController(load_template("lenet5"))
+    try:
+        curves = CurvesPanel(controller)
+        qtbot.addWidget(curves)
+        curves.set_history({"epoch": [1, 2], "train_loss": [2.0, 1.5], "train_acc": [0.5, 0.6],
+                            "val_loss": [2.1, 1.6], "val_acc": [0.4, 0.5], "lr": [0.01, 0.01]})
+        curves.add_batches({"points": [(2.75, 1.4, 0.6, 0.01, 275)], "epochs": 3})
+        curves._redraw_batches()
+        curves._redraw_epochs()
+        x, _ = curves.lr_epochs.getData()
+        assert x[-1] == 2.75 == curves.lr_curve.getData()[0][0]
+    finally:
+        controller.shutdown()
+
+
 def test_the_form_names_the_built_in_dataset_it_loaded(qtbot):
     """With no dataset chosen, the built-in one the Input fits is loaded and the form says which
     (it showed the first of the list, shapes, over signal data)."""
