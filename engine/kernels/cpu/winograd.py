@@ -1,9 +1,10 @@
 """Winograd F(4x4, 3x3) for ConvOp: 36 products per 4x4 outputs instead of 144 (2D 3x3, stride
 1, no dilation or groups), in all three directions: Y = A^T [(G w G^T) * (B^T d B)] A over 6x6
 input tiles d that step by 4 (Lavin & Gray, 2016); the weight gradient is its adjoint, dU = the
-sum over tiles of (B^T d B) * (A dY A^T), then G^T dU G. Every transform runs channels-last: a
-1-D transform down the rows, over whole rows of a sample at once, then one along each tile's
-columns, each output a loop over the channels that LLVM vectorises."""
+sum over tiles of (B^T d B) * (A dY A^T), then G^T dU G. The input and dY transforms run
+channels-last in numba: down the rows of a whole row of tiles at once, then along each tile's
+columns, each output a loop over the channels that LLVM vectorises; the output transform is ten
+small BLAS GEMMs over every tile of a chunk (winograd_outputs)."""
 from __future__ import annotations
 
 import numpy as np
@@ -34,13 +35,13 @@ def _terms(matrix, width: int):
 
 _B_T = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
         (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
-_A_T = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
-A_T = np.array(_A_T, float)
+A_T = np.array(((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0),
+                (0, 1, -1, 8, -8, 1)), float)
 """The output transform A^T (STEP x TILE)."""
 _G = np.array(((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
                (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1)))
 _INPUT_COLUMNS, _INPUT_COEFFICIENTS = _terms(_B_T, 4)            # B^T d: 3-4 terms a row
-_GRADIENT_COLUMNS, _GRADIENT_COEFFICIENTS = _terms(tuple(zip(*_A_T)), 4)  # A dY: 1-4 terms
+_GRADIENT_COLUMNS, _GRADIENT_COEFFICIENTS = _terms(A_T.T, 4)      # A dY: 1-4 terms a row
 
 
 @njit(nogil=True, cache=True)
