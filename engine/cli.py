@@ -608,6 +608,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except user_errors() as err:
         message = "; ".join(filter(None, str(err).split("\n"))) or type(err).__name__
+        from .graph import GraphValidationError
+
+        model = getattr(args, "model", None)
+        if isinstance(err, GraphValidationError) and model and str(model) not in message:
+            message = f"{model}: {message}"   # which file's graph it is
         print(f"convdesigner {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -231,7 +231,7 @@ def saved(tmp_path):
       "--out", "sweep"], "already holds a sweep (trial-000.h5)"),
     (["sweep", "lenet5", "--data", "shapes:100", "--space", "lr=0.01,0.1", "--trials", "2",
       "--out", "new", "--scheduler", "notanaddress"], "cannot reach the Dask scheduler"),
-    (["info", "empty.json"], "no Input node; the graph has no Output node"),
+    (["info", "empty.json"], "empty.json: the graph has no Input node; the graph has no Output"),
 ])
 def test_mistakes_users_made_are_one_line_and_exit_2(saved, args, fragment):
     result = run_cli(*args, cwd=saved)
