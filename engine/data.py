@@ -422,7 +422,8 @@ def _load_image_folder(path: Path, image_size, color, progress) -> Dataset:
         size = size or arr.shape[1::-1]
         if arr.shape[1::-1] != size:
             raise DataError(f"{file}: size {arr.shape[1]}x{arr.shape[0]}, expected "
-                            f"{size[0]}x{size[1]} as the first image (set an image size to resize)")
+                            f"{size[0]}x{size[1]} as the first image (resize the images to one "
+                            f"size, or set the Train panel's Image size)")
         if buf is None:
             # the uint8 images, then their float32 copy
             _check_fits(path, f"{n} images of {size[0]}x{size[1]}", n * arr.size * 5)
