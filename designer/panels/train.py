@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from engine.data import GENERATED
 from engine.optim import DEFAULTS, OPTIMIZERS, SCHEDULES
+from engine.session import structure_key
 
 from .common import (
     BACKGROUND,
@@ -140,7 +141,7 @@ class TrainPanel(QWidget):
         self.controller = controller
         self._imported: list[str] = []
         self.data_shown = None   # the DataInfo the panel shows
-        self._refusal: str | None = None   # the controller's last refusal, while shown
+        self._refusal: tuple | None = None   # the last refusal shown, and the graph it saw
         self._load_timer = QTimer(self, singleShot=True, interval=250)
         self._load_timer.timeout.connect(self.load_data)
 
@@ -615,14 +616,20 @@ class TrainPanel(QWidget):
         self._say(message, "bad")
 
     def _failed(self, message: str) -> None:
-        """A start or load the controller refused; the message goes once the graph is fixed."""
+        """A start or load the controller refused; the message goes once an edit makes the graph
+        valid (a refusal for the data stays while the graph is unchanged)."""
         self._problem(message)
-        self._refusal = message
+        graph = self.controller.graph
+        self._refusal = (message, structure_key(graph) if graph is not None else None)
 
     def _clear_fixed_refusal(self) -> None:
         graph = self.controller.graph
-        if self._refusal and self.status.text() == self._refusal and graph is not None \
-                and graph.analyze().ok:
+        if self._refusal is None or graph is None:
+            return
+        message, key = self._refusal
+        if self.status.text() != message:
+            self._refusal = None
+        elif structure_key(graph) != key and graph.analyze().ok:
             self._say("")
             self._refusal = None
 
