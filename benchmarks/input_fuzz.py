@@ -328,6 +328,13 @@ def argument_cases(d: Path) -> list[Case]:
     np.save(d / "empty.npy", np.zeros((0, 1, 28, 28), np.float32))
     np.save(d / "zerod.npy", np.float32(1))
     np.save(d / "strings.npy", np.array(["a", "b"]))
+    np.save(d / "nan.npy", np.full((2, 1, 28, 28), np.nan, np.float32))
+    np.save(d / "pixels.npy", np.zeros((2, 1, 28, 28), np.uint8))
+    np.savez(d / "x.npz", x=np.zeros((2, 28, 28), np.float32))   # [N, 28, 28] for [1, 28, 28]
+    (d / "sweep-stopped").mkdir(exist_ok=True)
+    (d / "sweep-stopped" / "trial-000.h5").write_bytes(b"a stopped sweep's trial")
+    (d / "a-folder").mkdir(exist_ok=True)
+    sweep = ["sweep", "lenet5", "--data", "shapes:64", "--space", "lr=0.01,0.1", "--trials", "2"]
     train = ["train", "lenet5", "--data", "shapes:32", "--quiet"]
     bad = [
         ("--batch-size 0", ["--batch-size", "0"]), ("--batch-size -5", ["--batch-size", "-5"]),
@@ -341,6 +348,10 @@ def argument_cases(d: Path) -> list[Case]:
         ("--val-range x", ["--val-range", "x"]), ("--device tpu", ["--device", "tpu"]),
         ("--bogus-option", ["--bogus-option"]), ("--data /proc/self/mem",
                                                  ["--data", "/proc/self/mem"]),
+        ("--train-range past the end", ["--train-range", "0:500"]),
+        ("--val-range overlapping the default training range", ["--val-range", "0:8"]),
+        ("--out in a missing folder", ["--out", str(d / "no" / "such" / "m.h5")]),
+        ("--data shapes:10**11", ["--data", "shapes:100000000000"]),
     ]
     cases = [Case("arguments", f"train {name}", train + extra, "error") for name, extra in bad]
     cases += [Case("arguments", "train --epochs 1 (fine)", train + ["--epochs", "1"], "ok")]
@@ -360,6 +371,21 @@ def argument_cases(d: Path) -> list[Case]:
                                             "--output", str(d / "y.npy")], "error"),
         ("predict (fine)", ["predict", model, "--input", str(x), "--output", str(d / "y.npy")],
          "ok"),
+        ("predict on NaN samples", ["predict", model, "--input", str(d / "nan.npy"),
+                                    "--output", str(d / "y.npy")], "error"),
+        ("predict on uint8 pixels", ["predict", model, "--input", str(d / "pixels.npy"),
+                                     "--output", str(d / "y.npy")], "error"),
+        ("predict into a folder", ["predict", model, "--input", str(x),
+                                   "--output", str(d / "a-folder")], "error"),
+        ("predict on an .npz's x of [N, 28, 28] (fine)",
+         ["predict", model, "--input", str(d / "x.npz"), "--output", str(d / "y.npy")], "ok"),
+        ("evaluate --range past the end", ["evaluate", model, "--data", "shapes:32", "--range",
+                                           "0:64"], "error"),
+        ("sweep --out a file", sweep + ["--out", model], "error"),
+        ("sweep --out a stopped sweep's folder", sweep + ["--out", str(d / "sweep-stopped")],
+         "error"),
+        ("sweep --scheduler not an address", sweep + ["--out", str(d / "sweep-new"),
+                                                      "--scheduler", "notanaddress"], "error"),
         ("bench --batch-size 0", ["bench", "--batch-size", "0"], "error"),
         ("bench --model bogus", ["bench", "--model", "bogus"], "error"),
         ("bench --threads 0", ["bench", "--threads", "0"], "error"),
