@@ -681,7 +681,7 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.Save:
                 return False
         before = trained_epochs(path)
-        after = len(session.history["epoch"]) if session.keeps_run(graph) else 0
+        after = session.epochs_for(graph) if session.keeps_run(graph) else 0
         if before and after < before:
             answer = QMessageBox.question(
                 self, "Replace a more trained model?",

@@ -158,9 +158,11 @@ class TrainingController(QObject):
 
     def settings_edited(self) -> None:
         """The user changed a training setting: the model (its file holds them) is unsaved."""
-        if self._session is not None and not self._session.modified:
-            self._session.modified = True
-            self.modified_changed.emit()
+        if self._session is not None:
+            was = self._session.modified
+            self._session.settings_changed()
+            if not was:
+                self.modified_changed.emit()
 
     def set_graph(self, graph: Graph) -> None:
         """The graph being edited. The model follows it at the next start or snapshot (never

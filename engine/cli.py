@@ -11,6 +11,8 @@ import signal
 import sys
 import time
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -179,8 +181,8 @@ def cmd_train(args) -> int:
     if session.settings.early_stop and val_range[0] == val_range[1]:
         raise UsageError("--early-stop needs validation data (--val-range)")
     if val_range[0] == val_range[1] and not args.quiet:
-        print("note: no validation data (--train-range without --val-range): the val columns "
-              "stay empty", file=sys.stderr)
+        print("note: no validation data, so the val columns stay empty (give --val-range)",
+              file=sys.stderr)
     if args.out:
         _check_writable(args.out)
     elif not args.quiet:
@@ -356,12 +358,14 @@ def _read_inputs(path: str, shape: tuple[int, ...]) -> np.ndarray:
     try:
         x = np.load(path, allow_pickle=False)
         if isinstance(x, np.lib.npyio.NpzFile):
-            if "x" not in x.files:
-                raise UsageError(f"{path}: an .npz for predict needs an array x (found "
-                                 f"{', '.join(x.files) or 'none'})")
-            x = x["x"]
-    except (OSError, ValueError) as err:
-        raise UsageError(f"{path}: cannot read a .npy array ({err})") from None
+            with x as archive:
+                if "x" not in archive.files:
+                    raise UsageError(f"{path}: an .npz for predict needs an array x (found "
+                                     f"{', '.join(archive.files) or 'none'})")
+                x = archive["x"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise UsageError(f"{path}: cannot read a .npy array "
+                         f"({err or type(err).__name__})") from None
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise UsageError(f"{path}: expected real numbers, found dtype {x.dtype}")
     if np.issubdtype(x.dtype, np.integer):
@@ -377,10 +381,12 @@ def _read_inputs(path: str, shape: tuple[int, ...]) -> np.ndarray:
                          f"{list(shape)} (give [N, {', '.join(map(str, shape))}])")
     if not len(x):
         raise UsageError(f"{path}: no samples (an array of shape {list(x.shape)})")
+    with np.errstate(over="ignore"):   # before the check: 1e39 is finite, inf in float32
+        x = x.astype(np.float32, copy=False)
     bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
     if bad.any():
-        raise UsageError(f"{path}: sample {int(np.argmax(bad))} holds NaN or infinite values "
-                         f"({int(bad.sum())} such samples)")
+        raise UsageError(f"{path}: sample {int(np.argmax(bad))} holds NaN, infinite or "
+                         f"too large values ({int(bad.sum())} such samples)")
     return x
 
 

@@ -213,10 +213,7 @@ def histograms(net: Network, bins: int = 40, node_ids=None
         entry = {}
         for kind, array in (("weight", weight), ("grad", net.grads[key])):
             values = net.backend.to_host(array).ravel()
-            values = values[np.isfinite(values)]
-            if values.size == 0:
-                values = np.zeros(1, np.float32)
-            entry[kind] = np.histogram(values, bins=bins)
+            entry[kind] = np.histogram(values[np.isfinite(values)], bins=bins)   # maybe none
         result[node_id] = entry
     return result
 

@@ -309,6 +309,13 @@ class Session:
         self.trained_elsewhere = False
         self.history = {key: [] for key in HISTORY_KEYS}
 
+    def settings_changed(self) -> None:
+        """The training settings changed: the file keeps them, so the model is unsaved, also
+        when an undo brings a set-aside run back (the settings are not set aside with it)."""
+        self.modified = True
+        if self._stash is not None:
+            self._stash["modified"] = True
+
     def reset(self) -> None:
         """Fresh weights; the optimizer state, history, position and best epoch go."""
         self._net, self._pending, self._stash = None, None, None

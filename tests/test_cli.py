@@ -210,6 +210,11 @@ def saved(tmp_path):
                                            '"nodes": [], "edges": []}')
     np.save(tmp_path / "nan.npy", np.full((3, 1, 28, 28), np.nan, np.float32))
     np.save(tmp_path / "pixels.npy", np.zeros((3, 1, 28, 28), np.uint8))
+    huge = np.zeros((2, 1, 28, 28))
+    huge[1, 0, 3, 3] = 1e39   # finite in float64, not in float32
+    np.save(tmp_path / "huge.npy", huge)
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "notzip.npz").write_bytes(b"PK\x03\x04 and then no archive")
     return tmp_path
 
 
@@ -222,7 +227,11 @@ def saved(tmp_path):
     (["train", "lenet5", "--data", "shapes:100", "--out", "no/such/folder/m.h5"],
      "the folder"),
     (["predict", "m.h5", "--input", "nan.npy", "--output", "y.npy"],
-     "nan.npy: sample 0 holds NaN or infinite values (3 such samples)"),
+     "nan.npy: sample 0 holds NaN, infinite or too large values (3 such samples)"),
+    (["predict", "m.h5", "--input", "huge.npy", "--output", "y.npy"],
+     "huge.npy: sample 1 holds NaN, infinite or too large values (1 such samples)"),
+    (["predict", "m.h5", "--input", "empty.npy", "--output", "y.npy"], "cannot read"),
+    (["predict", "m.h5", "--input", "notzip.npz", "--output", "y.npy"], "cannot read"),
     (["predict", "m.h5", "--input", "pixels.npy", "--output", "y.npy"], "x / 255"),
     (["predict", "m.h5", "--input", "nan.npy", "--output", "sweep"], "it is a folder"),
     (["sweep", "lenet5", "--data", "shapes:100", "--space", "lr=0.01,0.1", "--trials", "2",

@@ -67,6 +67,8 @@ CASES = [
     ("Conv3D", {"filters": 3, "kernel_size": 2, "stride": [1, 2, 1], "groups": 3,
                 "dilation": [2, 1, 1]}, (3, 5, 4, 3), 1),
     ("Conv3D", {"filters": 2, "kernel_size": 2, "padding": "same"}, (2, 3, 4, 3), 2),
+    # 3x3 on one plane, padded in depth: three planes out (not a 2-D conv for Winograd)
+    ("Conv3D", {"filters": 2, "kernel_size": [1, 3, 3], "padding": 1}, (3, 1, 5, 4), 2),
 ]
 
 

@@ -146,3 +146,18 @@ def test_an_inserted_dropout_keeps_the_run_and_list_order_does_not_matter():
     assert session.fits(Graph.from_dict(reordered))   # an undo may put them back elsewhere
     session.adopt(with_dropout)
     assert session.history["epoch"] == [1] and session.trained
+
+
+def test_a_settings_change_survives_the_undo_that_brings_a_saved_run_back(tmp_path):
+    session, data = trained()
+    session.save(tmp_path / "m.h5")
+    original = session.graph.copy()
+    edited = session.graph.copy()
+    edited.nodes["dense1"].params["units"] = 33
+    session.adopt(edited)                       # the run is set aside with "saved" state
+    session.trainer(data, (0, 100), (100, 120), epochs=2).run()
+    assert session.epochs_for(original) == 1 and session.epochs_for(edited) == 2
+    session.settings.lr = 0.005
+    session.settings_changed()
+    session.adopt(original)                     # the undo
+    assert session.modified and session.settings.lr == 0.005 and session.history["epoch"] == [1]

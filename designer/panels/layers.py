@@ -135,5 +135,6 @@ class LayersPanel(SnapshotPanel):
                 and edges[0] == -0.5 and edges[-1] == 0.5   # numpy's bins for zeros alone
             plot.setTitle(f"{layer}: {name}: all {int(counts.sum()):,} are 0 (before the "
                           f"first batch, or a dead layer)" if zero else
+                          f"{layer}: {name}: none is finite" if not counts.sum() else
                           f"{layer}: {name} ({int(counts.sum()):,} values, {edges[0]:.3g} .. "
                           f"{edges[-1]:.3g})", size="9pt")

@@ -63,6 +63,17 @@ def duration_text(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def _effective(settings) -> dict:
+    """The settings as training reads them: a data choice's missing keys at their defaults (a
+    file may hold only some; the form writes them all)."""
+    choice = settings.data
+    return {**settings.to_dict(), "data": {
+        "source": choice.get("source") or "", "image_size": choice.get("image_size"),
+        "color": choice.get("color") or "auto", "val_percent": float(choice.get("val_percent",
+                                                                               20.0)),
+        "train_range": choice.get("train_range") or "", "val_range": choice.get("val_range") or ""}}
+
+
 class SamplePreview(QStackedWidget):
     """A few training samples of every class: an image grid with one row per class, or for 1-D
     data one small plot per class."""
@@ -468,9 +479,9 @@ class TrainPanel(QWidget):
         """The user changed a field: a changed setting is a change to the model (it is saved
         in the model file), so the window marks it unsaved."""
         settings = self.controller.session.settings
-        before = settings.to_dict()
+        before = _effective(settings)
         yield
-        if settings.to_dict() != before:
+        if _effective(settings) != before:
             self.controller.settings_edited()
 
     def _write_settings(self) -> None:
@@ -641,15 +652,17 @@ class TrainPanel(QWidget):
 
     # -- following the controller -----------------------------------------------------------
     def _devices_found(self, devices: list, note: str) -> None:
-        chosen = self.device.currentData()
+        session = self.controller.session
+        chosen = session.settings.device if session is not None else self.device.currentData()
         blocked = self.device.blockSignals(True)   # the machine's devices, not the user's choice
         self.device.clear()
         for device_id, label in devices:
             self.device.addItem(label, device_id)
-        self.device.setCurrentIndex(max(0, self.device.findData(chosen)))
+        found = self.device.findData(chosen)
+        self.device.setCurrentIndex(max(0, found))
         self.device.blockSignals(blocked)
-        if self.controller.session is not None:
-            self.controller.session.settings.device = self.device.currentData() or "cpu"
+        if session is not None and found < 0:   # a device this machine lacks: the CPU
+            session.settings.device = self.device.currentData() or "cpu"
         self.device_note.setText(note)
         self.device_note.setVisible(bool(note))
 

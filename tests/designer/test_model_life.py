@@ -399,6 +399,13 @@ def test_a_changed_setting_marks_the_model_unsaved_and_a_wheel_turn_changes_no_f
                        QPoint(0, -120), Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False)
     QApplication.sendEvent(train.val_percent, turn)   # scrolling the panel passes over it
     assert train.val_percent.value() == percent and not window.isWindowModified()
+    train.train_range.editingFinished.emit()          # focus left the field: nothing changed
+    assert not window.isWindowModified()
+    window.session.settings.device = "cuda:0"         # a model trained on a GPU, opened here
+    train._devices_found([("cpu", "CPU"), ("cuda:0", "GPU 0")], "")
+    assert train.device.currentData() == "cuda:0" == window.session.settings.device
+    train._devices_found([("cpu", "CPU")], "")       # a machine without it trains on the CPU
+    assert window.session.settings.device == "cpu" and not window.isWindowModified()
     train.lr.setValue(0.005)
     assert window.isWindowModified() and window.session.settings.lr == 0.005
     assert window.save_to(path) and not window.isWindowModified()

@@ -470,5 +470,8 @@ def test_layer_histograms_say_when_there_is_no_gradient_yet(qtbot):
         panel.show_snapshot({"node": "conv1", "histograms": histograms(net)["conv1"]})
         assert "conv1: gradients: all 150 are 0" in panel.grad_plot.titleLabel.text
         assert "conv1: weights (150 values" in panel.weight_plot.titleLabel.text
+        net.grads["conv1/weight"][:] = np.nan   # a diverged step
+        panel.show_snapshot({"node": "conv1", "histograms": histograms(net)["conv1"]})
+        assert "conv1: gradients: none is finite" in panel.grad_plot.titleLabel.text
     finally:
         controller.shutdown()

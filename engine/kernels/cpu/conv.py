@@ -403,8 +403,9 @@ class ConvOp(Op):
         self.positions = math.prod(self.out3)
         self.geo = np.array([*self.kernel, *self.stride, *self.dilation, *self.pad, *self.out3],
                             np.int64)
-        self.winograd_ok = (self.kernel == (1, 3, 3) and self.in3[0] == 1 and self.groups == 1
-                            and self.dilation == (1, 1, 1) and self.stride == (1, 1, 1))
+        self.winograd_ok = (self.kernel == (1, 3, 3) and self.in3[0] == self.out3[0] == 1
+                            and self.groups == 1 and self.dilation == (1, 1, 1)
+                            and self.stride == (1, 1, 1))   # 2-D: one plane in and out
         self.tiles_out = (-(-self.out3[1] // STEP), -(-self.out3[2] // STEP))
         self.tiles_in = (-(-self.in3[1] // STEP), -(-self.in3[2] // STEP))
         self.algorithms = choose_algorithms(self.stride, self.channels_per_group,
