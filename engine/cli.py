@@ -146,10 +146,14 @@ def _split(args, n: int, stored: dict) -> tuple[tuple[int, int], tuple[int, int]
     """--train-range and --val-range. Without either, the split the model keeps for this data
     (stored: its settings' data choice), so that a stopped run goes on as it was; else the first
     80% train and the rest validate."""
-    from .data import split_ranges
+    from .data import DataError, split_ranges
 
     if args.train_range is None and args.val_range is None and stored.get("source") == args.data:
-        return split_ranges(stored, n)
+        try:
+            return split_ranges(stored, n)
+        except DataError as err:
+            raise UsageError(f"the split this model was trained with does not fit {args.data} "
+                             f"now ({err}): give --train-range and --val-range") from None
     return split_ranges({"train_range": args.train_range, "val_range": args.val_range}, n)
 
 

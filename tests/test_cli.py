@@ -272,3 +272,13 @@ def test_training_a_model_file_again_keeps_its_split_and_says_what_is_not_saved(
                       "--epochs", "1")
     assert unsaved.returncode == 0, unsaved.stderr
     assert "no validation data" in unsaved.stderr and "not saved" in unsaved.stderr
+    shrunk = run_cli("train", tmp_path / "m.h5", "--data", "shapes:100", "--epochs", "1")
+    assert shrunk.returncode == 0, shrunk.stderr   # other data: the default split
+    np.savez(tmp_path / "d.npz", x=np.zeros((300, 1, 28, 28), np.float32), y=np.arange(300) % 4)
+    assert run_cli("train", "shapes", "--data", tmp_path / "d.npz", "--train-range", "0:200",
+                   "--val-range", "200:300", "--epochs", "1", "--out",
+                   tmp_path / "n.h5").returncode == 0
+    np.savez(tmp_path / "d.npz", x=np.zeros((100, 1, 28, 28), np.float32), y=np.arange(100) % 4)
+    changed = run_cli("train", tmp_path / "n.h5", "--data", tmp_path / "d.npz", "--epochs", "1")
+    assert changed.returncode == 2
+    assert "the split this model was trained with does not fit" in changed.stderr
