@@ -607,8 +607,23 @@ def user_errors() -> tuple[type[BaseException], ...]:
             PermissionError, IsADirectoryError)
 
 
+RANGE_OPTIONS = ("--train-range", "--val-range", "--range")
+
+
+def _joined_ranges(argv: list[str]) -> list[str]:
+    """"--val-range -2000:" as "--val-range=-2000:": argparse takes a value that starts with "-"
+    for an option (ranges count from the end with negative values)."""
+    out = []
+    for arg in argv:
+        if out and out[-1] in RANGE_OPTIONS and arg.startswith("-") and ":" in arg:
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = _joined_ranges(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -193,6 +193,11 @@ def test_ctrl_c_saves_and_a_second_train_finishes_the_run_bit_exactly(tmp_path):
     assert same == (a.best["epoch"] == 3)
 
 
+def test_ranges_may_count_from_the_end(capsys):
+    assert main(["evaluate", "lenet5", "--data", "shapes:100", "--range", "-20:", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["samples"] == 20
+
+
 def test_early_stop_needs_validation_data(tmp_path):
     result = run_cli("train", "shapes", "--data", "shapes:100", "--train-range", "0:100",
                      "--early-stop", "2", "--epochs", "1")
