@@ -425,7 +425,7 @@ class MainWindow(QMainWindow):
         if session is None:
             return
         trained = session.trained
-        fit = session.keeps_run(self.document.graph)
+        fit = not trained or session.keeps_run(self.document.graph)
         if trained and self._weights_fit and not fit:
             self.log.warning("this edit changed the network: the trained weights of the layers "
                              "it changed no longer fit (undo to keep them)")

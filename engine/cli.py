@@ -359,6 +359,8 @@ def cmd_predict(args) -> int:
 def _read_inputs(path: str, shape: tuple[int, ...]) -> np.ndarray:
     """predict's samples [N, *shape] from a .npy array (or an .npz's x), in the importers' units:
     one line for what does not fit. Size-1 axes may differ, as for training data."""
+    from .data import samples_of
+
     try:
         x = np.load(path, allow_pickle=False)
         if isinstance(x, np.lib.npyio.NpzFile):
@@ -376,13 +378,12 @@ def _read_inputs(path: str, shape: tuple[int, ...]) -> np.ndarray:
         raise UsageError(f"{path}: integer values ({x.dtype}); predict reads what the importers "
                          f"produce, pixel values scaled to [0, 1] (for 8-bit images: x / 255)")
     if x.shape == shape or (x.ndim == len(shape) and x.size == math.prod(shape)):
-        x = x[None]
-    if x.ndim >= 1 and x.shape[1:] != shape and math.prod(x.shape[1:]) == math.prod(shape) \
-            and [d for d in x.shape[1:] if d != 1] == [d for d in shape if d != 1]:
-        x = x.reshape(len(x), *shape)
-    if x.ndim < 1 or tuple(x.shape[1:]) != shape:
+        x = x[None]   # one sample
+    samples = samples_of(x, shape)
+    if samples is None:
         raise UsageError(f"{path}: arrays of shape {list(x.shape)} do not fit the Input "
                          f"{list(shape)} (give [N, {', '.join(map(str, shape))}])")
+    x = samples
     if not len(x):
         raise UsageError(f"{path}: no samples (an array of shape {list(x.shape)})")
     with np.errstate(over="ignore"):   # before the check: 1e39 is finite, inf in float32

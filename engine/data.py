@@ -97,17 +97,26 @@ class Dataset:
                        lambda i: self.where(start + i))
 
 
-def fit_input(dataset: Dataset, shape, where: str) -> Dataset:
-    """The dataset with samples of the network's Input `shape`: as they are, or reshaped when they
-    differ from it only by axes of size 1 ([N, 1, 1, 1024] read from an [N, 1, 1024] array, for a
-    [1, 1024] Input); DataError otherwise."""
-    shape, have = tuple(shape), dataset.input_shape
+def samples_of(x: np.ndarray, shape) -> np.ndarray | None:
+    """x [N, ...] as samples of `shape`: as they are, or reshaped when they differ from it only
+    by axes of size 1 ([N, 1, 1, 1024] read from an [N, 1, 1024] array, for a [1, 1024] Input);
+    None when they do not fit."""
+    shape, have = tuple(shape), tuple(x.shape[1:])
     if have == shape:
-        return dataset
-    if [d for d in have if d != 1] != [d for d in shape if d != 1]:
-        raise DataError(f"{where}: the data has samples of shape {list(have)} but the network's "
-                        f"Input expects {list(shape)}")
-    return replace(dataset, x=dataset.x.reshape(len(dataset.x), *shape))
+        return x
+    if x.ndim < 1 or [d for d in have if d != 1] != [d for d in shape if d != 1]:
+        return None
+    return x.reshape(len(x), *shape)
+
+
+def fit_input(dataset: Dataset, shape, where: str) -> Dataset:
+    """The dataset with samples of the network's Input `shape` (see samples_of); DataError when
+    they do not fit."""
+    x = samples_of(dataset.x, shape)
+    if x is None:
+        raise DataError(f"{where}: the data has samples of shape {list(dataset.input_shape)} but "
+                        f"the network's Input expects {list(shape)}")
+    return dataset if x is dataset.x else replace(dataset, x=x)
 
 
 def check_labels(labels: Dataset | np.ndarray, outputs: int, where: str) -> None:

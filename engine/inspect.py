@@ -204,16 +204,20 @@ def health_alerts(stats: dict[str, float]) -> tuple[str, list[str]]:
 def histograms(net: Network, bins: int = 40, node_ids=None
                ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Per layer with weights (or those of node_ids): {"weight": (counts, edges),
-    "grad": (counts, edges)} of the weight array and of its gradient from the last backward."""
+    "grad": (counts, edges)} of the finite values of the weight array and of its gradient from
+    the last backward, and "zero": the kinds whose values are all 0 (no backward yet, or a dead
+    layer)."""
     result: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for key, weight in net.params.items():
         node_id, name = key.split("/", 1)
         if name != "weight" or (node_ids is not None and node_id not in node_ids):
             continue
-        entry = {}
+        entry = {"zero": []}
         for kind, array in (("weight", weight), ("grad", net.grads[key])):
             values = net.backend.to_host(array).ravel()
             entry[kind] = np.histogram(values[np.isfinite(values)], bins=bins)   # maybe none
+            if not values.any():
+                entry["zero"].append(kind)
         result[node_id] = entry
     return result
 

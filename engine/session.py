@@ -227,8 +227,17 @@ class Session:
         return (bool(self.history["epoch"]) or self.position.batch > 0 or self.best is not None
                 or self.trained_elsewhere)
 
+    @property
+    def graph(self) -> Graph:
+        return self._graph
+
+    @graph.setter
+    def graph(self, graph: Graph) -> None:
+        # its structure key, kept: every edit in the window asks whether the weights still fit
+        self._graph, self._key = graph, structure_key(graph)
+
     def fits(self, graph: Graph) -> bool:
-        return structure_key(graph) == structure_key(self.graph)
+        return structure_key(graph) == self._key
 
     def epochs_for(self, graph: Graph) -> int:
         """The trained epochs of the run that following graph trains on: this one, or the one an
@@ -274,7 +283,7 @@ class Session:
             return
         if self._stash is not None and self._stash["key"] == structure_key(graph):
             stash = self._stash
-            self._stash = self._state(structure_key(self.graph), self.weights())
+            self._stash = self._state(self._key, self.weights())
             self.graph, self._net = graph.copy(), None
             self._restore(stash)
             return
@@ -282,7 +291,7 @@ class Session:
                               keep_outputs=self.keep_outputs)
         old = self.weights() if self._net is not None or self._pending is not None else {}
         trained = self.trained
-        before = self._state(structure_key(self.graph), old) if trained else None
+        before = self._state(self._key, old) if trained else None
         targets = {**net.params, **net.state}
         fitting = {k: v for k, v in old.items() if k in targets and v.shape == targets[k].shape}
         net.load_weights(fitting)

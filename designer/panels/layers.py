@@ -131,10 +131,8 @@ class LayersPanel(SnapshotPanel):
             counts, edges = entry[kind]
             bars.setData(edges, counts.astype(float))
             name = "weights" if kind == "weight" else "gradients"
-            zero = len(counts) and counts[len(counts) // 2] == counts.sum() \
-                and edges[0] == -0.5 and edges[-1] == 0.5   # numpy's bins for zeros alone
             plot.setTitle(f"{layer}: {name}: all {int(counts.sum()):,} are 0 (before the "
-                          f"first batch, or a dead layer)" if zero else
+                          f"first batch, or a dead layer)" if kind in entry["zero"] else
                           f"{layer}: {name}: none is finite" if not counts.sum() else
                           f"{layer}: {name} ({int(counts.sum()):,} values, {edges[0]:.3g} .. "
                           f"{edges[-1]:.3g})", size="9pt")

@@ -44,6 +44,13 @@ def shown(qtbot, window, source=None):
     return train.data_shown
 
 
+def open_trained(qtbot, window, path):
+    """Open the model file at path in the window and wait for its data; the Train panel."""
+    assert window.open_file(path)
+    shown(qtbot, window)
+    return window.training_panels["Train"]
+
+
 def train_once(qtbot, window, epochs=1):
     train = window.training_panels["Train"]
     train.smoke_first.setChecked(False)
@@ -323,9 +330,7 @@ def test_file_export_and_import(window, qtbot, tmp_path, dialogs):
 def test_saving_during_a_run_keeps_it_marked_unsaved_and_refuses_an_edited_structure(
         window, qtbot, tmp_path, dialogs):
     path = trained_file(tmp_path / "model.h5")
-    assert window.open_file(path)
-    shown(qtbot, window)
-    train = window.training_panels["Train"]
+    train = open_trained(qtbot, window, path)
     train.smoke_first.setChecked(False)
     train.epochs.setValue(50)
     train.start_button.click()
@@ -345,9 +350,7 @@ def test_saving_during_a_run_keeps_it_marked_unsaved_and_refuses_an_edited_struc
 
 def test_a_refused_start_then_undo_keeps_the_trained_model(window, qtbot, tmp_path, dialogs):
     path = trained_file(tmp_path / "model.h5")
-    assert window.open_file(path)
-    shown(qtbot, window)
-    train = window.training_panels["Train"]
+    train = open_trained(qtbot, window, path)
     weights = window.session.weights()
     window.document.remove(["relu1"])   # pool1 is left with an unconnected input
     train.smoke_first.setChecked(False)
@@ -366,9 +369,7 @@ def test_a_refused_start_then_undo_keeps_the_trained_model(window, qtbot, tmp_pa
 def test_a_start_that_would_set_the_trained_run_aside_asks_first(window, qtbot, tmp_path,
                                                                   dialogs):
     path = trained_file(tmp_path / "model.h5")
-    assert window.open_file(path)
-    shown(qtbot, window)
-    train = window.training_panels["Train"]
+    train = open_trained(qtbot, window, path)
     window.document.set_param("dense1", "units", 33)      # dense1 and dense2 no longer fit
     assert window.weights_label.text().startswith("weights: invalidated by edits")
     dialogs.answer = QMessageBox.Cancel
@@ -389,9 +390,7 @@ def test_a_changed_setting_marks_the_model_unsaved_and_a_wheel_turn_changes_no_f
     from PySide6.QtWidgets import QApplication
 
     path = trained_file(tmp_path / "model.h5")
-    assert window.open_file(path)
-    shown(qtbot, window)
-    train = window.training_panels["Train"]
+    train = open_trained(qtbot, window, path)
     assert not window.isWindowModified()
     percent = train.val_percent.value()
     centre = QPointF(train.val_percent.rect().center())
