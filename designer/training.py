@@ -586,6 +586,8 @@ class TrainingController(QObject):
                     return
             self._set_state("training")
             reason = self._run()
+        except Exception as err:   # said before `finished`, so the run's end shows why
+            self._fail(err)
         finally:
             sys.setswitchinterval(switch)
             self._flush_points(self._last_event)

@@ -147,12 +147,16 @@ def parse_range(text: str, n: int) -> tuple[int, int]:
     return start, stop
 
 
+VAL_PERCENT = 20.0
+"""The validation share of a data choice that names none (the last 20% validate)."""
+
+
 def split_ranges(choice: dict, n: int) -> tuple[tuple[int, int], tuple[int, int]]:
     """Train and validation ranges of a data choice (TrainingSettings.data: "train_range",
     "val_range", "val_percent"): explicit "A:B" texts win over the validation percentage (20 by
     default: the first 80% train, the rest validate); overlapping ranges are refused."""
     train_text, val_text = choice.get("train_range") or "", choice.get("val_range") or ""
-    percent = float(choice.get("val_percent", 20.0))
+    percent = float(choice.get("val_percent", VAL_PERCENT))
     if train_text.strip():
         train = parse_range(train_text, n)
     else:

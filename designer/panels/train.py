@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.data import GENERATED
+from engine.data import GENERATED, VAL_PERCENT
 from engine.optim import DEFAULTS, OPTIMIZERS, SCHEDULES
 from engine.session import structure_key
 
@@ -58,8 +58,8 @@ def _effective(settings) -> dict:
     choice = settings.data
     return {**settings.to_dict(), "data": {
         "source": choice.get("source") or "", "image_size": choice.get("image_size"),
-        "color": choice.get("color") or "auto", "val_percent": float(choice.get("val_percent",
-                                                                               20.0)),
+        "color": choice.get("color") or "auto",
+        "val_percent": float(choice.get("val_percent", VAL_PERCENT)),
         "train_range": choice.get("train_range") or "", "val_range": choice.get("val_range") or ""}}
 
 
@@ -175,7 +175,7 @@ class TrainPanel(QWidget):
     def _split_group(self) -> QGroupBox:
         box = QGroupBox("Split")
         form = QFormLayout(box)
-        self.val_percent = QDoubleSpinBox(minimum=0, maximum=90, value=20, suffix=" %",
+        self.val_percent = QDoubleSpinBox(minimum=0, maximum=90, value=VAL_PERCENT, suffix=" %",
                                           decimals=0)
         self.val_percent.setToolTip("The last share of the samples validates; the rest trains")
         self.train_range = QLineEdit(placeholderText="A:B (overrides the share)")
@@ -383,7 +383,7 @@ class TrainPanel(QWidget):
         size = choice.get("image_size")
         self.image_size.setText(f"{size[0]}x{size[1]}" if size else "")
         self.color.setCurrentText(choice.get("color") or "auto")
-        self.val_percent.setValue(float(choice.get("val_percent", 20.0)))
+        self.val_percent.setValue(float(choice.get("val_percent", VAL_PERCENT)))
         self.train_range.setText(choice.get("train_range") or "")
         self.val_range.setText(choice.get("val_range") or "")
 
