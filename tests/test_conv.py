@@ -129,7 +129,17 @@ def test_batch_splits_over_workers_and_tiles(algorithm, monkeypatch):
     monkeypatch.setattr(conv, "COLUMN_BYTES", 1)
     h = check_op("Conv2D", {"filters": 3, "kernel_size": 3, "padding": 1}, [(2, 5, 5)], 7,
                  conv_reference, samples=4)
-    assert h.op.chunk == 1
+    assert h.op.chunks == {"forward": 1, "backward": 1}
+
+
+def test_forward_and_backward_take_their_own_tiles(algorithm, monkeypatch):
+    """Grad-input's columns (every filter's taps over the input) outgrow forward's, so forward
+    runs more samples per tile than backward; both stay exact."""
+    monkeypatch.setattr(conv, "COLUMN_BYTES", 8 * 5 * 9 * 36)  # one backward image (float64)
+    h = check_op("Conv2D", {"filters": 5, "kernel_size": 3}, [(3, 6, 6)], 7, conv_reference,
+                 samples=4)
+    if h.op.algorithms["forward"] == "gemm":
+        assert h.op.chunks == {"forward": 2, "backward": 1}
 
 
 def _relu_op(shape, batch, dtype=np.float64):

@@ -465,36 +465,51 @@ class ConvOp(Op):
         groups, cpg, fpg = self.groups, self.channels_per_group, self.filters_per_group
         self.workers = worker_count(batch)
         extra = int(self.has_bias)  # a row of ones in the columns carries the bias
-        col_elems, out_elems = 0, 0
-        if "gemm" in uses:
-            col_elems = max((cpg * self.taps + extra) * self.out_span,
-                            fpg * self.taps * self.in_span)
-            out_elems = max(fpg * self.out_span, cpg * self.in_span)
-        if "im2col" in uses:
-            col_elems = max(col_elems, (cpg * self.taps + extra) * self.positions)
-        per_image = groups * col_elems * np.dtype(dtype).itemsize
+        rows = cpg * self.taps + extra
+
+        def image(direction):  # one image's (columns, GEMM outputs) elements per group
+            algorithm = self.algorithms[direction]
+            if direction == "grad_input" and not self.allocated_for:
+                return 0, 0
+            if algorithm == "im2col":
+                return rows * self.positions, 0
+            if algorithm != "gemm":
+                return 0, 0
+            return {"forward": (rows * self.out_span, fpg * self.out_span),
+                    "grad_input": (fpg * self.taps * self.in_span, cpg * self.in_span),
+                    "grad_weight": (rows * self.out_span, 0)}[direction]
+
+        # forward and backward each take as many whole images as fit COLUMN_BYTES (at least
+        # one): grad-input's columns may be several times forward's (lenet5's conv2: 4x)
+        forward, backward = image("forward"), tuple(map(max, image("grad_input"),
+                                                        image("grad_weight")))
         share = -(-batch // self.workers)
-        self.chunk = max(1, min(share, COLUMN_BYTES // max(1, per_image)))
+        itemsize = np.dtype(dtype).itemsize
+
+        def chunk(cols):
+            return max(1, min(share, COLUMN_BYTES // max(1, groups * cols * itemsize)))
+
+        self.chunks = {"forward": chunk(forward[0]), "backward": chunk(backward[0])}
+        cf, cb = self.chunks["forward"], self.chunks["backward"]
+        col_elems = groups * max(cf * forward[0], cb * backward[0])
+        out_elems = groups * max(cf * forward[1], cb * backward[1])
         if "winograd" in uses:
             tiles_out, tiles_in = math.prod(self.tiles_out), math.prod(self.tiles_in)
             self.winograd_chunk = max(1, min(share, WINOGRAD_TILES // min(tiles_out, tiles_in)))
-            scale = self.winograd_chunk / self.chunk
-            col_elems = max(col_elems, int(scale * PRODUCTS * max(
-                self.channels * tiles_out, self.filters * tiles_in)) + 1)
-            out_elems = max(out_elems, int(scale * PRODUCTS * max(
-                self.filters * tiles_out, self.channels * tiles_in)) + 1)
+            col_elems = max(col_elems, self.winograd_chunk * PRODUCTS * max(
+                self.channels * tiles_out, self.filters * tiles_in))
+            out_elems = max(out_elems, self.winograd_chunk * PRODUCTS * max(
+                self.filters * tiles_out, self.channels * tiles_in))
             self.a_t = A_T.astype(dtype)
             self.u = np.empty((PRODUCTS, self.channels, self.filters), dtype)
             self.u_t = np.empty((PRODUCTS, self.filters, self.channels), dtype)
-        sums = groups * (cpg * self.taps + extra) * fpg
+        sums = groups * rows * fpg
         if "gemm" in uses:  # the GEMM workers' own grids: a chunk of samples each
             self.xp_tiles = None if self.unpadded else [
-                self._grid(self.chunk, self.channels, 0) for _ in range(self.workers)]
-            self.dym_tiles = [self._grid(self.chunk, self.filters, self.margin)
+                self._grid(max(cf, cb), self.channels, 0) for _ in range(self.workers)]
+            self.dym_tiles = [self._grid(cb, self.filters, self.margin)
                               for _ in range(self.workers)]
-        self.scratch_sizes = {"cols": self.chunk * groups * col_elems,
-                              "outs": self.chunk * groups * out_elems,
-                              "partial": self.chunk * sums}
+        self.scratch_sizes = {"cols": col_elems, "outs": out_elems, "partial": cb * sums}
         if "winograd" in uses:  # channels-last tiles: (grid, channels) of both directions
             (out_h, out_w), (in_h, in_w) = self.tiles_out, self.tiles_in
             sides = (((STEP * out_h + 2) * (STEP * out_w + 2), self.channels,
@@ -630,8 +645,8 @@ class ConvOp(Op):
             span = self.out_span
 
             def work(worker, lo, hi):
-                for n0 in range(lo, hi, self.chunk):
-                    m = min(self.chunk, hi - n0)
+                for n0 in range(lo, hi, self.chunks["forward"]):
+                    m = min(self.chunks["forward"], hi - n0)
                     cols = self._view(self._scratch("cols"), m, groups, rows + extra, span)
                     out = self._view(self._scratch("outs"), m, groups, fpg, span)
                     grid, first = self._grid_of_x(worker, n0, m)
@@ -644,8 +659,8 @@ class ConvOp(Op):
             y4 = y5.reshape(n, groups, fpg, self.positions)
 
             def work(worker, lo, hi):
-                for n0 in range(lo, hi, self.chunk):
-                    m = min(self.chunk, hi - n0)
+                for n0 in range(lo, hi, self.chunks["forward"]):
+                    m = min(self.chunks["forward"], hi - n0)
                     cols = self._view(self._scratch("cols"), m, groups, rows + extra,
                                       self.positions)
                     conv_im2col_cpu(self.x5, cols, n0, self.geo)
@@ -746,8 +761,8 @@ class ConvOp(Op):
         def work(worker, lo, hi):
             sums, partial = self.sums[worker], self._scratch("partial")
             sums.fill(0)
-            for n0 in range(lo, hi, self.chunk):
-                m = min(self.chunk, hi - n0)
+            for n0 in range(lo, hi, self.chunks["backward"]):
+                m = min(self.chunks["backward"], hi - n0)
                 if "gemm" in (input_algorithm, weight_algorithm):
                     dym = self.dym_tiles[worker]
                     self._embed(dy5, dym, n0, n0 + m, self.margin, mask)
