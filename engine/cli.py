@@ -185,7 +185,7 @@ def cmd_train(args) -> int:
     if session.settings.early_stop and val_range[0] == val_range[1]:
         raise UsageError("--early-stop needs validation data (--val-range)")
     if val_range[0] == val_range[1] and not args.quiet:
-        print("note: no validation data, so the val columns stay empty (give --val-range)",
+        print("note: no validation data, so no validation loss or accuracy (give --val-range)",
               file=sys.stderr)
     if args.out:
         _check_writable(args.out)
@@ -203,9 +203,11 @@ def cmd_train(args) -> int:
     def epoch_done(row: dict) -> None:
         bar.close()
         if not args.quiet:
+            val = ("" if val_range[0] == val_range[1] else
+                   f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}  ")
             print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} acc "
-                  f"{row['train_acc']:.4f}  val loss {row['val_loss']:.4f} acc "
-                  f"{row['val_acc']:.4f}  {row['samples_per_sec']:,.0f} samples/s", flush=True)
+                  f"{row['train_acc']:.4f}  {val}{row['samples_per_sec']:,.0f} samples/s",
+                  flush=True)
         bar.start = time.perf_counter()
 
     trainer.epoch_listeners.append(epoch_done)

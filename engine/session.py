@@ -247,6 +247,11 @@ class Session:
             return len(self._stash["history"]["epoch"])
         return len(self.history["epoch"])
 
+    @property
+    def set_aside_epochs(self) -> int | None:
+        """The trained epochs of the run an edit set aside (an undo brings it back), or None."""
+        return None if self._stash is None else len(self._stash["history"]["epoch"])
+
     def keeps_run(self, graph: Graph) -> bool:
         """Whether following graph (adopt) keeps the trained state: every array it needs is one
         the model has, of the same shape (an inserted Dropout or ReLU changes none), or an undo

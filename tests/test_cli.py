@@ -277,6 +277,8 @@ def test_training_a_model_file_again_keeps_its_split_and_says_what_is_not_saved(
                       "--epochs", "1")
     assert unsaved.returncode == 0, unsaved.stderr
     assert "no validation data" in unsaved.stderr and "not saved" in unsaved.stderr
+    assert "epoch 1: train loss" in unsaved.stdout and "nan" not in unsaved.stdout
+    assert "val loss" in first.stdout
     shrunk = run_cli("train", tmp_path / "m.h5", "--data", "shapes:100", "--epochs", "1")
     assert shrunk.returncode == 0, shrunk.stderr   # other data: the default split
     np.savez(tmp_path / "d.npz", x=np.zeros((300, 1, 28, 28), np.float32), y=np.arange(300) % 4)

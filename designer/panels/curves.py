@@ -53,12 +53,15 @@ class CurvesPanel(DockedPanel):
         self._side_by_side: bool | None = None
         self._arrange(side_by_side=False)
 
+        self._named: list[tuple] = []   # (curve, legend name) of the loss plot, in order
+        self._legend_shows: tuple = ()
+
         def curve(plot, colour, name=None, width=1.5, symbol=None, style=None):
             pen = pg.mkPen(colour, width=width, style=style) if colour else None
             item = plot.plot([], [], pen=pen, symbol=symbol, symbolSize=6,
                              symbolBrush=colour, symbolPen=None)
             if name and plot is self.loss_plot:   # the accuracy curves look the same
-                self.legend.addItem(item, name)
+                self._named.append((item, name))
             return item
 
         self.loss_raw = curve(self.loss_plot, RAW, width=1)
@@ -209,6 +212,19 @@ class CurvesPanel(DockedPanel):
             # from zero, so a constant rate reads as a flat line at its value
             self.lr_plot.setYRange(0, top * 1.1, padding=0)
             self.lr_plot.setLabel("left", f"lr 0..{top:.3g}")
+        self._sync_legend()
+
+    def _sync_legend(self) -> None:
+        """Name only the curves that have points (a reopened model has no per-batch curve, a
+        run without validation data no validation curve)."""
+        shows = tuple(name for item, name in self._named if item.xData is not None
+                      and len(item.xData))
+        if shows != self._legend_shows:
+            self._legend_shows = shows
+            self.legend.clear()
+            for item, name in self._named:
+                if name in shows:
+                    self.legend.addItem(item, name)
 
     def _fit_loss_range(self) -> None:
         """Re-range the loss axis only when the curves leave it or fill less than half of it:
@@ -244,6 +260,7 @@ class CurvesPanel(DockedPanel):
             self.lr_plot.setYRange(0, shown.max() * 1.1, padding=0)
             self.lr_plot.setLabel("left", f"lr 0..{shown.max():.3g}")
         self._fit_loss_range()   # a validation loss may lie outside the batches' range
+        self._sync_legend()
         self.best_line.setVisible(self.best_epoch is not None)
         if self.best_epoch is not None:
             self.best_line.setValue(self.best_epoch)

@@ -400,6 +400,7 @@ class TrainPanel(QWidget):
         yield
         if _effective(settings) != before:
             self.controller.settings_edited()
+            self._clear_fixed_refusal(settings_changed=True)
 
     def _write_settings(self) -> None:
         s = self.controller.session.settings
@@ -464,13 +465,18 @@ class TrainPanel(QWidget):
         session, graph = self.controller.session, self.controller.graph
         if session is None or graph is None or not session.trained or session.keeps_run(graph):
             return True
-        epochs = len(session.history["epoch"])
-        trained = f"{epochs} trained epoch{'s' * (epochs != 1)}" if epochs else "trained weights"
+        def trained(epochs: int) -> str:
+            return f"{epochs} trained epoch{'s' * (epochs != 1)}" if epochs else "trained weights"
+
+        earlier = session.set_aside_epochs
+        dropped = ("" if earlier is None else f" The run an earlier edit set aside "
+                   f"({trained(earlier)}) is then dropped: only one run is kept aside.")
         answer = QMessageBox.question(
             self, "Train the edited network?",
             f"The network was edited since it was trained, so the layers whose weights no "
-            f"longer fit start afresh and the run so far ({trained}) is set aside; undo the "
-            f"edit to go on training it instead. Train the edited network?",
+            f"longer fit start afresh and the run so far ({trained(len(session.history['epoch']))}"
+            f") is set aside; undo the edit to go on training it instead.{dropped} Train the "
+            f"edited network?",
             QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Cancel)
         return answer == QMessageBox.Yes
 
@@ -550,14 +556,16 @@ class TrainPanel(QWidget):
         graph = self.controller.graph
         self._refusal = (message, structure_key(graph) if graph is not None else None)
 
-    def _clear_fixed_refusal(self) -> None:
+    def _clear_fixed_refusal(self, settings_changed: bool = False) -> None:
+        """Take a refusal down once what it refused may have changed while the graph is valid:
+        the network, or (a refusal of the data or of the memory a batch needs) a setting."""
         graph = self.controller.graph
         if self._refusal is None or graph is None:
             return
         message, key = self._refusal
         if self.status.text() != message:
             self._refusal = None
-        elif structure_key(graph) != key and graph.analyze().ok:
+        elif (settings_changed or structure_key(graph) != key) and graph.analyze().ok:
             self._say("")
             self._refusal = None
 

@@ -153,6 +153,9 @@ def test_training_on_other_classes_is_refused_until_the_weights_are_reset(window
     assert "trained on elsewhere" in train.mismatch.text() and train.fix_reset.isVisible()
     assert train_once(qtbot, window) == "failed"
     assert "trained on elsewhere" in train.status.text()
+    train.set_data_spec("shapes:100")   # another choice: the refusal goes, the mismatch stays
+    shown(qtbot, window, "shapes:100")
+    assert train.status.text() == "" and "trained on elsewhere" in train.mismatch.text()
     with qtbot.waitSignal(window.training.data_loaded, timeout=RUN):
         train.fix_reset.click()
     assert train.data_shown.problem is None and not train.mismatch.isVisible()
@@ -379,6 +382,12 @@ def test_a_start_that_would_set_the_trained_run_aside_asks_first(window, qtbot, 
     dialogs.answer = QMessageBox.Yes
     assert train_once(qtbot, window) == "completed"
     assert len(window.session.history["epoch"]) == 1          # the edited network's own run
+    window.document.set_param("dense1", "units", 34)          # a second edit would drop the first
+    dialogs.answer = QMessageBox.Cancel
+    train.start_button.click()
+    assert "(1 trained epoch) is set aside" in dialogs.asked[-1][1]
+    assert "earlier edit set aside (2 trained epochs) is then dropped" in dialogs.asked[-1][1]
+    window.document.undo_stack.undo()
     window.document.undo_stack.undo()
     assert window.weights_label.text().startswith("weights: trained 2 epochs")
 

@@ -1,5 +1,7 @@
 """Training inside the designer: the controller and its panels on a bare QMainWindow, driven as a
 person would (Train panel buttons), with assertions on the model and on what the panels show."""
+import math
+
 import numpy as np
 import pytest
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox
@@ -87,6 +89,8 @@ def test_train_shows_curves_and_current_filters_and_reopens(qtbot, rig, tmp_path
             reopened.set_session(Session.open(path))
         assert again.epoch_count == 1
         assert again.epochs["train_loss"] == pytest.approx(curves.epochs["train_loss"])
+        # the file keeps per-epoch history only: the legend names no per-batch curve
+        assert legend_names(again) == ["train (epoch)", "validation (epoch)"]
     finally:
         reopened.shutdown()
 
@@ -392,6 +396,26 @@ def test_confusion_counts_are_updated_in_place(qtbot):
         # a model stopped mid-epoch (reopened) predicts with the weights it stopped at
         panel.show_snapshot({**payloads[1], "epoch": 15, "batch": 71})
         assert panel.info.text().startswith("validation with the weights at epoch 16, batch 71:")
+    finally:
+        controller.shutdown()
+
+
+def legend_names(curves) -> list[str]:
+    return [label.text for _, label in curves.legend.items]
+
+
+def test_legend_names_only_the_curves_drawn(qtbot):
+    """A run without validation data names no validation curve; a fresh panel names none."""
+    controller = TrainingController(load_template("lenet5"))
+    try:
+        curves = CurvesPanel(controller)
+        qtbot.addWidget(curves)
+        assert legend_names(curves) == []
+        curves.add_batches({"points": [(0.5, 2.3, 0.1, 0.01, 1)], "epochs": 1})
+        curves._redraw_batches()
+        curves.add_epoch({"epoch": 1, "train_loss": 2.0, "train_acc": 0.5,
+                          "val_loss": math.nan, "val_acc": math.nan, "lr": 0.01})
+        assert legend_names(curves) == ["train (per batch, smoothed)", "train (epoch)"]
     finally:
         controller.shutdown()
 
