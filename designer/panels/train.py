@@ -111,6 +111,7 @@ class TrainPanel(QWidget):
         controller.graph_changed.connect(self._clear_fixed_refusal)
         controller.graph_changed.connect(self._update_start)
         controller.modified_changed.connect(self._update_start)
+        controller.history_changed.connect(lambda _history: self._show_model_progress())
         self._connect_fields()
         self._state_changed(controller.state)
         if controller.session is not None:
@@ -351,8 +352,7 @@ class TrainPanel(QWidget):
         finally:
             for widget in self._fields():
                 widget.blockSignals(False)
-        self.progress.setValue(0)
-        self.progress.setFormat("not started")
+        self._show_model_progress()
         self._say("")
         self.start_anyway.setVisible(False)
         self.warning.setVisible(False)
@@ -360,6 +360,20 @@ class TrainPanel(QWidget):
         self._enable_source_options()
         self._update_start()
         self.load_data()
+
+    def _show_model_progress(self) -> None:
+        """Where the opened model stands: untrained, trained so many epochs, or stopped mid-epoch
+        (what Resume run goes on from)."""
+        session = self.controller.session
+        epochs, position = len(session.history["epoch"]), session.position
+        if position.batch:
+            text = f"stopped at epoch {position.epoch + 1}, batch {position.batch}"
+        elif epochs:
+            text = f"trained {epochs} epoch{'s' * (epochs != 1)}"
+        else:
+            text = "trained elsewhere" if session.trained else "not started"
+        self.progress.setValue(self.progress.maximum() if epochs and not position.batch else 0)
+        self.progress.setFormat(text)
 
     def _show_data_choice(self, choice: dict) -> None:
         data_fields = (self.source, self.samples, self.image_size, self.color, self.val_percent,

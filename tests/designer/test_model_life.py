@@ -151,6 +151,7 @@ def test_training_on_other_classes_is_refused_until_the_weights_are_reset(window
     train.set_data_spec("shapes:120")
     shown(qtbot, window, "shapes:120")
     assert "trained on elsewhere" in train.mismatch.text() and train.fix_reset.isVisible()
+    assert train.progress.format() == "trained 1 epoch"
     assert train_once(qtbot, window) == "failed"
     assert "trained on elsewhere" in train.status.text()
     train.set_data_spec("shapes:100")   # another choice: the refusal goes, the mismatch stays
@@ -160,6 +161,7 @@ def test_training_on_other_classes_is_refused_until_the_weights_are_reset(window
         train.fix_reset.click()
     assert train.data_shown.problem is None and not train.mismatch.isVisible()
     assert not window.session.trained and window.isWindowModified()
+    assert train.progress.format() == "not started"
     assert train_once(qtbot, window) == "completed"
 
 
@@ -373,6 +375,7 @@ def test_a_start_that_would_set_the_trained_run_aside_asks_first(window, qtbot, 
                                                                   dialogs):
     path = trained_file(tmp_path / "model.h5")
     train = open_trained(qtbot, window, path)
+    assert train.progress.format() == "trained 2 epochs"
     window.document.set_param("dense1", "units", 33)      # dense1 and dense2 no longer fit
     assert window.weights_label.text().startswith("weights: invalidated by edits")
     dialogs.answer = QMessageBox.Cancel

@@ -193,6 +193,11 @@ def test_stop_keeps_the_weights_reached(qtbot, rig):
     assert session.position.batch == session.optimizer.step_count % 8
     assert session.modified and session.interrupted
     assert train.start_button.text() == "Resume run"
+    train.show_session()   # as when the saved model is opened again
+    position, epochs = session.position, len(session.history["epoch"])
+    assert train.progress.format() == (
+        f"stopped at epoch {position.epoch + 1}, batch {position.batch}" if position.batch
+        else f"trained {epochs} epoch{'s' * (epochs != 1)}")
 
 
 def test_activation_panel_shows_one_map_per_channel(qtbot, rig):
