@@ -479,18 +479,18 @@ class TrainPanel(QWidget):
         session, graph = self.controller.session, self.controller.graph
         if session is None or graph is None or not session.trained or session.keeps_run(graph):
             return True
+
         def trained(epochs: int) -> str:
             return f"{epochs} trained epoch{'s' * (epochs != 1)}" if epochs else "trained weights"
 
-        earlier = session.set_aside_epochs
+        now, earlier = len(session.history["epoch"]), session.set_aside_epochs
         dropped = ("" if earlier is None else f" The run an earlier edit set aside "
                    f"({trained(earlier)}) is then dropped: only one run is kept aside.")
         answer = QMessageBox.question(
             self, "Train the edited network?",
             f"The network was edited since it was trained, so the layers whose weights no "
-            f"longer fit start afresh and the run so far ({trained(len(session.history['epoch']))}"
-            f") is set aside; undo the edit to go on training it instead.{dropped} Train the "
-            f"edited network?",
+            f"longer fit start afresh and the run so far ({trained(now)}) is set aside; undo "
+            f"the edit to go on training it instead.{dropped} Train the edited network?",
             QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Cancel)
         return answer == QMessageBox.Yes
 
