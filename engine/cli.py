@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import signal
 import sys
 import time
@@ -17,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UsageError
+from .outputs import MODEL_SUFFIXES, check_output
+
 COMMANDS = ("train", "evaluate", "predict", "info", "templates", "bench", "export", "import",
             "sweep")
-
-
-class UsageError(ValueError):
-    """A bad argument: reported as one line, exit code 2."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -157,17 +155,6 @@ def _split(args, n: int, stored: dict) -> tuple[tuple[int, int], tuple[int, int]
     return split_ranges({"train_range": args.train_range, "val_range": args.val_range}, n)
 
 
-def _check_writable(path: str) -> None:
-    """Refuse before any work an output whose folder is missing or read-only."""
-    folder = Path(path).resolve().parent
-    if not folder.is_dir():
-        raise UsageError(f"cannot write {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"cannot write {path}: the folder {folder} is not writable")
-    if Path(path).is_dir():
-        raise UsageError(f"cannot write {path}: it is a folder")
-
-
 def cmd_train(args) -> int:
     from .session import Session
     from .train import TrainingDiverged
@@ -187,8 +174,10 @@ def cmd_train(args) -> int:
     if val_range[0] == val_range[1] and not args.quiet:
         print("note: no validation data, so no validation loss or accuracy (give --val-range)",
               file=sys.stderr)
+    if args.metrics_json:
+        check_output(args.metrics_json, args.model, args.data)
     if args.out:
-        _check_writable(args.out)
+        check_output(args.out, suffixes=MODEL_SUFFIXES)
     elif not args.quiet:
         print("note: without --out the trained model is not saved", file=sys.stderr)
     session.settings.data = {"source": args.data, **{
@@ -255,7 +244,7 @@ def cmd_train(args) -> int:
 
 def cmd_sweep(args) -> int:
     from .session import Session
-    from .sweep import HEADER, format_row, parse_space, run_sweep
+    from .sweep import HEADER, check_folder, format_row, parse_space, run_sweep
 
     session = Session.open(args.model, backend=args.device, keep_outputs=False)
     if session.trained:
@@ -269,12 +258,13 @@ def cmd_sweep(args) -> int:
     if val_range[0] == val_range[1]:
         raise UsageError("sweep needs validation data (--val-range): trials are compared and "
                          "pruned by their validation loss")
-    out = Path(args.out)
+    out = check_folder(args.out)
     bar = Progress("trials", args.trials, not args.quiet)
-    print(HEADER, flush=True)
     rows = []
 
     def on_row(row, done: int) -> None:
+        if not rows:   # after every refusal
+            print(HEADER, flush=True)
         rows.append(row)
         bar.close()
         print(format_row(row, space), flush=True)
@@ -340,7 +330,7 @@ def cmd_predict(args) -> int:
     from .train import normalize_into
 
     session = _open_for_use(args)
-    _check_writable(args.output)
+    check_output(args.output, args.input, args.model)
     shape = tuple(session.net.input_shape)
     x = _read_inputs(args.input, shape)
     norm = _model_normalization(session)

@@ -3,3 +3,7 @@
 
 class BackendError(RuntimeError):
     """The requested backend cannot run here (e.g. no usable CUDA GPU or driver)."""
+
+
+class UsageError(ValueError):
+    """A bad argument: reported as one line, exit code 2."""

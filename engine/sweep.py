@@ -265,6 +265,19 @@ def _cluster(workers: int, scheduler: str | None):
     return Client(cluster), cluster
 
 
+def check_folder(out: str | Path) -> Path:
+    """The folder a sweep writes, refused if it is a file or holds a sweep (a finished or
+    interrupted one: its trial files would be overwritten)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SpaceError(f"{out} is a file; --out names the folder a sweep writes")
+    held = [name for name in ("study.db", "trials.csv", "best.h5") if (out / name).exists()]
+    held += sorted(p.name for p in out.glob("trial-*.h5"))[:1] if out.is_dir() else []
+    if held:
+        raise SpaceError(f"{out} already holds a sweep ({', '.join(held)}); choose another --out")
+    return out
+
+
 def run_sweep(session, dataset, space: list[Term], trials: int, out: str | Path, *,
               train_range, val_range, workers: int = 2, scheduler: str | None = None,
               client=None, on_row=None, stop=None) -> list[Row]:
@@ -274,13 +287,7 @@ def run_sweep(session, dataset, space: list[Term], trials: int, out: str | Path,
     import optuna
     from distributed import as_completed
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise SpaceError(f"{out} is a file; --out names the folder a sweep writes")
-    held = [name for name in ("study.db", "trials.csv", "best.h5") if (out / name).exists()]
-    held += sorted(p.name for p in out.glob("trial-*.h5"))[:1] if out.is_dir() else []
-    if held:   # a finished or interrupted sweep: its trial files would be overwritten
-        raise SpaceError(f"{out} already holds a sweep ({', '.join(held)}); choose another --out")
+    out = check_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     own = client is None

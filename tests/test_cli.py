@@ -246,10 +246,21 @@ def saved(tmp_path):
     (["sweep", "lenet5", "--data", "shapes:100", "--space", "lr=0.01,0.1", "--trials", "2",
       "--out", "new", "--scheduler", "notanaddress"], "cannot reach the Dask scheduler"),
     (["info", "empty.json"], "empty.json: the graph has no Input node; the graph has no Output"),
+    # outputs that would replace an input, or that could not be read back
+    (["export", "m.h5", "--to", "onnx", "--out", "m.h5"], "it is this command's input"),
+    (["export", "m.h5", "--to", "onnx", "--out", "m.onnx.h5"], "must end in .onnx"),
+    (["export", "m.h5", "--to", "pytorch", "--out", "m.h5"], "it is a file"),
+    (["import", "nan.npy", "--out", "nan.npy"], "it is this command's input"),
+    (["train", "lenet5", "--data", "shapes:100", "--out", "m.json"], "must end in .h5 or .hdf5"),
+    (["predict", "m.h5", "--input", "nan.npy", "--output", "nan.npy"], "this command's input"),
+    (["train", "lenet5", "--data", "shapes:100", "--out", "n.h5", "--metrics-json",
+      "no/such/m.json"], "cannot write no/such/m.json: the folder"),
 ])
 def test_mistakes_users_made_are_one_line_and_exit_2(saved, args, fragment):
     result = run_cli(*args, cwd=saved)
     assert result.returncode == 2, (result.stdout, result.stderr)
+    assert not (saved / "n.h5").exists()   # refused before training
+    assert result.stdout == ""             # nothing before the refusal (sweep's table header)
     assert "Traceback" not in result.stderr and fragment in result.stderr, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("convdesigner")
 

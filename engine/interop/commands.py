@@ -7,6 +7,10 @@ from . import open_model
 
 
 def cmd_export(args) -> int:
+    from ..outputs import check_output
+
+    check_output(args.out, args.model, suffixes=(".onnx",) if args.to == "onnx" else (),
+                 folder=args.to == "pytorch")
     model = open_model(args.model, args.weights)
     if args.to == "onnx":
         from .onnx import export_onnx
@@ -24,8 +28,10 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from ..outputs import MODEL_SUFFIXES, check_output
     from .importers import import_model
 
+    check_output(args.out, args.source, suffixes=MODEL_SUFFIXES)
     import_model(args.source, args.out)
     if not args.quiet:
         print(f"wrote {args.out}")

@@ -1,0 +1,34 @@
+"""Checks on what a command writes, made before any work (so that no run is lost to them)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import UsageError
+
+MODEL_SUFFIXES = (".h5", ".hdf5")
+
+
+def check_output(path: str, *inputs: str, suffixes: tuple[str, ...] = (),
+                 folder: bool = False) -> None:
+    """Refuse before any work an output whose folder is missing or read-only, that is a folder
+    where a file is written (or a file where a folder is), that would replace one of the
+    command's inputs, or whose name lacks the suffix it is read back by."""
+    target = Path(path)
+    parent = target.resolve().parent
+    if folder:   # made with its parents
+        if target.exists() and not target.is_dir():
+            raise UsageError(f"cannot write {path}: it is a file, and a folder is written there")
+    elif not parent.is_dir():
+        raise UsageError(f"cannot write {path}: the folder {parent} does not exist")
+    elif not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot write {path}: the folder {parent} is not writable")
+    elif target.is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder")
+    for source in inputs:
+        if target.exists() and Path(source).exists() and target.samefile(source):
+            raise UsageError(f"cannot write {path}: it is this command's input; choose another "
+                             f"name")
+    if suffixes and target.suffix.lower() not in suffixes:
+        raise UsageError(f"cannot write {path}: the file must end in {' or '.join(suffixes)} "
+                         f"to be read back")
