@@ -639,7 +639,12 @@ class MainWindow(QMainWindow):
         return True
 
     def save(self) -> bool:
-        return self.save_to(self.file_path) if self.file_path else self.save_as()
+        """Save to the current file, or Save As where there is none or where it is a graph file
+        and the model has trained state to keep (a .json holds the network only)."""
+        if self.file_path is None or (self.file_path.suffix.lower() not in MODEL_SUFFIXES
+                                      and self.session.modified):
+            return self.save_as()
+        return self.save_to(self.file_path)
 
     def save_as(self) -> bool:
         model = self.session.trained or (self.file_path is not None and
@@ -723,12 +728,16 @@ class MainWindow(QMainWindow):
             return True
         what = "changes" if not self.session.modified else "trained weights and changes" \
             if not self.document.undo_stack.isClean() else "training"
+        graph_file = self.file_path is not None and \
+            self.file_path.suffix.lower() not in MODEL_SUFFIXES
+        where = ("a model file (.h5): " + self.file_path.name + " holds the network only"
+                 if graph_file and self.session.modified else
+                 self.file_path.name if self.file_path else "this network")
         answer = QMessageBox.question(
-            self, "Unsaved changes",
-            f"Save the {what} to {self.file_path.name if self.file_path else 'this network'}?",
+            self, "Unsaved changes", f"Save the {what} to {where}?",
             QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
-        if answer == QMessageBox.Save:
-            return self.save()
+        if answer == QMessageBox.Save:   # a .json chosen again keeps the training unsaved
+            return self.save() and not self.unsaved
         return answer == QMessageBox.Discard
 
     def _last_folder(self) -> str:

@@ -445,3 +445,21 @@ def test_a_changed_validation_share_is_saved_and_reopened(window, qtbot, tmp_pat
     assert window.open_file(path)
     info = shown(qtbot, window, "shapes:600")
     assert train.val_percent.value() == 16 and info.val_range == (504, 600)
+
+
+def test_closing_after_saving_a_trained_model_as_json_keeps_asking_for_a_model_file(
+        window, qtbot, tmp_path, dialogs):
+    """A .json holds the network only: Save of unsaved training goes to Save As (a model file),
+    and a close whose save wrote only the graph again does not close."""
+    window.load_graph(Session.from_template("shapes").graph, None, Session.from_template("shapes"))
+    shown(qtbot, window)
+    assert train_once(qtbot, window) == "completed"
+    graph = tmp_path / "net.json"
+    assert window.save_to(graph) and window.isWindowModified()   # the training is not in it
+    dialogs.answer = QMessageBox.Save
+    dialogs.save_path = str(graph)                    # Save As offered; the user keeps .json
+    assert not window.maybe_save()                    # so the window does not close
+    assert "a model file (.h5): net.json holds the network only" in dialogs.asked[-1][1]
+    dialogs.save_path = str(tmp_path / "net.h5")
+    assert window.maybe_save() and not window.isWindowModified()
+    assert Session.open(tmp_path / "net.h5").trained
