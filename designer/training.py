@@ -275,8 +275,10 @@ class TrainingController(QObject):
         key = (choice["source"], tuple(size) if size else None, choice.get("color"))
         info = self._info
         if info is None or self._data_key != key:
+            # a generated dataset's spec names the same samples here and on the command line
+            # (the training seed shuffles and initialises; it does not make other data)
             dataset = load_dataset(choice["source"], image_size=key[1],
-                                   color=choice.get("color"), seed=session.settings.seed)
+                                   color=choice.get("color"))
             shape = self.input_shape()
             if shape is not None:
                 try:   # an explicit axis of 1 ([N, 1, 1024] for a [1, 1024] Input) fits

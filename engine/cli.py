@@ -144,18 +144,26 @@ def _split(args, n: int, stored: dict) -> tuple[tuple[int, int], tuple[int, int]
     """--train-range and --val-range. Without either, the split the model keeps for this data
     (stored: its settings' data choice), so that a stopped run goes on as it was; else the first
     80% train and the rest validate."""
-    from .data import DataError, split_ranges
+    from .data import DataError, same_source, split_ranges
 
-    if args.train_range is None and args.val_range is None and stored.get("source") == args.data:
-        try:
-            return split_ranges(stored, n)
-        except DataError as err:
-            raise UsageError(f"the split this model was trained with does not fit {args.data} "
-                             f"now ({err}): give --train-range and --val-range") from None
+    if args.train_range is None and args.val_range is None:
+        if same_source(stored.get("source"), args.data):
+            try:
+                return split_ranges(stored, n)
+            except DataError as err:
+                raise UsageError(f"the split this model was trained with does not fit "
+                                 f"{args.data} now ({err}): give --train-range and --val-range"
+                                 ) from None
+        if stored.get("source") and (stored.get("train_range") or stored.get("val_range")) \
+                and not args.quiet:
+            print(f"note: the model was trained on {stored['source']}, so {args.data} gets the "
+                  f"default split, not the model's (give --train-range and --val-range)",
+                  file=sys.stderr)
     return split_ranges({"train_range": args.train_range, "val_range": args.val_range}, n)
 
 
 def cmd_train(args) -> int:
+    from .data import same_source
     from .session import Session
     from .train import TrainingDiverged
 
@@ -174,13 +182,19 @@ def cmd_train(args) -> int:
     if val_range[0] == val_range[1] and not args.quiet:
         print("note: no validation data, so no validation loss or accuracy (give --val-range)",
               file=sys.stderr)
+    elif not args.quiet:
+        _note_unmixed_classes(data, train_range, val_range)
     if args.metrics_json:
         check_output(args.metrics_json, args.model, args.data)
     if args.out:
         check_output(args.out, suffixes=MODEL_SUFFIXES)
     elif not args.quiet:
         print("note: without --out the trained model is not saved", file=sys.stderr)
-    session.settings.data = {"source": args.data, **{
+    # the same data named another way keeps its first name (a relative path matches only
+    # from its folder, the absolute one from anywhere)
+    stored = session.settings.data.get("source")
+    source = stored if same_source(stored, args.data) else args.data
+    session.settings.data = {"source": source, **{
         key: f"{a}:{b}" if a < b else "" for key, (a, b) in
         (("train_range", train_range), ("val_range", val_range))}}
     trainer = session.trainer(data, train_range, val_range, epochs=args.epochs)
@@ -240,6 +254,19 @@ def cmd_train(args) -> int:
                 for i in range(len(session.history["epoch"]))]
         Path(args.metrics_json).write_text(json.dumps(rows, indent=1) + "\n")
     return 130 if interrupted else 0
+
+
+def _note_unmixed_classes(data, train_range, val_range) -> None:
+    """Say so when the validation range holds classes the training range lacks, or one class
+    only: data stored class by class, split by position."""
+    train, val = (set(np.unique(data.y[slice(*r)]).tolist()) for r in (train_range, val_range))
+    unseen = sorted(val - train)
+    if unseen or (len(val) == 1 and len(train) > 1):
+        names = ", ".join(data.class_names[k] for k in (unseen or sorted(val)))
+        what = "classes the training range lacks" if unseen else "one class only"
+        print(f"note: the validation range holds {what} ({names}): is the data stored class by "
+              f"class? Give --train-range and --val-range that mix the classes",
+              file=sys.stderr)
 
 
 def cmd_sweep(args) -> int:

@@ -80,6 +80,9 @@ class Dataset:
     source: str
     where: Callable[[int], str] = field(default=lambda i: f"sample {i}", repr=False,
                                         compare=False)
+    flat: bool = False
+    """Each sample came as a row of values (a CSV) whose shape was guessed (a square count as an
+    image): any Input of as many values fits it."""
 
     def __len__(self) -> int:
         return len(self.y)
@@ -94,7 +97,7 @@ class Dataset:
 
     def subset(self, start: int, stop: int) -> Dataset:
         return Dataset(self.x[start:stop], self.y[start:stop], self.class_names, self.source,
-                       lambda i: self.where(start + i))
+                       lambda i: self.where(start + i), self.flat)
 
 
 def samples_of(x: np.ndarray, shape) -> np.ndarray | None:
@@ -113,9 +116,13 @@ def fit_input(dataset: Dataset, shape, where: str) -> Dataset:
     """The dataset with samples of the network's Input `shape` (see samples_of); DataError when
     they do not fit."""
     x = samples_of(dataset.x, shape)
+    values = math.prod(dataset.input_shape)
+    if x is None and dataset.flat and math.prod(shape) == values:
+        x = dataset.x.reshape(len(dataset.x), *shape)
     if x is None:
-        raise DataError(f"{where}: the data has samples of shape {list(dataset.input_shape)} but "
-                        f"the network's Input expects {list(shape)}")
+        rows = f" (rows of {values} values)" if dataset.flat else ""
+        raise DataError(f"{where}: the data has samples of shape {list(dataset.input_shape)}"
+                        f"{rows} but the network's Input expects {list(shape)}")
     return dataset if x is dataset.x else replace(dataset, x=x)
 
 
@@ -145,6 +152,19 @@ def parse_range(text: str, n: int) -> tuple[int, int]:
     if start >= stop:
         raise DataError(f"range {text!r} is empty for {n} samples")
     return start, stop
+
+
+def same_source(a: str | None, b: str | None) -> bool:
+    """Whether two data specs name the same data: the same text, or paths to one file or folder
+    ("../data/mnist" and its absolute path)."""
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    try:
+        return Path(a).exists() and Path(b).exists() and Path(a).samefile(b)
+    except OSError:
+        return False
 
 
 VAL_PERCENT = 20.0
@@ -428,6 +448,9 @@ def _load_image_folder(path: Path, image_size, color, progress) -> Dataset:
         files += [(f, k) for f in images]
     if not files:
         raise DataError(f"{path}: empty folder: expected one subfolder of images per class")
+    # one fixed shuffled order, the same every time: ranges (the default last 20% validating)
+    # then mix the classes instead of holding the last class folders only
+    files = [files[i] for i in np.random.default_rng(0).permutation(len(files))]
     size = None if image_size is None else (int(image_size[1]), int(image_size[0]))
     n, buf, colour = len(files), None, False
     for i, (file, _) in enumerate(files):
@@ -553,7 +576,7 @@ def _load_csv(path: Path, progress) -> Dataset:
         x /= 255
     side = math.isqrt(x.shape[1])
     x = x.reshape(n, side, side) if side > 1 and side * side == x.shape[1] else x
-    return _make(path, x, data[:, label], lambda i: f"row {i + first_row}")
+    return replace(_make(path, x, data[:, label], lambda i: f"row {i + first_row}"), flat=True)
 
 
 # Generated datasets ------------------------------------------------------------------------------

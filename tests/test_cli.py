@@ -289,13 +289,23 @@ def test_training_a_model_file_again_keeps_its_split_and_says_what_is_not_saved(
     assert unsaved.returncode == 0, unsaved.stderr
     assert "no validation data" in unsaved.stderr and "not saved" in unsaved.stderr
     assert "epoch 1: train loss" in unsaved.stdout and "nan" not in unsaved.stdout
+    ordered = tmp_path / "sorted.npz"   # stored class by class: the last 20% is one class
+    np.savez(ordered, x=np.zeros((100, 1, 28, 28), np.float32), y=np.arange(100) // 25)
+    sorted_run = run_cli("train", "shapes", "--data", ordered, "--epochs", "1")
+    assert "validation range holds one class only (3)" in sorted_run.stderr, sorted_run.stderr
     assert "val loss" in first.stdout
     shrunk = run_cli("train", tmp_path / "m.h5", "--data", "shapes:100", "--epochs", "1")
-    assert shrunk.returncode == 0, shrunk.stderr   # other data: the default split
+    assert shrunk.returncode == 0, shrunk.stderr   # other data: the default split, said
+    assert "trained on shapes:300, so shapes:100 gets the default split" in shrunk.stderr
     np.savez(tmp_path / "d.npz", x=np.zeros((300, 1, 28, 28), np.float32), y=np.arange(300) % 4)
     assert run_cli("train", "shapes", "--data", tmp_path / "d.npz", "--train-range", "0:200",
                    "--val-range", "200:300", "--epochs", "1", "--out",
                    tmp_path / "n.h5").returncode == 0
+    relative = run_cli("train", "n.h5", "--data", "d.npz", "--epochs", "1", "--out", "n.h5",
+                       cwd=tmp_path)   # the same file named another way keeps the split
+    assert relative.returncode == 0 and "default split" not in relative.stderr, relative.stderr
+    data = load_model(tmp_path / "n.h5").settings["data"]
+    assert (data["train_range"], data["val_range"]) == ("0:200", "200:300")
     np.savez(tmp_path / "d.npz", x=np.zeros((100, 1, 28, 28), np.float32), y=np.arange(100) % 4)
     changed = run_cli("train", tmp_path / "n.h5", "--data", tmp_path / "d.npz", "--epochs", "1")
     assert changed.returncode == 2

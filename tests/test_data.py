@@ -175,18 +175,34 @@ def test_image_folder_gray_and_colour(tmp_path):
     save_image(tmp_path / "g" / "a_one" / "y.gif", grays[3])
     calls = []
     ds = load_dataset(str(tmp_path / "g"), progress=lambda done, total: calls.append((done, total)))
-    assert ds.class_names == ["a_one", "b_zero"] and ds.y.tolist() == [0, 0, 1, 1]
+
+    def at(name):   # images come in a fixed shuffled order; each names its file
+        (index,) = [i for i in range(len(ds)) if ds.where(i).endswith(name)]
+        return index
+
+    assert ds.class_names == ["a_one", "b_zero"] and sorted(ds.y.tolist()) == [0, 0, 1, 1]
     assert ds.x.shape == (4, 1, 6, 5) and calls[-1] == (4, 4)
-    np.testing.assert_array_equal(ds.x[2, 0], grays[0] / np.float32(255))
+    assert ds.y[at("b_zero/1.png")] == 1 and ds.y[at("a_one/x.png")] == 0
+    np.testing.assert_array_equal(ds.x[at("b_zero/1.png"), 0], grays[0] / np.float32(255))
 
     colour = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
     save_image(tmp_path / "g" / "b_zero" / "3.png", colour)
     ds = load_dataset(str(tmp_path / "g"))
     assert ds.x.shape == (5, 3, 6, 5)
-    np.testing.assert_array_equal(ds.x[4], colour.transpose(2, 0, 1) / np.float32(255))
-    np.testing.assert_array_equal(ds.x[0, 1], grays[2] / np.float32(255))  # gray -> equal RGB
+    np.testing.assert_array_equal(ds.x[at("3.png")], colour.transpose(2, 0, 1) / np.float32(255))
+    np.testing.assert_array_equal(ds.x[at("x.png"), 1], grays[2] / np.float32(255))  # gray: RGB
     assert load_dataset(str(tmp_path / "g"), color="gray").x.shape == (5, 1, 6, 5)
     assert load_dataset(str(tmp_path / "g"), image_size=(8, 10)).x.shape == (5, 3, 8, 10)
+
+
+def test_image_folder_classes_are_mixed_so_the_default_split_validates_on_all(tmp_path):
+    """Read class by class, the last 20% held the last class only (validation accuracy 0)."""
+    for name in ("circle", "square", "tri"):
+        for k in range(15):
+            save_image(tmp_path / "imgs" / name / f"{k:02d}.png", np.full((4, 4), 9 * k, np.uint8))
+    ds = load_dataset(str(tmp_path / "imgs"))
+    assert set(ds.y[36:].tolist()) == {0, 1, 2} and set(ds.y[:36].tolist()) == {0, 1, 2}
+    np.testing.assert_array_equal(load_dataset(str(tmp_path / "imgs")).y, ds.y)   # fixed order
 
 
 def test_image_folder_errors(tmp_path):
@@ -262,6 +278,23 @@ def test_csv_without_header_signals(tmp_path):
     ds = load_dataset(str(write_csv(tmp_path / "s.csv", rows)))
     assert ds.x.shape == (4, 1, 5) and ds.class_names == ["0", "1"]
     np.testing.assert_allclose(ds.x[:, 0], values, rtol=1e-6)  # not uint8-range: kept as is
+
+
+def test_csv_rows_fit_any_input_of_as_many_values(tmp_path):
+    """A row's square count reads as an image, yet a 1-D Input of 16 values (or [4, 2, 2]) takes
+    it too; another count is refused naming the rows."""
+    values = np.round(np.random.default_rng(0).standard_normal((4, 16)), 3)
+    ds = load_dataset(str(write_csv(tmp_path / "s.csv", [[k % 2, *v] for k, v in
+                                                         enumerate(values)])))
+    assert ds.x.shape == (4, 1, 4, 4) and ds.flat
+    np.testing.assert_allclose(fit_input(ds, (1, 16), "s.csv").x[:, 0], values, rtol=1e-6)
+    assert fit_input(ds.subset(0, 2), (4, 2, 2), "s.csv").x.shape == (2, 4, 2, 2)
+    with pytest.raises(DataError, match=r"\[1, 4, 4\] \(rows of 16 values\) but the network's "
+                                        r"Input expects \[1, 15\]"):
+        fit_input(ds, (1, 15), "s.csv")
+    npz = Dataset(ds.x, ds.y, ds.class_names, "d.npz")   # shaped data keeps its shape
+    with pytest.raises(DataError):
+        fit_input(npz, (1, 16), "d.npz")
 
 
 def test_csv_errors(tmp_path):

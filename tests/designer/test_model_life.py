@@ -463,3 +463,13 @@ def test_closing_after_saving_a_trained_model_as_json_keeps_asking_for_a_model_f
     dialogs.save_path = str(tmp_path / "net.h5")
     assert window.maybe_save() and not window.isWindowModified()
     assert Session.open(tmp_path / "net.h5").trained
+
+
+def test_a_generated_dataset_is_the_same_samples_as_on_the_command_line(window, qtbot):
+    """The training seed shuffles and initialises; "shapes:120" names one set of samples."""
+    window.load_graph(Session.from_template("shapes").graph, None, Session.from_template("shapes"))
+    train = window.training_panels["Train"]
+    train.seed.setValue(5)
+    train.set_data_spec("shapes:120")
+    info = shown(qtbot, window, "shapes:120")
+    np.testing.assert_array_equal(info.dataset.x, load_dataset("shapes:120").x)
