@@ -168,10 +168,16 @@ def cmd_train(args) -> int:
     from .train import TrainingDiverged
 
     session = Session.open(args.model, backend=args.device, keep_outputs=False)
+    if args.reset:
+        session.reset()
     _apply_options(session, args)
     data = _load_data(args.data, args.quiet)
     data = _fit_data(session, data, args.data, min(session.settings.batch_size, len(data)),
                      training=True)
+    problem = session.data_problem(data)
+    if problem is not None:   # trained weights on other classes (the designer refuses it too)
+        raise UsageError(problem.message + (" Give --reset to train it afresh on them"
+                                            if "reset" in problem.fixes else ""))
     spatial = session.net.input_shape[1:]
     if spatial and args.translate and args.translate >= min(spatial):
         raise UsageError(f"argument --translate: must be less than the Input's smallest spatial "
@@ -342,6 +348,11 @@ def cmd_evaluate(args) -> int:
     session = _open_for_use(args)
     data = _load_data(args.data, args.quiet or args.json)
     data = _fit_data(session, data, args.data, min(256, len(data)), training=False)
+    trained_on = (session.data_spec or {}).get("class_names")
+    if trained_on and list(trained_on) != list(data.class_names) and not (args.quiet or args.json):
+        print(f"note: the model was trained on other classes ({', '.join(trained_on[:5])}"
+              f"{', ...' if len(trained_on) > 5 else ''}); label k counts as its class k",
+              file=sys.stderr)
     subset = data.subset(*_range(args.range, len(data.x), (0, len(data.x))))
     result = evaluate(session.net, subset.x, subset.y, normalization=_model_normalization(session))
     if args.json:
@@ -553,6 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_options(p)
     p.add_argument("--out")
     p.add_argument("--metrics-json")
+    p.add_argument("--reset", action="store_true", help="train from fresh weights (the "
+                   "model's history and optimizer state go; its settings stay)")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("sweep", help="search training options and graph parameters: Optuna "

@@ -294,6 +294,17 @@ def test_training_a_model_file_again_keeps_its_split_and_says_what_is_not_saved(
     sorted_run = run_cli("train", "shapes", "--data", ordered, "--epochs", "1")
     assert "validation range holds one class only (3)" in sorted_run.stderr, sorted_run.stderr
     assert "val loss" in first.stdout
+    np.savez(tmp_path / "other.npz", x=np.zeros((40, 1, 28, 28), np.float32),
+             y=np.arange(40) % 2)   # classes "0" and "1", not the shapes the model knows
+    other = run_cli("train", tmp_path / "m.h5", "--data", tmp_path / "other.npz", "--epochs",
+                    "1", "--out", tmp_path / "o.h5")
+    assert other.returncode == 2 and "This model was trained on shapes:300 (4 classes" in \
+        other.stderr and "Give --reset to train it afresh" in other.stderr, other.stderr
+    assert run_cli("train", tmp_path / "m.h5", "--data", tmp_path / "other.npz", "--epochs", "1",
+                   "--reset", "--out", tmp_path / "o.h5").returncode == 0
+    assert load_model(tmp_path / "o.h5").history["epoch"].tolist() == [1]
+    evaluated = run_cli("evaluate", tmp_path / "m.h5", "--data", tmp_path / "other.npz")
+    assert "trained on other classes (circle, square, triangle, cross)" in evaluated.stderr
     shrunk = run_cli("train", tmp_path / "m.h5", "--data", "shapes:100", "--epochs", "1")
     assert shrunk.returncode == 0, shrunk.stderr   # other data: the default split, said
     assert "trained on shapes:300, so shapes:100 gets the default split" in shrunk.stderr
