@@ -172,6 +172,8 @@ class TrainingController(QObject):
         if self._info is not None and self._session is not None:
             self._info.problem = self._session.data_problem(self._info.dataset, self._graph)
         self.graph_changed.emit()
+        if self._session is not None and not self.busy and self._session.brings_back(graph):
+            self._post(self._sync)   # an undo brought a set-aside run back: show it now
 
     @property
     def graph(self) -> Graph | None:

@@ -247,6 +247,12 @@ class Session:
             return len(self._stash["history"]["epoch"])
         return len(self.history["epoch"])
 
+    def brings_back(self, graph: Graph) -> bool:
+        """Whether following graph (adopt) swaps in the run an edit set aside: an undo back to
+        its structure (cheap: nothing is compiled)."""
+        return (self._stash is not None and not self.fits(graph)
+                and self._stash["key"] == structure_key(graph))
+
     @property
     def set_aside_epochs(self) -> int | None:
         """The trained epochs of the run an edit set aside (an undo brings it back), or None."""

@@ -19,6 +19,7 @@ from engine.session import Session
 from engine.templates import template_info, template_names
 
 RUN = 60_000
+FOLLOW = 5_000   # ms: what an edit changes shows at once (autosave's minute must not do it)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -473,3 +474,23 @@ def test_a_generated_dataset_is_the_same_samples_as_on_the_command_line(window, 
     train.set_data_spec("shapes:120")
     info = shown(qtbot, window, "shapes:120")
     np.testing.assert_array_equal(info.dataset.x, load_dataset("shapes:120").x)
+
+
+def test_an_undo_that_brings_a_set_aside_run_back_shows_it_at_once(window, qtbot, tmp_path,
+                                                                     dialogs):
+    """The panels follow the run the undo brought back (its curves, Resume or Start), not the
+    edited network's run they showed before."""
+    path = trained_file(tmp_path / "model.h5", epochs=2)
+    train = open_trained(qtbot, window, path)
+    curves = window.training_panels["Curves"]
+    window.document.set_param("dense1", "units", 33)
+    dialogs.answer = QMessageBox.Yes
+    assert train_once(qtbot, window, epochs=3) == "completed"
+    assert curves.epoch_count == 3
+    window.document.undo_stack.undo()
+    qtbot.waitUntil(lambda: curves.epoch_count == 2, timeout=FOLLOW)
+    assert len(window.session.history["epoch"]) == 2
+    assert train.progress.format() == "trained 2 epochs"
+    assert window.weights_label.text().startswith("weights: trained 2 epochs")
+    window.document.undo_stack.redo()   # and the edited network's run comes back with a redo
+    qtbot.waitUntil(lambda: curves.epoch_count == 3, timeout=FOLLOW)
