@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
-from .outputs import MODEL_SUFFIXES, check_output
+from .outputs import MODEL_SUFFIXES, check_output, no_best_note
 
 COMMANDS = ("train", "evaluate", "predict", "info", "templates", "bench", "export", "import",
             "sweep")
@@ -337,8 +337,10 @@ def _open_for_use(args):
     from .session import Session
 
     session = Session.open(args.model, backend=args.device, keep_outputs=False)
-    if args.weights == "best":
+    if args.weights != "last":
         session.use_best()
+    if args.weights == "best" and session.best is None and not args.quiet:
+        print(no_best_note(args.model), file=sys.stderr)
     return session
 
 
@@ -556,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     def weights_option(p):
-        p.add_argument("--weights", choices=("best", "last"), default="best",
+        p.add_argument("--weights", choices=("best", "last"),
                        help="the best epoch's weights where the file keeps them (default), or "
                        "the last")
 

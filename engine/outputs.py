@@ -1,4 +1,5 @@
-"""Checks on what a command writes, made before any work (so that no run is lost to them)."""
+"""What a command says about its outputs: checks made before any work (so that no run is lost to
+them), and the note for weights asked for that the file does not keep."""
 from __future__ import annotations
 
 import os
@@ -32,3 +33,9 @@ def check_output(path: str, *inputs: str, suffixes: tuple[str, ...] = (),
     if suffixes and target.suffix.lower() not in suffixes:
         raise UsageError(f"cannot write {path}: the file must end in {' or '.join(suffixes)} "
                          f"to be read back")
+
+
+def no_best_note(model: str) -> str:
+    """`--weights best` given for a model file that keeps no best epoch."""
+    return (f"note: {model} keeps no best epoch (train with --early-stop or keep the best epoch),"
+            f" so its last weights are used")

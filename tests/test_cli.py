@@ -305,6 +305,11 @@ def test_training_a_model_file_again_keeps_its_split_and_says_what_is_not_saved(
     assert load_model(tmp_path / "o.h5").history["epoch"].tolist() == [1]
     evaluated = run_cli("evaluate", tmp_path / "m.h5", "--data", tmp_path / "other.npz")
     assert "trained on other classes (circle, square, triangle, cross)" in evaluated.stderr
+    assert "keeps no best epoch" not in evaluated.stderr   # best where kept: the default
+    for command in (["evaluate", tmp_path / "m.h5", "--data", "shapes:100"],
+                    ["export", tmp_path / "m.h5", "--to", "onnx", "--out", tmp_path / "m.onnx"]):
+        asked = run_cli(*command, "--weights", "best")
+        assert asked.returncode == 0 and "m.h5 keeps no best epoch" in asked.stderr, asked.stderr
     shrunk = run_cli("train", tmp_path / "m.h5", "--data", "shapes:100", "--epochs", "1")
     assert shrunk.returncode == 0, shrunk.stderr   # other data: the default split, said
     assert "trained on shapes:300, so shapes:100 gets the default split" in shrunk.stderr

@@ -42,6 +42,7 @@ class Model:
     graph: Graph
     weights: dict[str, np.ndarray]
     normalization: tuple[np.ndarray, np.ndarray] | None = None
+    best: bool = False   # the weights are a best epoch's
 
     @classmethod
     def from_session(cls, session) -> Model:
@@ -73,9 +74,9 @@ def open_model(source: str | Path, weights: str = "best") -> Model:
     graph, model = load_source(source)
     if model is None:
         return Model(graph, compile_network(graph, seed=0).weights())
-    best = getattr(model, "best", None)
-    chosen = best["weights"] if best and weights != "last" else model.weights
-    return Model(graph, dict(chosen), _normalization(model.data_spec))
+    best = getattr(model, "best", None) if weights != "last" else None
+    return Model(graph, dict(best["weights"] if best else model.weights),
+                 _normalization(model.data_spec), best=bool(best))
 
 
 def _normalization(spec: dict | None) -> tuple[np.ndarray, np.ndarray] | None:

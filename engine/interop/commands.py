@@ -1,17 +1,20 @@
 """The `export` and `import` commands (DESIGN.md 3.3); engine/cli.py adds them to its parser."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from . import open_model
 
 
 def cmd_export(args) -> int:
-    from ..outputs import check_output
+    from ..outputs import check_output, no_best_note
 
     check_output(args.out, args.model, suffixes=(".onnx",) if args.to == "onnx" else (),
                  folder=args.to == "pytorch")
-    model = open_model(args.model, args.weights)
+    model = open_model(args.model, args.weights or "best")
+    if args.weights == "best" and not model.best and not args.quiet:
+        print(no_best_note(args.model), file=sys.stderr)
     if args.to == "onnx":
         from .onnx import export_onnx
 
@@ -44,7 +47,7 @@ def add_commands(sub) -> None:
     p.add_argument("--to", choices=("onnx", "pytorch"), required=True)
     p.add_argument("--out", required=True, help="the .onnx file, or the folder for model.py "
                    "and model.safetensors")
-    p.add_argument("--weights", choices=("best", "last"), default="best",
+    p.add_argument("--weights", choices=("best", "last"),
                    help="the best epoch's weights where the file keeps them (default), or the last")
     p.add_argument("--raw-inputs", action="store_true",
                    help="leave the stored normalisation out: inputs are already normalised")
