@@ -264,13 +264,15 @@ class Graph:
     def nodes_of_type(self, type_name: str) -> list[Node]:
         return [n for n in self.nodes.values() if n.type == type_name]
 
-    def topological_order(self) -> list[str]:
-        """Kahn's order (stable in document order); nodes on a cycle are left out."""
+    def topological_order(self, against_wires: bool = False) -> list[str]:
+        """Kahn's order (stable in document order); nodes on a cycle, and after one (before one,
+        against_wires), are left out."""
         indegree = {node_id: 0 for node_id in self.nodes}
         targets: dict[str, list[str]] = {node_id: [] for node_id in self.nodes}
         for edge in self.edges:
-            indegree[edge.dst] += 1
-            targets[edge.src].append(edge.dst)
+            src, dst = (edge.dst, edge.src) if against_wires else (edge.src, edge.dst)
+            indegree[dst] += 1
+            targets[src].append(dst)
         ready = deque(node_id for node_id, d in indegree.items() if d == 0)
         order = []
         while ready:
@@ -433,9 +435,12 @@ def analyze(graph: Graph) -> Analysis:
 
     order = graph.topological_order()
     ordered = set(order)
+    looped = set(graph.nodes) - ordered - set(graph.topological_order(against_wires=True))
     for node_id in graph.nodes:
-        if node_id not in ordered:
+        if node_id in looped:
             fail(node_id, "is part of a cycle (a wire loops back to it)")
+        elif node_id not in ordered:
+            fail(node_id, "follows a cycle (its input waits on the loop)")
 
     shapes: dict[str, Shape] = {}
     in_shapes: dict[str, list[Shape]] = {}

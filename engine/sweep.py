@@ -85,6 +85,10 @@ def _parse_term(raw: str, graph, settings, optimizers, schedules) -> Term:
     name = name.replace("-", "_") if "." not in name else name
     log = values.endswith(":log")
     values = values.removesuffix(":log").strip()
+    head, colon, suffix = values.rpartition(":")
+    if colon and ".." in head:
+        raise SpaceError(f"unknown range suffix :{suffix} (a range may end in :log for a "
+                         f"log scale)")
     if ".." in values:
         low, _, high = (_value(v.strip()) for v in values.partition(".."))
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):

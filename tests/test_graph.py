@@ -112,7 +112,9 @@ def test_cycle_no_input_no_output_several_outputs():
     g = doc([("in", "Input", {"shape": [4]}), ("a", "Add", {}), ("b", "Activation", {}),
              ("out", "Output", {})],
             [("in", "a", 0), ("b", "a", 1), ("a", "b", 0), ("b", "out", 0)])
-    one_error(Graph.from_dict(g), "a", "cycle")
+    one_error(Graph.from_dict(g), "a", "is part of a cycle")
+    one_error(Graph.from_dict(g), "b", "is part of a cycle")
+    one_error(Graph.from_dict(g), "out", "follows a cycle")   # downstream, not on the loop
     messages = [m for _, m in errors(Graph.from_dict(doc([("d", "Flatten", {})], [])))]
     assert "the graph has no Input node" in messages
     assert "the graph has no Output node" in messages

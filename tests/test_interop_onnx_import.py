@@ -188,6 +188,7 @@ REFUSED = {
     "lp norm": ("LpPool", {"kernel_shape": [2, 2], "p": 3}, (), (), "attribute p"),
     "unsupported op": ("Mul", {}, [("k", 2.0)], ["k"], "unsupported operation"),
     "pad op": ("Pad", {}, (), (), "unsupported operation"),
+    "gelu's erf": ("Erf", {}, (), (), "as in GELU"),
 }
 
 
@@ -209,3 +210,14 @@ def test_unreadable_sources_are_one_line(tmp_path, capsys):
         assert cli(["import", str(tmp_path / source), "--out", str(tmp_path / "o.h5")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3 and all(line.startswith("convdesigner import: error:") for line in lines)
+
+
+def test_a_pytorch_gelu_is_refused_as_gelu(tmp_path, capsys):
+    """PyTorch writes GELU as Div, Erf, Add, Mul: the refusal names the GELU, not the Div."""
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.GELU())
+    torch.onnx.export(model, torch.zeros(1, 1, 8, 8), tmp_path / "g.onnx", dynamo=False,
+                      opset_version=17)   # before opset 20 GELU has no op of its own
+    assert cli(["import", str(tmp_path / "g.onnx"), "--out", str(tmp_path / "g.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "(Erf)" in err and "as in GELU" in err, err

@@ -89,6 +89,7 @@ def test_a_worker_killed_during_a_trial(tmp_path, retries):
     ("optimizer=adam,rmsprop", "optimizer must be one of sgd, momentum, adam. Received: 'rmsprop'"),
     ("batch_size=16..64:log;lr", "SPACE term 'lr': expected name=values"),
     ("lr=0..1e-2:log", "a log range needs low > 0"),
+    ("lr=1e-3..1e-2:lg", "unknown range suffix :lg (a range may end in :log"),
 ])
 def test_a_bad_space_is_one_line_naming_the_term(tmp_path, capsys, space, fragment):
     code = main(["sweep", "lenet5", "--data", "shapes:200", "--space", space, "--trials", "2",

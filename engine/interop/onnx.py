@@ -567,6 +567,13 @@ def import_onnx(path: str | Path, builder_cls):
         if not needed & set(node.output):
             continue
         im.node = node
+        if node.op_type == "Erf":   # refused here, not at the Div before it (GELU's x / sqrt 2)
+            im.refuse(None, "an error function, as in GELU: convdesigner's activations are "
+                            "relu, leaky_relu, elu, tanh, sigmoid and softplus")
+    for node in g.node:
+        if not needed & set(node.output):
+            continue
+        im.node = node
         if node.domain not in ("", "ai.onnx"):
             im.refuse(None, f"operations of domain {node.domain!r} are not supported")
         if all(i in im.consts or not i for i in node.input) or (
