@@ -6,8 +6,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from engine.cli import main as headless_main
-
 DESIGNER_FILES = (".h5", ".hdf5", ".json")
 
 
@@ -19,11 +17,17 @@ def opens_designer(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not opens_designer(argv):
-        return headless_main(argv)
-    from .app import main as designer_main
+    try:   # a Ctrl+C while numpy, numba or Qt load ends quietly too
+        if not opens_designer(argv):
+            from engine.cli import main as headless_main
 
-    return designer_main(argv)
+            return headless_main(argv)
+        from .app import main as designer_main
+
+        return designer_main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import json
 import math
 import signal
 import sys
+import threading
 import time
 import warnings
 import zipfile
@@ -303,10 +304,23 @@ def cmd_sweep(args) -> int:
         print(format_row(row, space), flush=True)
         bar.update(done, f"{sum(r.state == 'complete' for r in rows)} complete")
 
+    stop = threading.Event()
+
+    def interrupt(*_):   # the first Ctrl+C starts no more trials; a second one stops at once
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        stop.set()
+        bar.close()
+        print("stopping: no more trials start; the running ones finish (Ctrl+C again to quit "
+              "now)", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, interrupt)
     bar.update(0)
-    run_sweep(session, data, space, args.trials, out, train_range=train_range,
-              val_range=val_range, workers=args.workers, scheduler=args.scheduler,
-              on_row=on_row)
+    try:
+        run_sweep(session, data, space, args.trials, out, train_range=train_range,
+                  val_range=val_range, workers=args.workers, scheduler=args.scheduler,
+                  on_row=on_row, stop=stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     bar.close()
     done = [r for r in rows if r.state == "complete" and r.value is not None]
     if done:
@@ -315,7 +329,7 @@ def cmd_sweep(args) -> int:
             f"{k}={v}" for k, v in best.params.items()) + f" -> {out / 'best.h5'}")
     else:
         print("no trial completed", file=sys.stderr)
-    return 0 if done else 1
+    return 130 if stop.is_set() else 0 if done else 1
 
 
 def _json_number(value):

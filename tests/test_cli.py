@@ -326,3 +326,19 @@ def test_training_a_model_file_again_keeps_its_split_and_says_what_is_not_saved(
     changed = run_cli("train", tmp_path / "n.h5", "--data", tmp_path / "d.npz", "--epochs", "1")
     assert changed.returncode == 2
     assert "the split this model was trained with does not fit" in changed.stderr
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.2, 0.4])
+def test_ctrl_c_while_the_command_starts_is_one_line(delay):
+    """A Ctrl+C while numpy and numba load ended in an import traceback."""
+    import signal
+    import time
+
+    started = subprocess.Popen([sys.executable, "-m", "designer.launch", "train", "lenet5",
+                                "--data", "shapes:100", "--epochs", "1"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    started.send_signal(signal.SIGINT)
+    _, errors = started.communicate(timeout=120)
+    assert "Traceback" not in errors, errors
+    assert started.returncode in (0, 130)

@@ -16,6 +16,30 @@ from engine.session import Session
 from engine.sweep import STUDY, parse_space, run_sweep
 
 
+def test_ctrl_c_starts_no_more_trials_and_keeps_the_finished_ones(tmp_path):
+    """The first Ctrl+C lets the running trials finish (no traceback from Dask), keeps best.h5
+    and exits 130; it used to reach Dask's threads as a KeyboardInterrupt."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "sweep", "shapes", "--data", "shapes:400",
+         "--space", "lr=1e-3..1e-1:log", "--trials", "40", "--epochs", "8", "--out",
+         str(tmp_path / "s"), "--quiet"], cwd=root, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    header, first = sweep.stdout.readline(), sweep.stdout.readline()   # a trial has finished
+    sweep.send_signal(signal.SIGINT)
+    rest, errors = sweep.communicate(timeout=300)
+    assert sweep.returncode == 130, errors
+    assert "Traceback" not in errors and "stopping: no more trials start" in errors
+    rows = [first, *rest.splitlines()[:-1]]
+    assert header.startswith("trial") and 1 <= len(rows) < 40
+    assert rest.splitlines()[-1].startswith("best: trial ")
+    assert (tmp_path / "s" / "best.h5").exists()
+
+
 def test_a_sweep_of_4_trials_on_2_workers(tmp_path, capsys):
     out = tmp_path / "sweep"
     code = main(["sweep", "lenet5", "--data", "shapes:200", "--space",
