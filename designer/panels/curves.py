@@ -206,7 +206,11 @@ class CurvesPanel(DockedPanel):
         self._fit_loss_range()
         self.acc_raw.setData(x, np.asarray(b["acc"], float))
         self.acc_smooth.setData(x, np.asarray(b["acc_s"], float))
-        self.lr_curve.setData(x, np.asarray(b["lr"], float))
+        if len(x):   # the rate changes only between epochs: a run resumed mid-epoch ran its
+            # epoch's rate from the epoch's start
+            self.lr_curve.setData(np.r_[math.floor(x[0]), x], np.r_[b["lr"][0], b["lr"]])
+        else:
+            self.lr_curve.setData([], [])
         top = max(b["lr"] + self.epochs["lr"], default=0.0)
         if top and top * 1.1 != self.lr_plot.vb.viewRange()[1][1]:
             # from zero, so a constant rate reads as a flat line at its value
@@ -248,13 +252,10 @@ class CurvesPanel(DockedPanel):
         self.loss_val.setData(e["epoch"][seen], e["val_loss"][seen])
         self.acc_val.setData(e["epoch"][seen], e["val_acc"][seen])
         rates = e["lr"][np.isfinite(e["lr"])]
-        # the stored per-epoch rate of the epochs before this session's batches
+        # the stored per-epoch rate of the epochs before this session's batches, one level per
+        # epoch (the batches' line goes on from the next epoch's start)
         shown = rates[:int(self.batch["x"][0])] if self.batch["x"] else rates
-        # one level per epoch, as steps, the last one up to this session's first batch (a run
-        # resumed mid-epoch starts there: the line had a gap)
         steps = np.repeat(np.arange(len(shown) + 1.0), 2)[1:-1]
-        if self.batch["x"] and len(steps):
-            steps[-1] = max(steps[-1], self.batch["x"][0])
         self.lr_epochs.setData(steps, np.repeat(shown, 2))
         if len(shown) and not self.batch["x"]:
             self.lr_plot.setYRange(0, shown.max() * 1.1, padding=0)

@@ -460,11 +460,13 @@ def test_the_rate_line_of_a_run_resumed_mid_epoch_has_no_gap(qtbot):
         qtbot.addWidget(curves)
         curves.set_history({"epoch": [1, 2], "train_loss": [2.0, 1.5], "train_acc": [0.5, 0.6],
                             "val_loss": [2.1, 1.6], "val_acc": [0.4, 0.5], "lr": [0.01, 0.01]})
-        curves.add_batches({"points": [(2.75, 1.4, 0.6, 0.01, 275)], "epochs": 3})
+        curves.add_batches({"points": [(2.75, 1.4, 0.6, 0.001, 275)], "epochs": 3})
         curves._redraw_batches()
         curves._redraw_epochs()
         x, _ = curves.lr_epochs.getData()
-        assert x[-1] == 2.75 == curves.lr_curve.getData()[0][0]
+        batch_x, batch_lr = curves.lr_curve.getData()
+        # the resumed epoch's (stepped-down) rate from the epoch's start, where it changed
+        assert x[-1] == 2.0 == batch_x[0] and list(batch_lr) == [0.001, 0.001]
     finally:
         controller.shutdown()
 
