@@ -297,7 +297,7 @@ def cmd_sweep(args) -> int:
     rows = []
 
     def on_row(row, done: int) -> None:
-        if not rows:   # after every refusal
+        if not rows:   # with the first row: a refused sweep prints nothing on stdout
             print(HEADER, flush=True)
         rows.append(row)
         bar.close()

@@ -91,14 +91,14 @@ def randomized(factory):
 def test_keras_model_imports_and_matches(name, suffix, tmp_path):
     model = randomized(MODELS[name])
     model.save(tmp_path / f"k{suffix}")
-    assert cli(["import", str(tmp_path / f"k{suffix}"), "--out", str(tmp_path / "k.h5"),
+    assert cli(["import", str(tmp_path / f"k{suffix}"), "--out", str(tmp_path / "i.h5"),
                 "--quiet"]) == 0
     x = np.random.default_rng(1).random((4, *model.input_shape[1:]), dtype=np.float32)
     x *= 255 if name == "lenet5" else 1
     expected = keras.ops.convert_to_numpy(model(x, training=False))
     ours = x if name == "channels_first" else np.moveaxis(x, -1, 1)
-    np.testing.assert_allclose(predict(tmp_path / "k.h5", ours, tmp_path), expected, atol=1e-4)
-    assert load_model(tmp_path / "k.h5").graph.input_node.params["shape"] == list(ours.shape[1:])
+    np.testing.assert_allclose(predict(tmp_path / "i.h5", ours, tmp_path), expected, atol=1e-4)
+    assert load_model(tmp_path / "i.h5").graph.input_node.params["shape"] == list(ours.shape[1:])
 
 
 @pytest.mark.parametrize("layer, message", [
@@ -110,7 +110,7 @@ def test_keras_model_imports_and_matches(name, suffix, tmp_path):
 def test_refused_in_one_line_naming_the_layer(layer, message, tmp_path, capsys):
     model = keras.Sequential([keras.Input((8, 8, 1)), layer])
     model.save(tmp_path / "k.keras")
-    assert cli(["import", str(tmp_path / "k.keras"), "--out", str(tmp_path / "k.h5")]) == 2
+    assert cli(["import", str(tmp_path / "k.keras"), "--out", str(tmp_path / "i.h5")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"layer {layer.name!r}" in err and message in err
 
@@ -119,7 +119,7 @@ def test_rescaling_is_only_taken_as_the_input_normalisation(tmp_path, capsys):
     model = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(2, 3),
                               layers.Rescaling(0.5, name="late")])
     model.save(tmp_path / "k.keras")
-    assert cli(["import", str(tmp_path / "k.keras"), "--out", str(tmp_path / "k.h5")]) == 2
+    assert cli(["import", str(tmp_path / "k.keras"), "--out", str(tmp_path / "i.h5")]) == 2
     assert "layer 'late' (Rescaling): convdesigner takes Rescaling only as the input " \
         "normalisation" in capsys.readouterr().err
 
