@@ -26,7 +26,8 @@ from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow  # noqa: E402
 
 from designer.app import DOCK_OPTIONS  # noqa: E402
-from designer.training import TrainingController, install_training_docks  # noqa: E402
+from designer.panels.docks import install_training_docks  # noqa: E402
+from designer.training import TrainingController  # noqa: E402
 from engine.session import Session  # noqa: E402
 
 TICK_MS = 5

@@ -38,11 +38,12 @@ from .layout import guess_direction
 from .log import LogPanel, install_excepthook
 from .palette import Palette
 from .panels.common import panel_dock
+from .panels.docks import install_training_docks
 from .problems import ProblemsPanel
 from .properties import PropertiesPanel, count_text, flops_text
 from .summary import SummaryPanel
 from .templates import TemplateGallery, list_templates
-from .training import TrainingController, install_training_docks
+from .training import TrainingController
 from .warmup import KernelWarmup, WarmupIndicator
 
 AUTOSAVE_MS = 60_000

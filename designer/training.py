@@ -22,15 +22,13 @@ from engine.session import Session, data_choice
 from engine.train import TrainingDiverged, normalize_into
 
 from .datachoice import DataInfo, builtin_dataset_for, find_devices
+from .run_watch import RunWatch
 from .snapshots import Snapshots, health_tooltip
 
 EMIT_INTERVAL = 0.2       # batch_done at most five times a second
 HEALTH_INTERVAL = 1.0     # node_health about once a second
 HEALTH_SAMPLES = 16       # activation statistics on the first samples of the batch
 SMOKE_BATCH = 32
-DIVERGING = 10.0          # a smoothed loss this many times the run's first one: warn
-CHANCE_AFTER_STEPS = 50   # accuracy still at chance at an epoch's end after this many: warn
-LEARNING_MARGIN = 0.05    # a later epoch this far above chance withdraws that warning
 # During a run the worker gives the GIL back to the GUI (and takes it back) within 1 ms instead of
 # Python's 5: while the window's thread holds the GIL, a finished kernel waits for it with every
 # core idle, so long handoffs cost the training far more than the GUI's own CPU time.
@@ -114,8 +112,7 @@ class TrainingController(QObject):
         self._wake = threading.Event()
         self._pause = threading.Event()
         self._stop = threading.Event()
-        self._points: list[tuple] = []
-        self._last_event = None
+        self._watch: RunWatch | None = None   # the run's points, rate and warnings
         self._idle = threading.Event()
         self._idle.set()
         self.state = "idle"
@@ -594,7 +591,8 @@ class TrainingController(QObject):
             self._fail(err)
         finally:
             sys.setswitchinterval(switch)
-            self._flush_points(self._last_event)
+            self._flush_points(self._watch.last_event if self._watch else None)
+            self._watch = None
             self._trainer = None
             self._norm = None
             self._set_state("idle")
@@ -614,18 +612,10 @@ class TrainingController(QObject):
         session.modified = True   # from the first step on, the file no longer holds the model
         self.modified_changed.emit()
         self._norm = trainer.normalization
-        self._points: list[tuple] = []
-        self._last_event = None
+        self._watch = RunWatch(trainer, info.train_counts.max() / max(1, info.train_counts.sum()))
         self._last_emit = time.perf_counter()
         self._last_health = -math.inf   # the first health report comes after two batches
         self._health_before: dict | None = None
-        self._rate = math.nan
-        self._rate_mark = (time.perf_counter(), 0)
-        self._seen = 0
-        self._first_loss = self._smoothed = None
-        self._warned: set[str] = set()
-        self._standing_warning: str | None = None   # the kind of the last warning given
-        self._chance = info.train_counts.max() / max(1, info.train_counts.sum())
         trainer.batch_listeners.append(self._after_batch)
         trainer.epoch_listeners.append(self._after_epoch)
         self._trainer = trainer
@@ -648,43 +638,18 @@ class TrainingController(QObject):
             return "early stop"
         return "completed"
 
-    def _watch_loss(self, loss: float) -> None:
-        """Warn once when the smoothed loss climbs far above the run's first one."""
-        if self._first_loss is None:
-            self._first_loss = self._smoothed = loss
-            return
-        self._smoothed = 0.8 * self._smoothed + 0.2 * loss
-        if self._smoothed > DIVERGING * max(self._first_loss, 1e-3) \
-                and "loss" not in self._warned:
-            self._warned.add("loss")
-            self._standing_warning = "loss"
-            self.warning.emit(
-                f"The loss is diverging: {self._smoothed:.3g}, up from {self._first_loss:.3g} at "
-                f"the start. Stop and lower the learning rate (now "
-                f"{self._trainer.optimizer.lr:g}).")
-
     def _after_batch(self, event) -> None:
-        trainer = self._trainer
-        self._last_event = event
-        self._watch_loss(event.loss)
+        warning = self._watch.batch(event)
+        if warning:
+            self.warning.emit(warning)
         now = time.perf_counter()
-        self._seen += min(trainer.batch_size, len(trainer.x) - (event.batch - 1)
-                          * trainer.batch_size)
-        self._points.append((event.epoch + event.batch / event.batches, event.loss,
-                             event.accuracy, event.lr, event.step))
-        mark_time, mark_seen = self._rate_mark
-        if now - mark_time >= 1.0:
-            # wall-clock throughput (listeners and all), smoothed, for the ETA
-            rate = (self._seen - mark_seen) / (now - mark_time)
-            self._rate = rate if math.isnan(self._rate) else 0.5 * self._rate + 0.5 * rate
-            self._rate_mark = (now, self._seen)
         if now - self._last_emit >= EMIT_INTERVAL:
             self._flush_points(event)
         if self._health_before is not None:
             self._emit_health(now)
         elif now - self._last_health >= HEALTH_INTERVAL:
             # keep this step's weights: the next step's update over them is the update ratio
-            self._health_before = trainer.net.weights()
+            self._health_before = self._trainer.net.weights()
         self._serve()
         announced = False
         while self._pause.is_set() and not self._stop.is_set():
@@ -697,26 +662,13 @@ class TrainingController(QObject):
             self._serve()
         if announced and not self._stop.is_set():
             self._set_state("training")
-            self._rate_mark = (time.perf_counter(), self._seen)
+            self._watch.resumed()
 
     def _flush_points(self, event=None) -> None:
-        points = self._points
-        if not points:
-            return
-        self._points = []
-        self._last_emit = time.perf_counter()
-        trainer = self._trainer
-        payload = {"points": points, "step": points[-1][4]}
-        if event is not None and trainer is not None:
-            done = event.epoch * len(trainer.x) + min(event.batch * trainer.batch_size,
-                                                      len(trainer.x))
-            remaining = trainer.epochs * len(trainer.x) - done
-            rate = self._rate if not math.isnan(self._rate) else event.samples_per_sec
-            payload.update(epoch=event.epoch + 1, epochs=trainer.epochs, batch=event.batch,
-                           batches=event.batches, samples_per_sec=rate,
-                           eta=remaining / max(rate, 1e-9), fraction=done / (
-                               trainer.epochs * len(trainer.x)))
-        self.batch_done.emit(payload)
+        payload = self._watch.take_points(event) if self._watch is not None else None
+        if payload is not None:
+            self._last_emit = time.perf_counter()
+            self.batch_done.emit(payload)
 
     def _emit_health(self, now: float) -> None:
         net = self._trainer.net
@@ -733,20 +685,11 @@ class TrainingController(QObject):
     def _after_epoch(self, row: dict) -> None:
         best = self._session.best = self._trainer.best   # saved or autosaved mid-run too
         self.epoch_done.emit({**row, "best_epoch": best.epoch if best else None})
-        if row["train_acc"] <= self._chance + 0.02 and "chance" not in self._warned \
-                and self._trainer.optimizer.step_count >= CHANCE_AFTER_STEPS:
-            self._warned.add("chance")
-            self._standing_warning = "chance"
-            self.warning.emit(
-                f"Not learning: training accuracy {row['train_acc']:.1%} after epoch "
-                f"{row['epoch']} is what always guessing the largest class gives "
-                f"({self._chance:.1%}). Stop, then lower the learning rate or check the labels.")
-        elif self._standing_warning == "chance" \
-                and row["train_acc"] > self._chance + LEARNING_MARGIN:
-            self._standing_warning = None
-            self.warning_withdrawn.emit(
-                f"Learning after all: training accuracy {row['train_acc']:.1%} after epoch "
-                f"{row['epoch']}, above the {self._chance:.1%} of guessing.")
+        warning, withdrawn = self._watch.epoch(row)
+        if warning:
+            self.warning.emit(warning)
+        if withdrawn:
+            self.warning_withdrawn.emit(withdrawn)
         if self.confusion_at_epoch_end:
             self._serve_snapshot("confusion", {"predictions": self._trainer.val_predictions})
 
@@ -775,43 +718,3 @@ class TrainingController(QObject):
     def _relay_snapshot(self, kind: str, payload: dict, session) -> None:
         if session is self._session:   # else another model was opened meanwhile: stale
             self.snapshot_ready.emit(kind, payload)
-def install_training_docks(main_window, controller: TrainingController) -> dict:
-    """Add the training panels to main_window as tabbed docks (through its add_panel when it has
-    one) and ask before closing it during a run. Returns {title: panel widget}."""
-    from PySide6.QtCore import QEvent, Qt
-    from PySide6.QtWidgets import QMessageBox
-
-    from .panels import make_panels
-    from .panels.common import panel_dock
-
-    panels = make_panels(controller)
-    docks = []
-    for title, widget in panels.items():
-        area = Qt.RightDockWidgetArea if title == "Train" else Qt.BottomDockWidgetArea
-        if hasattr(main_window, "add_panel"):
-            dock = main_window.add_panel(widget, title, area)
-        else:
-            dock = panel_dock(main_window, widget, title)
-            main_window.addDockWidget(area, dock)
-            same_area = [d for d in docks if main_window.dockWidgetArea(d) == area]
-            if same_area:
-                main_window.tabifyDockWidget(same_area[-1], dock)
-        docks.append(dock)
-    next(d for d in docks if d.windowTitle() == "Curves").raise_()
-
-    class CloseGuard(QObject):
-        def eventFilter(self, watched, event):
-            if event.type() != QEvent.Close or not controller.busy:
-                return False
-            answer = QMessageBox.question(
-                main_window, "Training is running",
-                "Training is still running. Stop it (keeping the weights reached) and close?",
-                QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Cancel)
-            if answer != QMessageBox.Yes:
-                event.ignore()
-                return True
-            controller.stop_and_wait()
-            return False
-
-    main_window.installEventFilter(CloseGuard(main_window))
-    return panels

@@ -8,7 +8,9 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox
 
 from designer.panels import ActivationsPanel, CurvesPanel
 from designer.panels.activations import MAX_PLOTS
-from designer.training import TrainingController, install_training_docks
+from designer.panels.docks import install_training_docks
+from designer.run_watch import RunWatch
+from designer.training import TrainingController
 from engine import Graph, compile_network
 from engine.data import Normalization, load_dataset
 from engine.inspect import filters, receptive_fields, saliency, smoke_test
@@ -131,7 +133,7 @@ def test_a_not_learning_warning_is_withdrawn_once_the_run_learns(qtbot, rig):
     controller.warning_withdrawn.connect(said.append)
     controller._trainer = SimpleNamespace(best=None, val_predictions=None,
                                           optimizer=SimpleNamespace(step_count=75))
-    controller._chance, controller._warned, controller._standing_warning = 0.255, set(), None
+    controller._watch = RunWatch(controller._trainer, chance=0.255)
     epoch = {"epoch": 1, "train_loss": 1.38, "train_acc": 0.243, "val_loss": 1.37,
              "val_acc": 0.25, "seconds": 1.0, "samples_per_sec": 1.0, "lr": 0.01}
     try:
@@ -147,7 +149,26 @@ def test_a_not_learning_warning_is_withdrawn_once_the_run_learns(qtbot, rig):
                         "25.5% of guessing."]
         assert train.stop_now.isHidden()
     finally:
-        controller._trainer = None
+        controller._trainer = controller._watch = None
+
+
+def test_a_run_watch_sends_points_in_bunches_and_warns_of_a_diverging_loss_once():
+    from types import SimpleNamespace
+
+    from engine.train import BatchEvent
+
+    trainer = SimpleNamespace(batch_size=10, x=range(25), epochs=2,
+                              optimizer=SimpleNamespace(lr=0.5, step_count=0))
+    watch = RunWatch(trainer, chance=0.5)
+    losses = [1.0, 2.0, 40.0, 90.0, 120.0, 150.0]
+    said = [watch.batch(BatchEvent(k // 3, k % 3 + 1, 3, loss, 0.5, 100.0, 0.5, k + 1))
+            for k, loss in enumerate(losses)]
+    assert [bool(s) for s in said] == [False, False, False, True, False, False]
+    assert "diverging" in said[3] and "(now 0.5)" in said[3]
+    payload = watch.take_points(watch.last_event)
+    assert [p[0] for p in payload["points"]] == pytest.approx([1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2])
+    assert payload["epoch"] == 2 and payload["fraction"] == 1.0 and payload["step"] == 6
+    assert watch.take_points() is None   # sent once
 
 
 def test_pause_then_resume_continues_from_the_same_step(qtbot, rig):
