@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from engine import Graph
 from engine.session import Session
@@ -111,9 +111,17 @@ class FileActions:
         self._show_status(f"Exported {path}")
         return True
 
+    def commit_typing(self) -> None:
+        """A value still being typed (a Properties or Train field takes it when the focus leaves
+        it, or on Enter) goes into the model before a save or a close question."""
+        widget = QApplication.focusWidget()
+        if widget is not None and self.isAncestorOf(widget):
+            widget.clearFocus()
+
     def save(self) -> bool:
         """Save to the current file, or Save As where there is none or where it is a graph file
         and the model has trained state to keep (a .json holds the network only)."""
+        self.commit_typing()
         if self.file_path is None or (self.file_path.suffix.lower() not in MODEL_SUFFIXES
                                       and self.session.modified):
             return self.save_as()
@@ -170,6 +178,7 @@ class FileActions:
         return True
 
     def save_to(self, path) -> bool:
+        self.commit_typing()
         path = Path(path)
         graph = self.document.graph
         is_model = path.suffix.lower() in MODEL_SUFFIXES
@@ -197,6 +206,7 @@ class FileActions:
 
     def maybe_save(self) -> bool:
         """Ask about unsaved edits or training; False when the user cancels."""
+        self.commit_typing()
         if not self.unsaved:
             return True
         what = "changes" if not self.session.modified else "trained weights and changes" \

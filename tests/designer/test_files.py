@@ -187,3 +187,29 @@ def test_save_as_never_proposes_a_missing_documents_folder(window, monkeypatch, 
     (tmp_path / "docs").mkdir()
     monkeypatch.setattr(QStandardPaths, "writableLocation", lambda _kind: str(tmp_path / "docs"))
     assert window._save_folder() == str(tmp_path / "docs")
+
+
+def test_a_value_still_being_typed_is_saved_and_asked_about(window, qtbot, tmp_path, dialogs):
+    """Ctrl+S, Save and Quit with a Properties field typed into but not left (no Enter): the
+    value is in the file, and a close asks about it (it was dropped without a question)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    window.document.reset(load_template("lenet5"))
+    path = tmp_path / "net.json"
+    assert window.save_to(path)
+    window.focus_node("conv1")
+    editor = window.properties.editors["filters"]
+    editor.setFocus()
+    editor.selectAll()
+    QTest.keyClick(editor, Qt.Key_Backspace)
+    QTest.keyClicks(editor, "32")
+    window.save()
+    saved = {n["id"]: n for n in json.loads(path.read_text())["nodes"]}
+    assert saved["conv1"]["params"]["filters"] == 32 and not window.isWindowModified()
+    editor.setFocus()
+    editor.selectAll()
+    QTest.keyClicks(editor, "64")
+    dialogs.answer = QMessageBox.Cancel
+    assert not window.maybe_save() and "Save the changes" in dialogs.asked[-1][1]
+    assert window.document.graph.nodes["conv1"].params["filters"] == 64
