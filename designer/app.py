@@ -313,6 +313,11 @@ class MainWindow(FileActions, QMainWindow):
         self.training.warning_withdrawn.connect(
             lambda message: self._training_message(message, logging.INFO))
         self.training.diverged.connect(self._training_message)
+        self.training.error.connect(self.log.error)
+        self._run_state = "idle"
+        self.training.state_changed.connect(self._log_run_start)
+        self.training.epoch_done.connect(self._log_epoch)
+        self.training.finished.connect(lambda reason: self.log.info(f"training {reason}"))
         self.training.node_health.connect(self.scene.show_health)
         # room for the stacked curves and the image panels below the canvas
         self.training_panels["Curves"].setMinimumHeight(170)
@@ -343,6 +348,22 @@ class MainWindow(FileActions, QMainWindow):
         """A message about the run in the Log and, for 15 s, the status bar."""
         self.log.log(level, message)
         self.statusBar().showMessage(message, 15000)
+
+    def _log_run_start(self, state: str) -> None:
+        """The Log keeps a run's story: its start with the settings, each epoch, its end."""
+        previous, self._run_state = self._run_state, state
+        if state != "training" or previous == "paused" or self.training.session is None:
+            return
+        s = self.training.session.settings
+        self.log.info(f"training {self.document.graph.name}: {s.optimizer}, lr {s.lr:g}, batch "
+                      f"{s.batch_size}, {s.epochs} epoch{'s' * (s.epochs != 1)} on "
+                      f"{s.data.get('source', '?')}")
+
+    def _log_epoch(self, row: dict) -> None:
+        val = (f", validation loss {row['val_loss']:.4f} accuracy {row['val_acc']:.1%}"
+               if row["val_loss"] == row["val_loss"] else "")
+        self.log.info(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} accuracy "
+                      f"{row['train_acc']:.1%}{val}, {row['samples_per_sec']:,.0f} samples/s")
 
     def _set_input_shape(self, shape: list) -> None:
         inputs = self.document.graph.nodes_of_type("Input")

@@ -386,6 +386,10 @@ def test_a_start_that_would_set_the_trained_run_aside_asks_first(window, qtbot, 
     dialogs.answer = QMessageBox.Yes
     assert train_once(qtbot, window) == "completed"
     assert len(window.session.history["epoch"]) == 1          # the edited network's own run
+    qtbot.waitUntil(lambda: "training completed" in window.log_panel.messages()[-1])
+    logged = window.log_panel.messages()   # the run's story: start, epoch, end
+    assert any("momentum, lr 0.02, batch 32, 1 epoch on shapes:300" in m for m in logged)
+    assert any("epoch 1: train loss" in m for m in logged)
     window.document.set_param("dense1", "units", 34)          # a second edit would drop the first
     dialogs.answer = QMessageBox.Cancel
     train.start_button.click()
