@@ -284,7 +284,7 @@ class MainWindow(FileActions, QMainWindow):
         self.scene.selectionChanged.connect(self._selection_changed)
         self.scene.status.connect(self._show_status)
         self.scene.node_activated.connect(self.focus_node)
-        self.properties.problem.connect(self._show_status)
+        self.properties.problem.connect(self._show_refusal)
         self.summary.nodes_selected.connect(self._summary_selected)
         self.log_panel.node_activated.connect(self.focus_node)
         self.problems_panel.node_activated.connect(self.focus_node)
@@ -457,6 +457,13 @@ class MainWindow(FileActions, QMainWindow):
                 + (" · unsaved" if session.modified else ""))
             self.weights_label.setStyleSheet("" if fit else "color: #b26a00;")
 
+    def _show_refusal(self, text: str) -> None:
+        """A Properties refusal in the status bar, taken down with it (never another message)."""
+        if text:
+            self._show_status(text)
+        elif self.statusBar().currentMessage().startswith("Not applied"):
+            self.statusBar().clearMessage()
+
     def _show_status(self, text: str) -> None:
         if text:
             self.statusBar().showMessage(text, 8000)
@@ -508,7 +515,9 @@ class MainWindow(FileActions, QMainWindow):
         if self.view.viewport().rect().contains(cursor):
             point = self.view.mapToScene(cursor)
             at = (point.x(), point.y())
-        self.scene.select_nodes(self.document.paste(fragment, at=at))
+        pasted = self.document.paste(fragment, at=at)
+        self.scene.select_nodes(pasted)
+        self._show_status(f"Pasted {len(pasted)} node{'s' * (len(pasted) != 1)}")
 
     def duplicate(self) -> None:
         ids = self.scene.selected_node_ids()

@@ -166,7 +166,7 @@ class PropertiesPanel(QWidget):
         self.empty.setText(f"{selected} nodes selected: select one to edit it." if selected > 1
                            else "Select a node to edit it.\n\nAdd nodes from the palette, or "
                            "press Tab on the canvas and type a name.")
-        self.reason.hide()
+        self._clear_reason()
         self.empty.setVisible(node_id is None)
         self.scroll_area.setVisible(node_id is not None)
         while self.form.rowCount():
@@ -296,7 +296,7 @@ class PropertiesPanel(QWidget):
         except ParamError as err:
             self._refuse("; ".join(err.problems))
             return
-        self.reason.hide()
+        self._clear_reason()
 
     def _rename(self) -> None:
         if self._loading or self.node_id is None:
@@ -306,7 +306,14 @@ class PropertiesPanel(QWidget):
         except ValueError as err:
             self._refuse(str(err))
         else:
+            self._clear_reason()
+
+    def _clear_reason(self) -> None:
+        """An accepted edit or another node: the last refusal no longer stands (here or in the
+        status bar)."""
+        if not self.reason.isHidden():
             self.reason.hide()
+            self.problem.emit("")
 
     def _refuse(self, message: str) -> None:
         self.reason.setText(f"Not applied: {message}")

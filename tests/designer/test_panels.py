@@ -68,6 +68,8 @@ def test_invalid_values_are_refused_with_the_reason(lenet, text, reason):
     assert reason in lenet.properties.reason.text()
     assert reason in lenet.statusBar().currentMessage()
     assert editor.text() == "5"  # the editor shows the value that still holds
+    type_into(editor, "3")       # an accepted value takes the refusal down, here and below
+    assert lenet.properties.reason.isHidden() and lenet.statusBar().currentMessage() == ""
 
 
 def test_rename_and_reset_to_default(lenet):
