@@ -7,6 +7,7 @@ from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QColor, QFont
@@ -130,6 +131,8 @@ class SummaryPanel(QTableView):
         self._selected: list[str] = []
         self.model_.modelReset.connect(lambda: self.show_selection(self._selected))
         self.selectionModel().selectionChanged.connect(self._rows_selected)
+        # another model shows from its first layer (after its rows are in)
+        doc.graph_reset.connect(lambda: QTimer.singleShot(0, self.scrollToTop))
 
     def _rows_selected(self) -> None:
         if self._syncing:

@@ -137,6 +137,9 @@ class CurvesPanel(DockedPanel):
         self.best_epoch: int | None = None
         self._smooth_loss, self._smooth_acc = _Smoother(), _Smoother()
         self._x_end = None
+        # an empty panel shows the default axes, not the last model's range
+        self.loss_plot.setXRange(0, 1, padding=0)
+        self.loss_plot.setYRange(0, 1, padding=0)
         self.loss_plot.enableAutoRange()
         self._redraw_batches()
         self._redraw_epochs()

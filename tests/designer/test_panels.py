@@ -131,3 +131,20 @@ def test_parse_size():
     assert parse_size("", "size", "k") is None
     with pytest.raises(ValueError, match='or "same"'):
         parse_size("same-ish", "padding", "padding")
+
+
+def test_another_model_shows_from_its_top_and_on_default_axes(window, qtbot):
+    """The Summary kept the last model's scroll (its first rows hidden) and the Curves the last
+    run's loss range."""
+    from engine.templates import load_template
+
+    window.load_graph(load_template("inception-mini"), None, None)
+    summary = window.summary
+    summary.resize(500, 150)
+    summary.verticalScrollBar().setValue(summary.verticalScrollBar().maximum())
+    assert summary.verticalScrollBar().value() > 0
+    curves = window.training_panels["Curves"]
+    curves.loss_plot.setYRange(0.8, 1.4, padding=0)
+    window.load_graph(load_template("resnet-mini"), None, None)
+    qtbot.waitUntil(lambda: summary.verticalScrollBar().value() == 0)
+    assert curves.loss_plot.vb.viewRange()[1] == [0, 1]
