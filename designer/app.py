@@ -426,16 +426,22 @@ class MainWindow(FileActions, QMainWindow):
                     self.log.info(f"resolved: {node_id + ': ' if node_id else ''}{message}",
                                   extra={"node_id": node_id or ""})
         self._logged_errors = errors
-        count = len(analysis.errors)
-        self.problems_button.setText("empty network" if not graph.nodes else
-                                     f"\u26a0 {count} problem{'s' * (count != 1)}" if count
-                                     else "\u2713 no problems")
+        count, unused = len(analysis.errors), len(analysis.unused)
+        self.problems_button.setText(
+            "empty network" if not graph.nodes else
+            f"\u26a0 {count} problem{'s' * (count != 1)}" if count else
+            f"\u26a0 {unused} unused node{'s' * (unused != 1)}" if unused else
+            "\u2713 no problems")
         self.problems_button.setStyleSheet("color: #5f6b76;" if not graph.nodes else
-                                           "color: #c62828;" if count else "color: #2e7d32;")
-        self.problems_button.setToolTip("\n".join(str(e) for e in analysis.errors)
-                                        or "The network is complete and every shape fits.")
-        self.totals_label.setText(f"{count_text(sum(analysis.param_counts.values()))} weights · "
-                                  f"{flops_text(sum(analysis.flops.values()))} FLOPs")
+                                           "color: #c62828;" if count else
+                                           "color: #b26a00;" if unused else "color: #2e7d32;")
+        self.problems_button.setToolTip(
+            "\n".join(str(e) for e in analysis.errors)
+            or (f"Reaching no Output, so neither trained nor counted: "
+                f"{', '.join(analysis.unused)}" if unused else
+                "The network is complete and every shape fits."))
+        params, flops = analysis.totals()
+        self.totals_label.setText(f"{count_text(params)} weights · {flops_text(flops)} FLOPs")
         self._check_weights()
 
     def _check_weights(self) -> None:

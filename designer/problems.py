@@ -36,9 +36,17 @@ class Problem:
 
 
 def find_problems(doc) -> list[Problem]:
-    """The document's analysis errors, each with the fixes that apply to it."""
+    """The document's analysis errors, each with the fixes that apply to it, then the nodes
+    that reach no Output (a dead-end branch: never trained, left out of the totals)."""
     return [Problem(e.node_id, e.message, fixes_for(doc, e.node_id, e.message))
-            for e in doc.analysis.errors]
+            for e in doc.analysis.errors] + [
+        Problem(node_id, "its output reaches no Output, so it is neither trained nor counted "
+                         "in the totals: wire it on, or delete it", [_delete(node_id)])
+        for node_id in doc.analysis.unused]
+
+
+def _delete(node_id: str) -> Fix:
+    return Fix(f"delete {node_id}", lambda doc: doc.remove([node_id]))
 
 
 def fixes_for(doc, node_id: str | None, message: str) -> list[Fix]:

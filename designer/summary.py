@@ -55,9 +55,10 @@ class SummaryModel(QAbstractTableModel):
                          "" if count is None else count_text(count),
                          "" if flops is None else flops_text(flops),
                          field.text() if field else ""))
-        rows.append(("Total", f"{len(order)} layers", "",
-                     count_text(sum(analysis.param_counts.values())),
-                     flops_text(sum(analysis.flops.values())), ""))
+        params, flops = analysis.totals()   # unused nodes (reaching no Output) left out
+        unused = f", {len(analysis.unused)} unused" if analysis.unused else ""
+        rows.append(("Total", f"{len(order)} layers{unused}", "", count_text(params),
+                     flops_text(flops), ""))
         if order != self.ids or not self.rows:
             self.beginResetModel()
             self.ids, self.rows, self.errors = order, rows, errors

@@ -442,12 +442,14 @@ def _read_inputs(path: str, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def layer_table(graph, analysis=None) -> tuple[list[tuple[str, str, str, int, int]], int, int]:
-    """Rows (id, type, output shape, parameters, FLOPs) in execution order, and the totals."""
+    """Rows (id, type, output shape, parameters, FLOPs) in execution order, and the totals of
+    the nodes the network runs (one reaching no Output is marked unused and not counted)."""
     analysis = analysis or graph.check()
-    rows = [(node_id, graph.nodes[node_id].type,
+    unused = set(analysis.unused)
+    rows = [(node_id + (" (unused)" if node_id in unused else ""), graph.nodes[node_id].type,
              "x".join(map(str, analysis.shapes[node_id])), analysis.param_counts[node_id],
              analysis.flops[node_id]) for node_id in analysis.order]
-    return rows, sum(r[3] for r in rows), sum(r[4] for r in rows)
+    return (rows, *analysis.totals())
 
 
 def cmd_info(args) -> int:

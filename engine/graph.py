@@ -107,10 +107,18 @@ class Analysis:
     param_counts: dict[str, int]
     flops: dict[str, int]
     errors: list[GraphError]
+    unused: list[str] = field(default_factory=list)
+    """Nodes whose output reaches no Output: never trained or run (a dead-end branch)."""
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def totals(self) -> tuple[int, int]:
+        """(parameters, FLOPs) of the nodes the network runs (unused ones left out)."""
+        skip = set(self.unused)
+        return (sum(v for k, v in self.param_counts.items() if k not in skip),
+                sum(v for k, v in self.flops.items() if k not in skip))
 
     def errors_by_node(self) -> dict[str | None, list[str]]:
         grouped: dict[str | None, list[str]] = {}
@@ -435,7 +443,8 @@ def analyze(graph: Graph) -> Analysis:
 
     order = graph.topological_order()
     ordered = set(order)
-    looped = set(graph.nodes) - ordered - set(graph.topological_order(against_wires=True))
+    looped = set() if len(ordered) == len(graph.nodes) else (
+        set(graph.nodes) - ordered - set(graph.topological_order(against_wires=True)))
     for node_id in graph.nodes:
         if node_id in looped:
             fail(node_id, "is part of a cycle (a wire loops back to it)")
@@ -463,5 +472,8 @@ def analyze(graph: Graph) -> Analysis:
         counts[node_id] = sum(math.prod(s) for s in mt.arrays(params, ins).values())
         flops[node_id] = int(mt.flops(params, ins, out))
 
+    outputs = graph.nodes_of_type("Output")
+    used = graph.ancestors(outputs[0].id) | {outputs[0].id} if len(outputs) == 1 else set(order)
+    unused = [n for n in order if n not in used]
     return Analysis([n for n in order if n in shapes], resolved, in_shapes, shapes, counts,
-                    flops, errors)
+                    flops, errors, unused)

@@ -148,3 +148,22 @@ def test_another_model_shows_from_its_top_and_on_default_axes(window, qtbot):
     window.load_graph(load_template("resnet-mini"), None, None)
     qtbot.waitUntil(lambda: summary.verticalScrollBar().value() == 0)
     assert curves.loss_plot.vb.viewRange()[1] == [0, 1]
+
+
+def test_a_dead_end_branch_is_pointed_out_and_left_out_of_the_totals(window):
+    """A pasted conv+relu wired from pool1 and going nowhere read "no problems" while its 9
+    million weights were counted."""
+    from engine.templates import load_template
+
+    window.load_graph(load_template("lenet5"), None, None)
+    params_before = window.totals_label.text()
+    doc = window.document
+    extra = doc.add_node("Conv2D", (0, 0), {"filters": 64, "kernel_size": 3},
+                         connect_from="pool1")
+    assert doc.analysis.unused == [extra] and doc.analysis.ok
+    assert window.problems_button.text() == "\u26a0 1 unused node"
+    assert window.totals_label.text() == params_before
+    problems = window.problems_panel.problems
+    assert [(p.node_id, p.fixes[0].text) for p in problems] == [(extra, f"delete {extra}")]
+    problems[0].fixes[0].apply(doc)
+    assert extra not in doc.graph.nodes and window.problems_button.text() == "\u2713 no problems"
