@@ -356,7 +356,8 @@ class PropertiesPanel(QWidget):
                 rows.append(("receptive field", field.text()
                              + (f", stride {'x'.join(map(str, field.jump))} on the input"
                                 if field.size is not None and set(field.jump) != {1} else "")))
-            if mt.kernel_geometry is not None and count and ins:
+            if mt.kernel_geometry is not None and count and ins \
+                    and math.prod(out[1:]) > 1:   # one output position: nothing is shared
                 dense = dense_equivalent(ins[0], out, analysis.params[node_id].get("bias", True))
                 positions = math.prod(out[1:])
                 notes.append(

@@ -98,6 +98,9 @@ def test_learner_aids_in_properties(lenet):
     assert f"{dense_equivalent((1, 28, 28), (6, 28, 28)):,}" in text
     lenet.scene.select_nodes(["pool2"])
     assert "receptive field</td><td>16x16" in lenet.properties.info.text()
+    lenet.document.set_param("conv2", "kernel_size", 14)   # one output position: no sharing
+    lenet.scene.select_nodes(["conv2"])
+    assert "Weight sharing" not in lenet.properties.info.text()
 
 
 def test_summary_table_totals_and_selection(lenet):
