@@ -227,11 +227,16 @@ class CurvesPanel(DockedPanel):
         shows = tuple(name for item, name in self._named if item.xData is not None
                       and len(item.xData))
         if shows != self._legend_shows:
+            # every entry is made once and only faded in or out: a legend that changes its
+            # size lays the plots out again, a 40 ms stall of the window while training; the
+            # per-batch entry comes last, so a reopened model's legend has no gap
             self._legend_shows = shows
-            self.legend.clear()
-            for item, name in self._named:
-                if name in shows:
+            if not self.legend.items:
+                for item, name in sorted(self._named, key=lambda named: "batch" in named[1]):
                     self.legend.addItem(item, name)
+            for sample, label in self.legend.items:
+                for part in (sample, label):
+                    part.setOpacity(1.0 if label.text in shows else 0.0)
 
     def _fit_loss_range(self) -> None:
         """Re-range the loss axis only when the curves leave it or fill less than half of it:
