@@ -266,6 +266,8 @@ class PropertiesPanel(QWidget):
                 editor.setPlaceholderText(f"{default} (default)" if default else "")
             editor.blockSignals(False)
             self.resets[spec.name].setVisible(given and not spec.required)
+            if spec.applies is not None and resolved:
+                self.form.setRowVisible(editor.parentWidget(), spec.applies(resolved))
         self._loading = False
 
     # -- committing edits -----------------------------------------------------------------

@@ -28,7 +28,8 @@ Activation = register(ModuleType(
     params=(
         ParamSpec("function", "choice", "relu", "the non-linearity", choices=FUNCTIONS),
         ParamSpec("alpha", "float", lambda p: 0.01 if p["function"] == "leaky_relu" else 1.0,
-                  "negative slope (leaky_relu) or scale (elu)", 0.0, 100.0),
+                  "negative slope (leaky_relu) or scale (elu)", 0.0, 100.0,
+                  applies=lambda p: p["function"] in ("leaky_relu", "elu")),
     ),
     infer=lambda params, in_shapes: in_shapes[0],
     flops=lambda params, in_shapes, out: math.prod(out),

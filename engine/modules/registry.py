@@ -36,6 +36,9 @@ class ParamSpec:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     required: bool = False
+    applies: Callable[[dict], bool] | None = None
+    """Whether the parameter means anything given the other resolved params (an Activation's
+    alpha only for leaky_relu and elu); the Properties panel hides it otherwise."""
 
     def default_for(self, resolved: dict) -> Any:
         return self.default(resolved) if callable(self.default) else self.default

@@ -85,9 +85,12 @@ def test_rename_and_reset_to_default(lenet):
     lenet.properties.resets["mode"].click()
     assert doc.graph.nodes["maxpool"].params == {"size": 2}
     lenet.scene.select_nodes(["relu1"])
+    alpha_row = lenet.properties.editors["alpha"].parentWidget()
+    assert alpha_row.isHidden()   # relu has no alpha
     lenet.properties.editors["function"].activated.emit(1)  # the user picks leaky_relu
     assert doc.graph.nodes["relu1"].params["function"] == "leaky_relu"
     assert lenet.properties.editors["alpha"].value() == pytest.approx(0.01)  # derived default
+    assert not lenet.properties.editors["alpha"].parentWidget().isHidden()
 
 
 def test_learner_aids_in_properties(lenet):
