@@ -466,7 +466,13 @@ def analyze(graph: Graph) -> Analysis:
         try:
             out = tuple(mt.infer(params, ins))
         except ShapeError as err:
-            fail(node_id, str(err))
+            message = str(err)
+            upstream = sources[0] if len(sources) == 1 else None
+            if "larger than the padded input" in message and upstream is not None \
+                    and graph.nodes[upstream].type != "Input":   # point back at the cause
+                message += (f"; its input comes from {upstream} "
+                            f"({'x'.join(map(str, shapes[upstream]))})")
+            fail(node_id, message)
             continue
         shapes[node_id], in_shapes[node_id] = out, ins
         counts[node_id] = sum(math.prod(s) for s in mt.arrays(params, ins).values())

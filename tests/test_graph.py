@@ -141,6 +141,9 @@ def test_dense_needs_flatten_kernel_too_large_groups():
     one_error(chain(("Dense", {"units": 3})), "n0", "insert Flatten", "[1, 8, 8]")
     one_error(chain(("Conv2D", {"filters": 2, "kernel_size": 11}), ("Flatten", {})), "n0",
               "larger than the padded input", "8x8")
+    one_error(chain(("Conv2D", {"filters": 2, "kernel_size": 3, "stride": 8}),
+                    ("Pool2D", {"size": 2}), ("Flatten", {})), "n1",   # the stride upstream
+              "larger than the padded input", "its input comes from n0 (2x1x1)")
     one_error(chain(("Conv2D", {"filters": 4, "kernel_size": 3, "groups": 3}), ("Flatten", {}),
                     shape=(6, 8, 8)), "n0", "groups must divide filters",
               "groups=3, filters=4")
