@@ -41,6 +41,7 @@ from .panels.common import panel_dock
 from .panels.docks import install_training_docks
 from .problems import ProblemsPanel
 from .properties import PropertiesPanel, count_text, flops_text
+from .run_watch import epoch_text
 from .summary import SummaryPanel
 from .templates import TemplateGallery, list_templates
 from .training import TrainingController
@@ -360,10 +361,7 @@ class MainWindow(FileActions, QMainWindow):
                       f"{s.data.get('source', '?')}")
 
     def _log_epoch(self, row: dict) -> None:
-        val = (f", validation loss {row['val_loss']:.4f} accuracy {row['val_acc']:.1%}"
-               if row["val_loss"] == row["val_loss"] else "")
-        self.log.info(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} accuracy "
-                      f"{row['train_acc']:.1%}{val}, {row['samples_per_sec']:,.0f} samples/s")
+        self.log.info(f"{epoch_text(row)}, {row['samples_per_sec']:,.0f} samples/s")
 
     def _set_input_shape(self, shape: list) -> None:
         inputs = self.document.graph.nodes_of_type("Input")

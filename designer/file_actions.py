@@ -128,6 +128,7 @@ class FileActions:
         return self.save_to(self.file_path)
 
     def save_as(self) -> bool:
+        self.commit_typing()
         model = self.session.trained or (self.file_path is not None and
                                          self.file_path.suffix.lower() in MODEL_SUFFIXES)
         suggested = Path(self._save_folder()) / (
@@ -178,7 +179,6 @@ class FileActions:
         return True
 
     def save_to(self, path) -> bool:
-        self.commit_typing()
         path = Path(path)
         graph = self.document.graph
         is_model = path.suffix.lower() in MODEL_SUFFIXES

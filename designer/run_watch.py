@@ -12,6 +12,14 @@ CHANCE_AFTER_STEPS = 50   # accuracy still at chance at an epoch's end after thi
 LEARNING_MARGIN = 0.05    # a later epoch this far above chance withdraws that warning
 
 
+def epoch_text(row: dict) -> str:
+    """An epoch's history row as the Train panel and the Log say it."""
+    val = (f", validation loss {row['val_loss']:.4f} accuracy {row['val_acc']:.1%}"
+           if math.isfinite(row["val_loss"]) else "")
+    return (f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} accuracy "
+            f"{row['train_acc']:.1%}{val}")
+
+
 class RunWatch:
     """One run of `trainer`; chance is the accuracy of always guessing the largest class."""
 

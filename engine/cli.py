@@ -264,16 +264,18 @@ def cmd_train(args) -> int:
 
 
 def _note_unmixed_classes(data, train_range, val_range) -> None:
-    """Say so when the validation range holds classes the training range lacks, or one class
-    only: data stored class by class, split by position."""
-    train, val = (set(np.unique(data.y[slice(*r)]).tolist()) for r in (train_range, val_range))
-    unseen = sorted(val - train)
-    if unseen or (len(val) == 1 and len(train) > 1):
-        names = ", ".join(data.class_names[k] for k in (unseen or sorted(val)))
-        what = "classes the training range lacks" if unseen else "one class only"
-        print(f"note: the validation range holds {what} ({names}): is the data stored class by "
-              f"class? Give --train-range and --val-range that mix the classes",
-              file=sys.stderr)
+    """Say so when a class is missing from one side of the split (data.unmixed_classes)."""
+    from .data import unmixed_classes
+
+    missing = unmixed_classes(data.y, train_range, val_range, data.num_classes)
+    if not missing:
+        return
+    val = np.unique(data.y[slice(*val_range)])
+    where = (f"the validation range holds one class only ({data.class_names[val[0]]})"
+             if len(val) == 1 else f"classes {', '.join(data.class_names[k] for k in missing)} "
+             f"are missing from the training or the validation range")
+    print(f"note: {where}: is the data stored class by class? Give --train-range and "
+          f"--val-range that mix the classes", file=sys.stderr)
 
 
 def cmd_sweep(args) -> int:
@@ -364,8 +366,9 @@ def cmd_evaluate(args) -> int:
     session = _open_for_use(args)
     data = _load_data(args.data, args.quiet or args.json)
     data = _fit_data(session, data, args.data, min(256, len(data)), training=False)
-    trained_on = (session.data_spec or {}).get("class_names")
-    if trained_on and list(trained_on) != list(data.class_names) and not (args.quiet or args.json):
+    problem = session.data_problem(data)   # what train refuses: weights of other classes
+    if problem is not None and "reset" in problem.fixes and not (args.quiet or args.json):
+        trained_on = session.data_spec["class_names"]
         print(f"note: the model was trained on other classes ({', '.join(trained_on[:5])}"
               f"{', ...' if len(trained_on) > 5 else ''}); label k counts as its class k",
               file=sys.stderr)

@@ -167,6 +167,15 @@ def same_source(a: str | None, b: str | None) -> bool:
         return False
 
 
+def unmixed_classes(y: np.ndarray, train_range, val_range, classes: int) -> list[int]:
+    """The classes missing from the training range, or from a non-empty validation range: data
+    stored class by class and split by position (the last 20% one class)."""
+    train = np.bincount(y[slice(*train_range)], minlength=classes)
+    val = np.bincount(y[slice(*val_range)], minlength=classes)
+    validating = val_range[1] > val_range[0]
+    return [k for k in range(classes) if train[k] == 0 or (validating and val[k] == 0)]
+
+
 VAL_PERCENT = 20.0
 """The validation share of a data choice that names none (the last 20% validate)."""
 

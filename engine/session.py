@@ -239,14 +239,6 @@ class Session:
     def fits(self, graph: Graph) -> bool:
         return structure_key(graph) == self._key
 
-    def epochs_for(self, graph: Graph) -> int:
-        """The trained epochs of the run that following graph trains on: this one, or the one an
-        undo brings back."""
-        if self._stash is not None and not self.fits(graph) \
-                and self._stash["key"] == structure_key(graph):
-            return len(self._stash["history"]["epoch"])
-        return len(self.history["epoch"])
-
     def brings_back(self, graph: Graph) -> bool:
         """Whether following graph (adopt) swaps in the run an edit set aside: an undo back to
         its structure (cheap: nothing is compiled)."""
@@ -258,12 +250,16 @@ class Session:
         """The trained epochs of the run an edit set aside (an undo brings it back), or None."""
         return None if self._stash is None else len(self._stash["history"]["epoch"])
 
+    def epochs_for(self, graph: Graph) -> int:
+        """The trained epochs of the run that following graph trains on: this one, or the one an
+        undo brings back."""
+        return self.set_aside_epochs if self.brings_back(graph) else len(self.history["epoch"])
+
     def keeps_run(self, graph: Graph) -> bool:
         """Whether following graph (adopt) keeps the trained state: every array it needs is one
         the model has, of the same shape (an inserted Dropout or ReLU changes none), or an undo
         brings a set-aside state back. A graph that cannot be checked changes nothing yet."""
-        if self.fits(graph) or (self._stash is not None
-                                and self._stash["key"] == structure_key(graph)):
+        if self.fits(graph) or self.brings_back(graph):
             return True
         try:
             wanted, have = expected_arrays(graph), expected_arrays(self.graph)
@@ -292,7 +288,7 @@ class Session:
         if self.fits(graph):
             self.graph = graph.copy()
             return
-        if self._stash is not None and self._stash["key"] == structure_key(graph):
+        if self.brings_back(graph):
             stash = self._stash
             self._stash = self._state(self._key, self.weights())
             self.graph, self._net = graph.copy(), None

@@ -583,3 +583,12 @@ def test_dataset_subset_and_spec():
         "source": "x.npz", "input_shape": [1, 4], "class_names": ["a", "b"],
         "normalization": {"mean": [0.0], "std": [1.0]}, "train_range": [0, 8],
         "val_range": [8, 10]}
+
+
+def test_unmixed_classes_names_the_classes_one_side_of_the_split_lacks():
+    from engine.data import unmixed_classes
+
+    y = np.arange(100) // 25   # stored class by class
+    assert unmixed_classes(y, (0, 80), (80, 100), 4) == [0, 1, 2]   # validation: class 3 only
+    assert unmixed_classes(y, (0, 60), (0, 0), 5) == [3, 4]        # no validation range
+    assert unmixed_classes(np.arange(100) % 4, (0, 80), (80, 100), 4) == []

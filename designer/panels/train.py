@@ -30,10 +30,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.data import GENERATED, VAL_PERCENT
+from engine.data import GENERATED, VAL_PERCENT, unmixed_classes
 from engine.optim import DEFAULTS, OPTIMIZERS, SCHEDULES
 from engine.session import structure_key
 
+from ..run_watch import epoch_text
 from .common import LEVEL_COLOURS, MUTED, status_label
 from .preview import SamplePreview
 
@@ -638,9 +639,8 @@ class TrainPanel(QWidget):
                  f"{ds.num_classes} classes; train {info.train_range[0]}:{info.train_range[1]}, "
                  f"validation {info.val_range[0]}:{info.val_range[1]}",
                  f"<span style='color:{MUTED}'>per class (train/validation): {counts}</span>"]
-        missing = [name for name, t, v in zip(ds.class_names, info.train_counts,
-                                              info.val_counts, strict=True)
-                   if t == 0 or (v == 0 and info.val_range[1] > info.val_range[0])]
+        missing = [ds.class_names[k] for k in unmixed_classes(ds.y, info.train_range,
+                                                              info.val_range, ds.num_classes)]
         if missing:
             lines.append(f"<span style='color:{LEVEL_COLOURS['warn']}'>missing from one side of "
                          f"the split: {', '.join(missing)} (sorted data? set the ranges)</span>")
@@ -694,10 +694,7 @@ class TrainPanel(QWidget):
             self._say("training…")
 
     def _epoch_done(self, row: dict) -> None:
-        val = (f", validation loss {row['val_loss']:.4f} accuracy {row['val_acc']:.1%}"
-               if np.isfinite(row["val_loss"]) else "")
-        self._say(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} accuracy "
-                  f"{row['train_acc']:.1%}{val}")
+        self._say(epoch_text(row))
 
     def _smoke_done(self, report) -> None:
         if report.ok:
