@@ -129,17 +129,18 @@ def test_batch_splits_over_workers_and_tiles(algorithm, monkeypatch):
     monkeypatch.setattr(conv, "COLUMN_BYTES", 1)
     h = check_op("Conv2D", {"filters": 3, "kernel_size": 3, "padding": 1}, [(2, 5, 5)], 7,
                  conv_reference, samples=4)
-    assert h.op.chunks == {"forward": 1, "backward": 1}
+    assert h.op.chunk == 1
 
 
-def test_forward_and_backward_take_their_own_tiles(algorithm, monkeypatch):
-    """Grad-input's columns (every filter's taps over the input) outgrow forward's, so forward
-    runs more samples per tile than backward; both stay exact."""
-    monkeypatch.setattr(conv, "COLUMN_BYTES", 8 * 5 * 9 * 36)  # one backward image (float64)
-    h = check_op("Conv2D", {"filters": 5, "kernel_size": 3}, [(3, 6, 6)], 7, conv_reference,
-                 samples=4)
-    if h.op.algorithms["forward"] == "gemm":
-        assert h.op.chunks == {"forward": 2, "backward": 1}
+@pytest.mark.parametrize("padding, out_span", [(0, 22), (1, 46)])
+def test_tiles_of_two_images_stay_exact(algorithm, monkeypatch, padding, out_span):
+    """Two images per column tile (a batch of 7 leaves a tile of one); grad-input sums its
+    columns back onto the input itself (unpadded) or onto a padded grid first."""
+    monkeypatch.setattr(conv, "COLUMN_BYTES", 2 * 8 * 28 * out_span)  # float64, 3*9+1 rows
+    h = check_op("Conv2D", {"filters": 5, "kernel_size": 3, "padding": padding}, [(3, 6, 6)],
+                 7, conv_reference, samples=4)
+    if {"gemm", "im2col"} & set(h.op.algorithms.values()):
+        assert h.op.chunk == 2
 
 
 def _relu_op(shape, batch, dtype=np.float64):

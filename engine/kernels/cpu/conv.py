@@ -18,6 +18,7 @@ from .conv_kernels import (
     conv_gather_cpu,
     conv_grad_weight_direct_cpu,
     conv_im2col_cpu,
+    conv_scatter_cpu,
 )
 from .elementwise import relu_in_place_cpu, relu_into_cpu, relu_mask_cpu
 from .winograd import (
@@ -156,7 +157,6 @@ class ConvOp(Op):
         self.margin = int(self.tap_offsets[-1])
         self.input_offsets = self.margin + self.interior - self.tap_offsets[::-1]
         self.out_span = (self.out3[0] - 1) * s0 + (self.out3[1] - 1) * s1 + self.out3[2]
-        self.in_span = (self.in3[0] - 1) * s0 + (self.in3[1] - 1) * s1 + self.in3[2]
         # without padding the grid is the input itself: columns are gathered from it directly
         self.unpadded = not any(self.pad_total)
 
@@ -186,32 +186,23 @@ class ConvOp(Op):
         extra = int(self.has_bias)  # a row of ones in the columns carries the bias
         rows = cpg * self.taps + extra
 
-        def image(direction):  # one image's (columns, GEMM outputs) elements per group
+        def image(direction):  # one image's (columns, GEMM outputs) elements
             algorithm = self.algorithms[direction]
             if direction == "grad_input" and not self.allocated_for:
                 return 0, 0
             if algorithm == "im2col":
-                return rows * self.positions, 0
+                return groups * rows * self.positions, 0
             if algorithm != "gemm":
                 return 0, 0
-            return {"forward": (rows * self.out_span, fpg * self.out_span),
-                    "grad_input": (fpg * self.taps * self.in_span, cpg * self.in_span),
-                    "grad_weight": (rows * self.out_span, 0)}[direction]
+            outputs = {"forward": self.filters * self.out_span, "grad_weight": 0,
+                       "grad_input": 0 if self.unpadded else self.channels * self.grid_size}
+            return groups * rows * self.out_span, outputs[direction]
 
-        # forward and backward each take as many whole images as fit COLUMN_BYTES (at least
-        # one): grad-input's columns may be several times forward's (lenet5's conv2: 4x)
-        forward, backward = image("forward"), tuple(map(max, image("grad_input"),
-                                                        image("grad_weight")))
+        # a tile: as many whole images as fit COLUMN_BYTES (at least one), in every direction
+        cols, outs = map(max, *(image(d) for d in ("forward", "grad_input", "grad_weight")))
         share = -(-batch // self.workers)
-        itemsize = np.dtype(dtype).itemsize
-
-        def chunk(cols):
-            return max(1, min(share, COLUMN_BYTES // max(1, groups * cols * itemsize)))
-
-        self.chunks = {"forward": chunk(forward[0]), "backward": chunk(backward[0])}
-        cf, cb = self.chunks["forward"], self.chunks["backward"]
-        col_elems = groups * max(cf * forward[0], cb * backward[0])
-        out_elems = groups * max(cf * forward[1], cb * backward[1])
+        self.chunk = max(1, min(share, COLUMN_BYTES // max(1, cols * np.dtype(dtype).itemsize)))
+        col_elems, out_elems = self.chunk * cols, self.chunk * outs
         if "winograd" in uses:
             tiles_out, tiles_in = math.prod(self.tiles_out), math.prod(self.tiles_in)
             self.winograd_chunk = max(1, min(share, WINOGRAD_TILES // min(tiles_out, tiles_in)))
@@ -225,10 +216,10 @@ class ConvOp(Op):
         sums = groups * rows * fpg
         if "gemm" in uses:  # the GEMM workers' own grids: a chunk of samples each
             self.xp_tiles = None if self.unpadded else [
-                self._grid(max(cf, cb), self.channels, 0) for _ in range(self.workers)]
-            self.dym_tiles = [self._grid(cb, self.filters, self.margin)
+                self._grid(self.chunk, self.channels, 0) for _ in range(self.workers)]
+            self.dym_tiles = [self._grid(self.chunk, self.filters, self.margin)
                               for _ in range(self.workers)]
-        self.scratch_sizes = {"cols": col_elems, "outs": out_elems, "partial": cb * sums}
+        self.scratch_sizes = {"cols": col_elems, "outs": out_elems, "partial": self.chunk * sums}
         if "winograd" in uses:  # channels-last tiles: (grid, channels) of both directions
             (out_h, out_w), (in_h, in_w) = self.tiles_out, self.tiles_in
             sides = (((STEP * out_h + 2) * (STEP * out_w + 2), self.channels,
@@ -364,8 +355,8 @@ class ConvOp(Op):
             span = self.out_span
 
             def work(worker, lo, hi):
-                for n0 in range(lo, hi, self.chunks["forward"]):
-                    m = min(self.chunks["forward"], hi - n0)
+                for n0 in range(lo, hi, self.chunk):
+                    m = min(self.chunk, hi - n0)
                     cols = self._view(self._scratch("cols"), m, groups, rows + extra, span)
                     out = self._view(self._scratch("outs"), m, groups, fpg, span)
                     grid, first = self._grid_of_x(worker, n0, m)
@@ -378,8 +369,8 @@ class ConvOp(Op):
             y4 = y5.reshape(n, groups, fpg, self.positions)
 
             def work(worker, lo, hi):
-                for n0 in range(lo, hi, self.chunks["forward"]):
-                    m = min(self.chunks["forward"], hi - n0)
+                for n0 in range(lo, hi, self.chunk):
+                    m = min(self.chunk, hi - n0)
                     cols = self._view(self._scratch("cols"), m, groups, rows + extra,
                                       self.positions)
                     conv_im2col_cpu(self.x5, cols, n0, self.geo)
@@ -415,7 +406,7 @@ class ConvOp(Op):
             self._embed(dy5, self.dym, 0, n, self.margin, mask)
             if weight_algorithm == "direct" and not self.padded:
                 self._embed(self.x5, self.xp, 0, n, self.interior)
-        if input_algorithm in ("direct", "gemm", "winograd"):
+        if input_algorithm in ("direct", "winograd"):
             groups, cpg, fpg = self.groups, self.channels_per_group, self.filters_per_group
             weight = self.params["weight"].reshape(groups, fpg, cpg, self.taps)[..., ::-1]
             np.copyto(self.weight_t.reshape(groups, cpg, fpg, self.taps),
@@ -472,29 +463,35 @@ class ConvOp(Op):
         rows = cpg * self.taps
         extra = int(self.has_bias)
         weight = self.params["weight"].reshape(groups, fpg, rows)
-        weight_t = self.weight_t.reshape(groups, cpg, fpg * self.taps)
+        weight_t = weight.transpose(0, 2, 1)
         dy4 = dy5.reshape(n, groups, fpg, self.positions)
         dx5 = self.dx[:n] if input_algorithm else None
-        strides, out_span, in_span = self.grid_strides, self.out_span, self.in_span
+        dx_flat = dx5.reshape(n, self.channels, -1) if input_algorithm else None
+        strides, out_span = self.grid_strides, self.out_span
 
         def work(worker, lo, hi):
             sums, partial = self.sums[worker], self._scratch("partial")
             sums.fill(0)
-            for n0 in range(lo, hi, self.chunks["backward"]):
-                m = min(self.chunks["backward"], hi - n0)
+            for n0 in range(lo, hi, self.chunk):
+                m = min(self.chunk, hi - n0)
                 if "gemm" in (input_algorithm, weight_algorithm):
                     dym = self.dym_tiles[worker]
                     self._embed(dy5, dym, n0, n0 + m, self.margin, mask)
-                if input_algorithm == "gemm":  # the transposed conv: columns of dY, flipped taps
-                    cols = self._view(self._scratch("cols"), m, groups, fpg * self.taps, in_span)
-                    out = self._view(self._scratch("outs"), m, groups, cpg, in_span)
-                    conv_gather_cpu(dym, cols, 0, self.input_offsets, in_span)
-                    np.matmul(weight_t, cols, out=out)
-                    conv_extract_cpu(out.reshape(m, self.channels, in_span), dx5[n0:n0 + m],
-                                     *strides, self.no_relu, False)
+                if input_algorithm == "gemm":  # W^T dY on the grid, summed back over the taps
+                    cols = self._view(self._scratch("cols"), m, groups, rows, out_span)
+                    dy = dym[:m, :, self.margin:self.margin + out_span]
+                    np.matmul(weight_t, dy.reshape(m, groups, fpg, out_span), out=cols)
+                    if self.unpadded:
+                        conv_scatter_cpu(cols, dx_flat, n0, self.tap_offsets, out_span)
+                    else:
+                        grid = self._view(self._scratch("outs"), m, self.channels,
+                                          self.grid_size)
+                        conv_scatter_cpu(cols, grid, 0, self.tap_offsets, out_span)
+                        conv_extract_cpu(grid[:m, :, self.interior:], dx5[n0:n0 + m], *strides,
+                                         self.no_relu, False)
                 elif input_algorithm == "im2col":
                     cols = self._view(self._scratch("cols"), m, groups, rows, self.positions)
-                    np.matmul(weight.transpose(0, 2, 1), dy4[n0:n0 + m], out=cols)
+                    np.matmul(weight_t, dy4[n0:n0 + m], out=cols)
                     conv_col2im_cpu(cols, dx5, n0, self.geo)
                 if weight_algorithm == "gemm":
                     cols = self._view(self._scratch("cols"), m, groups, rows + extra, out_span)

@@ -22,6 +22,12 @@ def _copy(dst, src):
 
 
 @njit(nogil=True, cache=True, inline="always")
+def _add(dst, src):
+    for k in range(dst.size):
+        dst[k] += src[k]
+
+
+@njit(nogil=True, cache=True, inline="always")
 def _mask(dst, src, mask):
     for k in range(dst.size):
         dst[k] = src[k] if mask[k] > 0 else 0
@@ -101,6 +107,21 @@ def conv_gather_cpu(src, cols, n0, offsets, span):
                     _copy(cols[i, g, j * taps + t, :span], channel[offsets[t]:offsets[t] + span])
             for r in range(per_group * taps, rows):
                 _fill(cols[i, g, r, :span], 1)
+
+
+@njit(nogil=True, cache=True)
+def conv_scatter_cpu(cols, dst, n0, offsets, span):
+    """The adjoint of conv_gather_cpu (bias rows aside): dst[n0 + i, g*J + j] = the sum over
+    taps t of cols[i, g, j*T + t, :span] placed at offsets[t], zeros elsewhere."""
+    groups, taps = cols.shape[1], offsets.size
+    per_group = dst.shape[1] // groups
+    for i in range(cols.shape[0]):
+        for g in range(groups):
+            for j in range(per_group):
+                channel = dst[n0 + i, g * per_group + j]
+                _fill(channel, 0)
+                for t in range(taps):
+                    _add(channel[offsets[t]:offsets[t] + span], cols[i, g, j * taps + t, :span])
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
