@@ -6,17 +6,26 @@ while after each multi-threaded call and take the cores from the next op's worke
 step ran a third slower that way). The first split() sets BLAS to one thread for the process and
 leaves it there (so numpy's matrix products elsewhere in the process run on one thread too):
 switching it per call from a thread other than the main one halved that thread's training speed.
+
+A part handed to a sleeping thread waits for it to wake: 50-70 us on this machine, more than a
+small layer's whole part. So the workers, and the caller waiting for them, first look for work
+for about a millisecond (without the GIL, giving up the core between looks, so the kernels'
+own threads run), then sleep: a part handed over while they look starts within a few us.
 """
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 from threadpoolctl import ThreadpoolController
 
-_pool: ThreadPoolExecutor | None = None
 _blas_libraries: list | None = None
 _local = threading.local()
 
@@ -57,21 +66,130 @@ def worker_count(n: int, work: int | None = None) -> int:
     return max(1, min(numba.get_num_threads(), n))
 
 
+def _yield_address() -> int:
+    """The address of the C call that gives up the core (0 where there is none)."""
+    try:
+        call = (ctypes.windll.kernel32.SwitchToThread if sys.platform == "win32"
+                else ctypes.CDLL(None).sched_yield)
+    except (AttributeError, OSError):
+        return 0
+    return ctypes.cast(call, ctypes.c_void_p).value or 0
+
+
+@intrinsic
+def _call_int_function(typingctx, address):
+    """Call the C function `int f(void)` at `address` (an address as an argument keeps the
+    callers cacheable, which a ctypes function in their globals would not)."""
+    def codegen(context, builder, signature, args):
+        function = ir.FunctionType(ir.IntType(32), [])
+        return builder.call(builder.inttoptr(args[0], function.as_pointer()), [])
+
+    return types.int32(types.int64), codegen
+
+
+@njit(nogil=True, cache=True)
+def _look(counters, index, target, looks, give_way):
+    """Whether counters[index] reaches target within `looks` looks, calling give_way (a C
+    function's address, or 0) between them; the opaque call makes every look read memory."""
+    for _ in range(looks):
+        if counters[index] >= target:
+            return True
+        if give_way:
+            _call_int_function(give_way)
+    return counters[index] >= target
+
+
+LOOKS = 2000
+"""Looks for work (or for a worker's part to finish) before sleeping: about 1 ms."""
+
+
+class _Pool:
+    """Threads 1..count of split(): each runs the parts posted to it, looking for the next one
+    for LOOKS before it sleeps; split()'s caller is thread 0."""
+
+    def __init__(self, count: int):
+        self.posted = np.zeros(count + 1, np.int64)  # parts posted to / finished by each
+        self.finished = np.zeros(count + 1, np.int64)
+        self.parts: list = [None] * (count + 1)
+        self.errors: list = [None] * (count + 1)
+        self.sleepers = 0
+        self.changed = threading.Condition()
+        self.busy = threading.Lock()  # one split() at a time; others run their parts serially
+        self.give_way = _yield_address()
+        self.pid = os.getpid()
+        for worker in range(1, count + 1):
+            threading.Thread(target=self._serve, args=(worker,), name=f"engine-{worker}",
+                             daemon=True).start()
+
+    def _wait(self, counters, index, target) -> None:
+        if not _look(counters, index, target, LOOKS, self.give_way):
+            with self.changed:
+                self.sleepers += 1
+                self.changed.wait_for(lambda: counters[index] >= target)
+                self.sleepers -= 1
+
+    def _wake(self) -> None:
+        if self.sleepers:
+            with self.changed:
+                self.changed.notify_all()
+
+    def _serve(self, worker: int) -> None:
+        done = 0
+        while True:
+            self._wait(self.posted, worker, done + 1)
+            work, lo, hi = self.parts[worker]
+            try:
+                work(worker, lo, hi)
+            except BaseException as error:  # handed to split()'s caller
+                self.errors[worker] = error
+            done += 1
+            self.finished[worker] = done
+            self._wake()
+
+    def run(self, work, bounds: list[int]) -> None:
+        helpers = range(1, len(bounds) - 1)
+        for worker in helpers:
+            self.parts[worker] = (work, bounds[worker], bounds[worker + 1])
+            self.posted[worker] += 1
+        self._wake()
+        try:
+            work(0, bounds[0], bounds[1])
+        finally:  # the helpers' parts write into the caller's buffers: wait for them
+            for worker in helpers:
+                self._wait(self.finished, worker, self.posted[worker])
+            errors = [self.errors[worker] for worker in helpers if self.errors[worker]]
+            self.errors = [None] * len(self.errors)
+        if errors:
+            raise errors[0]
+
+
+_pool: _Pool | None = None
+_pool_made = threading.Lock()
+
+
+def _the_pool() -> _Pool:
+    """The process's pool, made on first use (by one thread) and again after a fork."""
+    global _pool
+    with _pool_made:
+        if _pool is None or _pool.pid != os.getpid():
+            _pool = _Pool(max(1, numba.config.NUMBA_NUM_THREADS - 1))
+        return _pool
+
+
 def split(work, n: int, workers: int | None = None) -> int:
     """Run work(worker, lo, hi) over [0, n) cut into `workers` (default worker_count(n)) equal
-    parts, the first in the calling thread; returns the number of parts."""
-    global _pool
-    workers = min(workers or worker_count(n), n) or 1
+    parts, the first in the calling thread; returns the number of parts. A split while another
+    runs (another thread's) runs its parts one after another in the calling thread."""
+    workers = min(workers or worker_count(n), n, numba.config.NUMBA_NUM_THREADS) or 1
     hold_blas_to_one_thread()
-    if workers == 1:
-        work(0, 0, n)
-        return 1
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
-                                   thread_name_prefix="engine")
     bounds = [n * w // workers for w in range(workers + 1)]
-    futures = [_pool.submit(work, w, bounds[w], bounds[w + 1]) for w in range(1, workers)]
-    work(0, bounds[0], bounds[1])
-    for future in futures:
-        future.result()
+    pool = _the_pool() if workers > 1 else None
+    if pool is None or not pool.busy.acquire(blocking=False):
+        for w in range(workers):
+            work(w, bounds[w], bounds[w + 1])
+        return workers
+    try:
+        pool.run(work, bounds)
+    finally:
+        pool.busy.release()
     return workers
