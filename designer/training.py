@@ -92,7 +92,7 @@ class TrainingController(QObject):
     input_shape_requested = Signal(list)  # the data's sample shape, for the main window to apply
     devices_found = Signal(object, str)  # find_devices(): [(device id, label)], why no GPU ("")
     error = Signal(str)
-    _worker_state = Signal(str)
+    _worker_state = Signal(str, str)
     _worker_snapshot = Signal(str, object, object)  # kind, payload, the session it shows
 
     def __init__(self, graph: Graph | None = None, parent: QObject | None = None,
@@ -221,7 +221,7 @@ class TrainingController(QObject):
             try:
                 self._load()
             finally:
-                self._set_state("idle")
+                self._set_state("idle", only_from="loading")
         self._post(load)
 
     @property
@@ -503,14 +503,16 @@ class TrainingController(QObject):
         self.error.emit(f"{type(err).__name__}: {err}" if not isinstance(err, ValueError)
                         else str(err))
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: str, only_from: str = "") -> None:
+        """Go to state; with only_from, only from that state (a load that ends after Start was
+        pressed leaves the run's state alone)."""
         if QThread.currentThread() is self.thread():
-            self._adopt_state(state)
+            self._adopt_state(state, only_from)
         else:
-            self._worker_state.emit(state)
+            self._worker_state.emit(state, only_from)
 
-    def _adopt_state(self, state: str) -> None:
-        if state != self.state:
+    def _adopt_state(self, state: str, only_from: str = "") -> None:
+        if state != self.state and only_from in ("", self.state):
             self.state = state
             self.state_changed.emit(state)
 

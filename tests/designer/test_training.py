@@ -195,6 +195,24 @@ def test_pause_then_resume_continues_from_the_same_step(qtbot, rig):
     assert finished.args == ["stopped"]
 
 
+def test_start_while_the_data_loads_keeps_the_run_state(qtbot, rig):
+    """Start pressed while the data still loads: the load's end does not put the panel back to
+    idle under the waiting run (where a second Start queued a second run)."""
+    window, controller, panels = rig
+    train = panels["Train"]
+    train.smoke_first.setChecked(False)
+    train.epochs.setValue(1)
+    states = []
+    controller.state_changed.connect(states.append)
+    train.set_data_spec("shapes:700")
+    assert controller.state == "loading"
+    with qtbot.waitSignal(controller.finished, timeout=RUN) as finished:
+        train.start_button.click()
+    assert finished.args == ["completed"]
+    qtbot.waitUntil(lambda: controller.state == "idle", timeout=RUN)
+    assert states == ["loading", "training", "idle"]
+
+
 def test_stop_keeps_the_weights_reached(qtbot, rig):
     window, controller, panels = rig
     train = panels["Train"]
