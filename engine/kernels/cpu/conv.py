@@ -509,8 +509,7 @@ class ConvOp(Op):
                     continue
                 part = self._view(partial, m, groups, rows + extra, fpg)
                 np.matmul(cols, dy.transpose(0, 1, 3, 2), out=part)
-                for i in range(m):
-                    np.add(sums, part[i], out=sums)
+                sums += part.sum(axis=0)  # one reduction: m adds of one image each cost 3x
 
         workers = self._parallel(work, n)
         if weight_algorithm in ("gemm", "im2col"):
