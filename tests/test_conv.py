@@ -132,11 +132,32 @@ def test_batch_splits_over_workers_and_tiles(algorithm, monkeypatch):
     assert h.op.chunk == 1
 
 
+def test_input_grad_asked_for_between_forward_and_backward(algorithm):
+    """A layer allocated without its input gradient (as the Trainer leaves a first layer) and
+    asked for it after a forward (the Python API's backward): the same gradients as a layer
+    that always had it (the direct weight gradient read a padded input made again as zeros)."""
+    grads = []
+    for late in (False, True):
+        h = OpHarness("Conv2D", {"filters": 4, "kernel_size": 3, "padding": 1}, [(2, 6, 7)], 3,
+                      capacity=5)
+        if late:
+            h.op.needs_input_grad = [False]
+            h.op.allocate(5)
+        h.forward()
+        h.op.needs_input_grad = [True]
+        grads.append(h.backward(np.random.default_rng(3).standard_normal((3, *h.out_shape))))
+    (inputs, weights), (late_inputs, late_weights) = grads
+    np.testing.assert_allclose(late_inputs[0], inputs[0], rtol=1e-12, atol=1e-12)
+    for name, value in weights.items():
+        np.testing.assert_allclose(late_weights[name], value, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("padding, out_span", [(0, 22), (1, 46)])
 def test_tiles_of_two_images_stay_exact(algorithm, monkeypatch, padding, out_span):
     """Two images per column tile (a batch of 7 leaves a tile of one); grad-input sums its
     columns back onto the input itself (unpadded) or onto a padded grid first."""
     monkeypatch.setattr(conv, "COLUMN_BYTES", 2 * 8 * 28 * out_span)  # float64, 3*9+1 rows
+    monkeypatch.setattr(conv, "worker_count", lambda n, work=None: min(2, n))  # any machine
     h = check_op("Conv2D", {"filters": 5, "kernel_size": 3, "padding": padding}, [(3, 6, 6)],
                  7, conv_reference, samples=4)
     if {"gemm", "im2col"} & set(h.op.algorithms.values()):

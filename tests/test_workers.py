@@ -1,6 +1,10 @@
 """split(): the CPU ops' worker threads (engine/kernels/cpu/workers.py)."""
+import gc
+import signal
+import sys
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -90,3 +94,45 @@ def test_two_threads_split_at_once(monkeypatch):
     for thread in threads:
         thread.join()
     assert not errors and results == {"a": True, "b": True}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGALRM")
+def test_a_ctrl_c_while_waiting_waits_for_the_helpers_then_stops():
+    """Ctrl+C while the caller waits: split() still returns only once the helpers are done, and
+    a helper's error from that split does not come out of the next one."""
+    if split(lambda worker, lo, hi: None, 2, 2) < 2:
+        pytest.skip("one thread")
+    finished = []
+
+    def work(worker, lo, hi):
+        if worker:
+            time.sleep(0.3)
+            finished.append(worker)
+            raise ValueError("from the interrupted split")
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(KeyboardInterrupt):
+            split(work, 10, 2)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert finished == [1]
+    assert split(lambda worker, lo, hi: None, 10, 2) == 2
+
+
+def test_a_finished_part_is_not_kept():
+    """The pool drops each part once run (a part's work holds its op's buffers)."""
+    class Buffers:
+        pass
+
+    buffers = Buffers()
+    split(lambda worker, lo, hi, held=buffers: None, 10, 2)
+    gone = weakref.ref(buffers)
+    del buffers
+    gc.collect()
+    assert gone() is None

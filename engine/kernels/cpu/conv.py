@@ -401,6 +401,7 @@ class ConvOp(Op):
             mask = self.no_relu
         if self.needs_input_grad[0] and not self.allocated_for:
             self.allocate(self.batch)
+            self.padded = False  # the padded input's grid was made again (zeros)
         if self.needs_input_grad[0] and self.dx is None:
             self.dx = np.empty((self.batch, self.channels, *self.in3), self.spec.dtype)
         if "direct" in uses:

@@ -105,66 +105,95 @@ LOOKS = 2000
 
 class _Pool:
     """Threads 1..count of split(): each runs the parts posted to it, looking for the next one
-    for LOOKS before it sleeps; split()'s caller is thread 0."""
+    for LOOKS before it sleeps; split()'s caller is thread 0. Each thread sleeps on its own
+    condition, so a post wakes only the thread it is for. The counters are read without a lock:
+    their writes and the sleepers' checks all run under the GIL, which orders them."""
 
     def __init__(self, count: int):
         self.posted = np.zeros(count + 1, np.int64)  # parts posted to / finished by each
         self.finished = np.zeros(count + 1, np.int64)
         self.parts: list = [None] * (count + 1)
         self.errors: list = [None] * (count + 1)
-        self.sleepers = 0
-        self.changed = threading.Condition()
+        self.wakes = [threading.Condition() for _ in range(count + 1)]
+        self.sleeping = [False] * (count + 1)
         self.busy = threading.Lock()  # one split() at a time; others run their parts serially
         self.give_way = _yield_address()
+        self.looks = LOOKS if self.give_way else 0  # without a call, LLVM drops the looking
         self.pid = os.getpid()
         for worker in range(1, count + 1):
             threading.Thread(target=self._serve, args=(worker,), name=f"engine-{worker}",
                              daemon=True).start()
 
-    def _wait(self, counters, index, target) -> None:
-        if not _look(counters, index, target, LOOKS, self.give_way):
-            with self.changed:
-                self.sleepers += 1
-                self.changed.wait_for(lambda: counters[index] >= target)
-                self.sleepers -= 1
+    def _wait(self, waiter: int, counters, index: int, target) -> None:
+        """Thread `waiter` waits until counters[index] reaches target."""
+        if _look(counters, index, target, self.looks, self.give_way):
+            return
+        with self.wakes[waiter]:
+            self.sleeping[waiter] = True
+            try:
+                self.wakes[waiter].wait_for(lambda: counters[index] >= target)
+            finally:
+                self.sleeping[waiter] = False
 
-    def _wake(self) -> None:
-        if self.sleepers:
-            with self.changed:
-                self.changed.notify_all()
+    def _wake(self, waiter: int) -> None:
+        if self.sleeping[waiter]:
+            with self.wakes[waiter]:
+                self.wakes[waiter].notify()
 
     def _serve(self, worker: int) -> None:
         done = 0
         while True:
-            self._wait(self.posted, worker, done + 1)
+            self._wait(worker, self.posted, worker, done + 1)
             work, lo, hi = self.parts[worker]
+            self.parts[worker] = None
             try:
                 work(worker, lo, hi)
             except BaseException as error:  # handed to split()'s caller
                 self.errors[worker] = error
+            work = None  # it holds its op's buffers: not kept while this thread waits
             done += 1
             self.finished[worker] = done
-            self._wake()
+            self._wake(0)
 
     def run(self, work, bounds: list[int]) -> None:
         helpers = range(1, len(bounds) - 1)
-        for worker in helpers:
-            self.parts[worker] = (work, bounds[worker], bounds[worker + 1])
-            self.posted[worker] += 1
-        self._wake()
+        posted = []
         try:
-            work(0, bounds[0], bounds[1])
-        finally:  # the helpers' parts write into the caller's buffers: wait for them
             for worker in helpers:
-                self._wait(self.finished, worker, self.posted[worker])
-            errors = [self.errors[worker] for worker in helpers if self.errors[worker]]
+                self.parts[worker] = (work, bounds[worker], bounds[worker + 1])
+                self.posted[worker] += 1
+                posted.append(worker)
+                self._wake(worker)
+            work(0, bounds[0], bounds[1])
+        finally:  # the helpers' parts write into the caller's buffers: wait for them, even
+            interrupted = None  # through a Ctrl+C, which is raised once they are done
+            for worker in posted:
+                while True:
+                    try:
+                        self._wait(0, self.finished, worker, self.posted[worker])
+                        break
+                    except KeyboardInterrupt as interrupt:
+                        interrupted = interrupt
+            errors = [self.errors[worker] for worker in posted
+                      if self.errors[worker] is not None]
             self.errors = [None] * len(self.errors)
+            if interrupted is not None:
+                raise interrupted
         if errors:
             raise errors[0]
 
 
 _pool: _Pool | None = None
 _pool_made = threading.Lock()
+
+
+def _after_fork() -> None:  # a fork while another thread held the lock would leave it held
+    global _pool_made
+    _pool_made = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _the_pool() -> _Pool:
