@@ -154,7 +154,8 @@ class ConvOp(Op):
                                      for kd in range(k_d) for kh in range(k_h)
                                      for kw in range(k_w)], np.int64)
         self.interior = self.pad[0] * s0 + self.pad[1] * s1 + self.pad[2]
-        # dY sits after `margin` zeros, so grad-input's reads (the flipped taps) stay in range
+        # the direct grad-input's dY sits after `margin` zeros, so its reads (the flipped taps)
+        # stay in range
         self.margin = int(self.tap_offsets[-1])
         self.input_offsets = self.margin + self.interior - self.tap_offsets[::-1]
         self.out_span = (self.out3[0] - 1) * s0 + (self.out3[1] - 1) * s1 + self.out3[2]
@@ -218,7 +219,7 @@ class ConvOp(Op):
         if "gemm" in uses:  # the GEMM workers' own grids: a chunk of samples each
             self.xp_tiles = None if self.unpadded else [
                 self._grid(self.chunk, self.channels, 0) for _ in range(self.workers)]
-            self.dym_tiles = [self._grid(self.chunk, self.filters, self.margin)
+            self.dym_tiles = [self._grid(self.chunk, self.filters, 0)
                               for _ in range(self.workers)]
         self.scratch_sizes = {"cols": col_elems, "outs": out_elems, "partial": self.chunk * sums}
         if "winograd" in uses:  # channels-last tiles: (grid, channels) of both directions
@@ -476,13 +477,13 @@ class ConvOp(Op):
             sums.fill(0)
             for n0 in range(lo, hi, self.chunk):
                 m = min(self.chunk, hi - n0)
-                if "gemm" in (input_algorithm, weight_algorithm):
+                if "gemm" in (input_algorithm, weight_algorithm):  # dY on the grid's rows
                     dym = self.dym_tiles[worker]
-                    self._embed(dy5, dym, n0, n0 + m, self.margin, mask)
+                    self._embed(dy5, dym, n0, n0 + m, 0, mask)
+                    dy_grid = dym[:m, :, :out_span].reshape(m, groups, fpg, out_span)
                 if input_algorithm == "gemm":  # W^T dY on the grid, summed back over the taps
                     cols = self._view(self._scratch("cols"), m, groups, rows, out_span)
-                    dy = dym[:m, :, self.margin:self.margin + out_span]
-                    np.matmul(weight_t, dy.reshape(m, groups, fpg, out_span), out=cols)
+                    np.matmul(weight_t, dy_grid, out=cols)
                     if self.unpadded:
                         conv_scatter_cpu(cols, dx_flat, n0, self.tap_offsets, out_span)
                     else:
@@ -499,8 +500,7 @@ class ConvOp(Op):
                     cols = self._view(self._scratch("cols"), m, groups, rows + extra, out_span)
                     grid, first = self._grid_of_x(worker, n0, m)
                     conv_gather_cpu(grid, cols, first, self.tap_offsets, out_span)
-                    dy = dym[:m, :, self.margin:self.margin + out_span]
-                    dy = dy.reshape(m, groups, fpg, out_span)
+                    dy = dy_grid
                 elif weight_algorithm == "im2col":
                     cols = self._view(self._scratch("cols"), m, groups, rows + extra,
                                       self.positions)
