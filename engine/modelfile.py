@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import io
 import json
 import math
 import os
@@ -387,7 +388,10 @@ def save_model(path: str | Path, graph: Graph, weights: dict[str, np.ndarray],
     raw["/@digest"] = _digest(raw)
 
     def write(tmp: str) -> None:
-        with h5py.File(tmp, "w", libver=("v108", "v110")) as f:
+        # built in memory, then written as bytes: a disk that fills up fails one plain write
+        # (libhdf5 failing mid-file printed its internals and could crash on closing)
+        image = io.BytesIO()
+        with h5py.File(image, "w", libver=("v108", "v110")) as f:
             for group in sorted(groups):
                 f.require_group(group)
             for key, value in raw.items():
@@ -402,6 +406,8 @@ def save_model(path: str | Path, graph: Graph, weights: dict[str, np.ndarray],
                 else:
                     f.create_dataset(key, data=value, fletcher32=True)
             f.attrs["complete"] = True  # last: a file without it was not finished
+        with open(tmp, "wb") as handle:
+            handle.write(image.getbuffer())
 
     try:
         atomic_replace(path, write)

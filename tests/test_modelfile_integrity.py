@@ -351,3 +351,32 @@ def test_public_names_still_import():
 def test_content_helper_sees_every_field(full_file):
     model = load_model(full_file)
     assert set(content(model)) == {f.name for f in dataclasses.fields(model)}
+
+
+FULL_DISK_SAVE = """
+import resource, signal, sys
+from engine.session import Session
+session = Session.open("lenet5")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # a write past the limit fails (EFBIG)
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+try:
+    session.save(sys.argv[1])
+except Exception as err:
+    print(type(err).__name__, err)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE")
+def test_a_save_that_runs_out_of_room_fails_in_one_line_and_keeps_the_old_file(tmp_path):
+    """The file is written past what the disk takes (a file size limit, as a full disk): one
+    line, the old file as it was, no temporary left (libhdf5 failing mid-file printed its
+    internals, and the command line crashed on closing)."""
+    path = tmp_path / "model.h5"
+    path.write_bytes(b"the old file")
+    done = subprocess.run([sys.executable, "-c", FULL_DISK_SAVE, str(path)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"ModelFileError {path}: cannot save: [Errno 27] File too large"
+    assert "HDF5" not in done.stderr and "Exception ignored" not in done.stderr
+    assert path.read_bytes() == b"the old file"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.h5"]
