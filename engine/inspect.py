@@ -267,8 +267,10 @@ def smoke_test(model: Graph | Network, x: np.ndarray, y: np.ndarray, *,
     """One forward/backward on the batch (x already normalised as training will see it, y its
     labels): the loss must be finite, no layer may output NaN or a dead all-zero ReLU, and every
     layer with parameters must get a non-zero gradient. Then `overfit_steps` Adam steps on the
-    first `overfit_samples` samples must fit them (all classified right, or the loss down to a
-    fifth). Works on a copy: the given network's weights are left as they are."""
+    first `overfit_samples` samples must show it learns them (all classified right, or the loss
+    down to half: deeper templates with dropout reach a quarter to a half in 40 steps, a net that
+    cannot learn stays near its first loss). Works on a copy: the given network's weights are
+    left as they are."""
     report = SmokeReport()
     if isinstance(model, Graph):
         errors = model.validate()
@@ -345,11 +347,11 @@ def _overfit(net: Network, x: np.ndarray, y: np.ndarray, steps: int, lr: float,
         if classify:
             report.overfit_accuracy = float(np.mean(np.argmax(out, axis=1) == y))
         if step >= 5 and (report.overfit_accuracy == 1.0 or
-                          loss < 0.2 * report.overfit_losses[0]):
+                          loss < 0.5 * report.overfit_losses[0]):
             return
         net.run_backward(net.backend.to_device(dy, net.dtype))
         optimizer.step(net)
-    report.add(None, f"cannot overfit {len(x)} samples in {steps} steps (Adam, lr {lr:g}): the "
+    report.add(None, f"cannot learn {len(x)} samples in {steps} steps (Adam, lr {lr:g}): the "
                      f"loss went from {report.overfit_losses[0]:.3g} to "
-                     f"{report.overfit_losses[-1]:.3g}; the network may be too constrained, or "
-                     f"the labels may not match the inputs")
+                     f"{report.overfit_losses[-1]:.3g}, not below half; the network may be too "
+                     f"constrained, or the labels may not match the inputs")
