@@ -455,8 +455,10 @@ class MainWindow(FileActions, QMainWindow):
         self.weights_label.setVisible(trained)
         if trained:
             epochs = session.epochs_for(self.document.graph)
+            done = ("trained elsewhere" if not epochs and session.trained_elsewhere
+                    else f"trained {epochs} epoch{'s' * (epochs != 1)}")
             self.weights_label.setText(
-                (f"weights: trained {epochs} epoch{'s' * (epochs != 1)}" if fit
+                (f"weights: {done}" if fit
                  else "weights: invalidated by edits (undo to keep them)")
                 + (" · unsaved" if session.modified else ""))
             self.weights_label.setStyleSheet("" if fit else "color: #b26a00;")

@@ -72,12 +72,13 @@ class Builder:
         return Graph.from_dict({"format": "convdesigner.graph", "version": 1, "name": self.name,
                                 "nodes": list(self.nodes.values()), "edges": self.edges})
 
-    def data_spec(self, graph: Graph, source: str) -> dict:
-        """The model file's /data spec: the input normalisation the source applied (the identity
-        when it applied none, so that predict and train feed it raw inputs)."""
+    def data_spec(self, graph: Graph) -> dict:
+        """The model file's /data spec: no data source (the imported file is not one), and the
+        input normalisation the source applied (the identity when it applied none, so that
+        predict and train feed it raw inputs)."""
         channels = graph.input_node.params["shape"][0]
         mean, std = self.normalization or (np.zeros(channels), np.ones(channels))
-        return {"source": source, "input_shape": list(graph.input_node.params["shape"]),
+        return {"source": "", "input_shape": list(graph.input_node.params["shape"]),
                 "class_names": [], "train_range": None, "val_range": None,
                 "normalization": {"mean": [float(v) for v in mean],
                                   "std": [float(v) for v in std]}}

@@ -26,7 +26,7 @@ def read_source(source: str | Path) -> ModelFile:
     else:
         raise InteropError(f"{path}: import reads .onnx files and Keras models (.h5, .keras)")
     graph = builder.finish(last, name)
-    return ModelFile(graph, builder.weights, data_spec=builder.data_spec(graph, path.name))
+    return ModelFile(graph, builder.weights, data_spec=builder.data_spec(graph))
 
 
 def import_model(source: str | Path, out: str | Path) -> None:

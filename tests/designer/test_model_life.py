@@ -331,6 +331,11 @@ def test_file_export_and_import(window, qtbot, tmp_path, dialogs):
     norm = session.normalization_for(None, (0, 0))
     ours = session.net.forward(norm.apply(x))
     np.testing.assert_allclose(ours, onnx_out, atol=1e-4)
+    # the ONNX file is not a dataset: the Train panel takes the built-in data of the Input's
+    # shape (it tried to load model.onnx: "unknown dataset")
+    assert session.data_spec["source"] == ""
+    shown(qtbot, window, "shapes")
+    assert window.weights_label.text() == "weights: trained elsewhere · unsaved"
 
 
 def test_saving_during_a_run_keeps_it_marked_unsaved_and_refuses_an_edited_structure(
