@@ -227,11 +227,21 @@ def run_trial(job: dict, arrays: dict, storage_name: str) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         session.save(Path(folder) / "trial.h5")
         model = (Path(folder) / "trial.h5").read_bytes()
-    losses = [v for v in run["history"]["val_loss"] if v is not None]
-    return {"ended_how": run["ended_how"], "value": losses[-1] if losses else None,
+    value, val_acc = _served_figures(run["history"], session.best)
+    return {"ended_how": run["ended_how"], "value": value, "val_acc": val_acc,
             "epochs": len(run["history"]["epoch"]), "seconds": sum(run["history"]["seconds"]),
-            "val_acc": next((v for v in reversed(run["history"]["val_acc"]) if v is not None),
-                            None), "model": model}
+            "model": model}
+
+
+def _served_figures(history: dict, best) -> tuple[float | None, float | None]:
+    """The validation loss and accuracy of the weights the trial's file serves by default: its
+    best epoch's where it keeps one (early stopping or keep best), else its last epoch's."""
+    epochs = [i for i, v in enumerate(history["val_loss"]) if v is not None]
+    if best is not None:
+        epochs = [i for i in epochs if history["epoch"][i] == best.epoch] or epochs
+    if not epochs:
+        return None, None
+    return history["val_loss"][epochs[-1]], history["val_acc"][epochs[-1]]
 
 
 # -- the sweep, on the client -----------------------------------------------------------------

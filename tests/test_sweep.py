@@ -121,3 +121,16 @@ def test_a_bad_space_is_one_line_naming_the_term(tmp_path, capsys, space, fragme
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s").exists()
+
+
+def test_a_trial_reports_the_figures_of_the_weights_its_file_serves():
+    """With a best epoch kept (early stopping), the trial's val_loss and val_acc are that
+    epoch's, which `evaluate` gives for its file by default (they were the last epoch's, and
+    the ranking followed them)."""
+    from engine.sweep import _served_figures
+    from engine.train import Best
+
+    history = {"epoch": [1, 2, 3], "val_loss": [1.5, 1.2, 1.4], "val_acc": [0.3, 0.6, 0.5]}
+    assert _served_figures(history, Best(2, 1.2, {})) == (1.2, 0.6)
+    assert _served_figures(history, None) == (1.4, 0.5)
+    assert _served_figures({"epoch": [], "val_loss": [], "val_acc": []}, None) == (None, None)
