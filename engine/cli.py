@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
-from .outputs import MODEL_SUFFIXES, check_output, no_best_note
+from .outputs import MODEL_SUFFIXES, check_output, no_best_note, untrained_note
 
 COMMANDS = ("train", "evaluate", "predict", "info", "templates", "bench", "export", "import",
             "sweep")
@@ -355,7 +355,9 @@ def _open_for_use(args):
     session = Session.open(args.model, backend=args.device, keep_outputs=False)
     if args.weights != "last":
         session.use_best()
-    if args.weights == "best" and session.best is None and not args.quiet:
+    if not session.trained and not args.quiet:
+        print(untrained_note(args.model), file=sys.stderr)
+    elif args.weights == "best" and session.best is None and not args.quiet:
         print(no_best_note(args.model), file=sys.stderr)
     return session
 

@@ -39,3 +39,9 @@ def no_best_note(model: str) -> str:
     """`--weights best` given for a model file that keeps no best epoch."""
     return (f"note: {model} keeps no best epoch (train with --early-stop or keep the best epoch),"
             f" so its last weights are used")
+
+
+def untrained_note(model: str) -> str:
+    """An untrained model (a graph, a template) where a trained one is expected (evaluate,
+    predict, export)."""
+    return f"note: {model} has not been trained: its weights are as initialised"

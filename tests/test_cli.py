@@ -342,3 +342,24 @@ def test_ctrl_c_while_the_command_starts_is_one_line(delay):
     _, errors = started.communicate(timeout=120)
     assert "Traceback" not in errors, errors
     assert started.returncode in (0, 130)
+
+
+def test_an_untrained_model_is_named_where_a_trained_one_is_expected(tmp_path, capsys):
+    """evaluate, predict and export of a template (or graph) said nothing of using weights as
+    initialised; a trained model gets no such note."""
+    from engine.data import load_dataset
+    from engine.session import Session
+
+    note = "note: lenet5 has not been trained: its weights are as initialised"
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 28, 28), np.float32))
+    for args in (["evaluate", "lenet5", "--data", "shapes:40"],
+                 ["predict", "lenet5", "--input", str(tmp_path / "x.npy"), "--output",
+                  str(tmp_path / "p.csv")],
+                 ["export", "lenet5", "--to", "pytorch", "--out", str(tmp_path / "torch")]):
+        assert main(args) == 0
+        assert note in capsys.readouterr().err
+    trained = Session.open("shapes")
+    trained.trainer(load_dataset("shapes:40"), (0, 32), (32, 40), epochs=1).run()
+    trained.save(tmp_path / "t.h5")
+    assert main(["evaluate", str(tmp_path / "t.h5"), "--data", "shapes:40"]) == 0
+    assert "has not been trained" not in capsys.readouterr().err

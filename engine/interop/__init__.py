@@ -43,6 +43,7 @@ class Model:
     weights: dict[str, np.ndarray]
     normalization: tuple[np.ndarray, np.ndarray] | None = None
     best: bool = False   # the weights are a best epoch's
+    initial: bool = False  # a graph or template: freshly initialised weights
 
     @classmethod
     def from_session(cls, session) -> Model:
@@ -73,7 +74,7 @@ def open_model(source: str | Path, weights: str = "best") -> Model:
 
     graph, model = load_source(source)
     if model is None:
-        return Model(graph, compile_network(graph, seed=0).weights())
+        return Model(graph, compile_network(graph, seed=0).weights(), initial=True)
     best = getattr(model, "best", None) if weights != "last" else None
     return Model(graph, dict(best["weights"] if best else model.weights),
                  _normalization(model.data_spec), best=bool(best))

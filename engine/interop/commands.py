@@ -8,12 +8,14 @@ from . import open_model
 
 
 def cmd_export(args) -> int:
-    from ..outputs import check_output, no_best_note
+    from ..outputs import check_output, no_best_note, untrained_note
 
     check_output(args.out, args.model, suffixes=(".onnx",) if args.to == "onnx" else (),
                  folder=args.to == "pytorch")
     model = open_model(args.model, args.weights or "best")
-    if args.weights == "best" and not model.best and not args.quiet:
+    if model.initial and not args.quiet:
+        print(untrained_note(args.model), file=sys.stderr)
+    elif args.weights == "best" and not model.best and not args.quiet:
         print(no_best_note(args.model), file=sys.stderr)
     if args.to == "onnx":
         from .onnx import export_onnx
