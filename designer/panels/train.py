@@ -715,4 +715,7 @@ class TrainPanel(QWidget):
             self._say(self.status.text() + "<br>stopped; the weights reached are kept")
         elif reason == "failed" and not self.status.text():
             self._say("training failed", "bad")
-        self.progress.setFormat(self.progress.format().replace(" (paused)", ""))
+        if reason in ("completed", "stopped", "early stop"):   # not the run's rate and time left
+            self._show_model_progress()
+        else:
+            self.progress.setFormat(self.progress.format().replace(" (paused)", ""))

@@ -74,7 +74,7 @@ def test_train_shows_curves_and_current_filters_and_reopens(qtbot, rig, tmp_path
     assert finished.args == ["completed"]
     assert curves.batch_count == 8 and curves.epoch_count == 1   # 480 samples, batches of 64
     assert np.isfinite(curves.epochs["val_loss"]).all()
-    assert "epoch 1/1" in train.progress.format()
+    assert train.progress.format() == "trained 1 epoch"
     assert any(entry["stats"] for report in health for entry in report.values())
 
     panel = show(window, "Filters")
@@ -211,6 +211,27 @@ def test_start_while_the_data_loads_keeps_the_run_state(qtbot, rig):
     assert finished.args == ["completed"]
     qtbot.waitUntil(lambda: controller.state == "idle", timeout=RUN)
     assert states == ["loading", "training", "idle"]
+
+
+def test_the_progress_bar_says_where_the_model_stands_once_a_run_ends(qtbot, rig):
+    """After Stop or the last epoch the bar reads as for a reopened model, not the run's last
+    rate and "0:00 left"."""
+    window, controller, panels = rig
+    train = panels["Train"]
+    train.smoke_first.setChecked(False)
+    train.epochs.setValue(1)
+    train.batch_size.setValue(16)
+    with qtbot.waitSignal(controller.finished, timeout=RUN):
+        train.start_button.click()
+        qtbot.waitUntil(lambda: controller.session.optimizer is not None
+                        and controller.session.optimizer.step_count >= 3, timeout=RUN)
+        train.stop_button.click()
+    batch = controller.session.position.batch
+    assert train.progress.format() == f"stopped at epoch 1, batch {batch}"
+    with qtbot.waitSignal(controller.finished, timeout=RUN):
+        train.start_button.click()
+    assert train.progress.format() == "trained 1 epoch"
+    assert train.progress.value() == train.progress.maximum()
 
 
 def test_stop_keeps_the_weights_reached(qtbot, rig):
