@@ -27,6 +27,10 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.nda
 
 def mse(outputs: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean squared error over every element (PyTorch's MSELoss, reduction mean)."""
+    targets = np.asarray(targets)
+    if targets.size != outputs.size or len(targets) != len(outputs):
+        raise ValueError(f"mse takes targets of the outputs' shape {list(outputs.shape)}. "
+                         f"Received: {list(targets.shape)}")
     diff = outputs - targets.reshape(outputs.shape).astype(outputs.dtype)
     return float(np.mean(diff * diff)), (2.0 / diff.size) * diff
 

@@ -66,6 +66,8 @@ class Network:
         self.capacity = 0
         self._grad_buffers: dict[str, np.ndarray] = {}
         self._input_grad = True
+        self._acts: dict = {}
+        self._forward_shape: tuple | None = None   # of the last forward(): what backward takes
 
     # -- building -----------------------------------------------------------------------------
     def _build_op(self, node_id: str, init_rng: np.random.Generator):
@@ -159,6 +161,11 @@ class Network:
 
     def activation(self, node_id: str) -> np.ndarray:
         """The last forward's output of a node, as a host array (what the panels show)."""
+        if node_id not in self.ops and node_id != self.input_id:
+            raise ValueError(f"no node {node_id!r} computes in this network. Its nodes: "
+                             f"{', '.join([self.input_id, *self.order])}")
+        if node_id not in self._acts:
+            raise ValueError(f"node {node_id!r} has no output yet: run forward first")
         if not self.output_kept(node_id):
             raise ValueError(f"node {node_id!r}: its output is not kept (the network was "
                              f"compiled with keep_outputs=False)")
@@ -170,14 +177,25 @@ class Network:
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"input must have shape [N, {', '.join(map(str, self.input_shape))}]."
                              f" Received: {list(x.shape)}")
+        if not len(x):
+            raise ValueError(f"input must hold at least one sample. Received: {list(x.shape)}")
         y = self.run_forward(self.backend.stage(x, "input", self.dtype), training)
+        self._forward_shape = tuple(y.shape)
         return self.backend.to_host(y).copy()
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        """The gradient with respect to the network input, after forward(training=True)."""
+        """The gradient with respect to the network input, after forward (training=True for
+        the training step; saliency differentiates the evaluation-mode forward)."""
+        dy = np.asarray(dy)
+        shape = self._forward_shape
+        if shape is None:
+            raise ValueError("backward follows a forward of the same batch: run forward first")
+        if dy.shape != shape:
+            raise ValueError(f"dy must have the shape of the last forward's output "
+                             f"{list(shape)}. Received: {list(dy.shape)}")
         if not self._input_grad:
             self.set_input_grad(True)
-        dx = self.run_backward(self.backend.stage(np.asarray(dy), "dy", self.dtype))
+        dx = self.run_backward(self.backend.stage(dy, "dy", self.dtype))
         return self.backend.to_host(dx).copy()
 
     # -- weights ------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Graph document: round trips, every validation error (naming node and value), shapes, counts."""
 import json
+import re
 
 import pytest
 
@@ -276,3 +277,27 @@ def test_memory_is_estimated_and_a_network_that_cannot_fit_is_refused():
     message = str(caught.value)
     assert message.startswith("node 'd2': the network needs about 8.0 TiB of memory") \
         and "this machine has" in message and "\n" not in message
+
+
+def test_the_python_api_says_what_is_wrong_in_one_line():
+    """Mistakes in the small Python API raise one ValueError naming the mistake (they raised
+    numpy's reshape and matmul errors, an AttributeError and a bare KeyError)."""
+    import numpy as np
+
+    from engine import compile_network, losses
+    from engine.templates import load_template
+
+    net = compile_network(load_template("lenet5"))
+    cases = [(lambda: net.backward(np.zeros((2, 10))), "run forward first"),
+             (lambda: net.activation("conv1"), "has no output yet"),
+             (lambda: net.forward(np.zeros((0, 1, 28, 28))), "at least one sample"),
+             (lambda: net.activation("nope"), "no node 'nope'"),
+             (lambda: losses.mse(np.zeros((3, 4), np.float32), np.zeros((3, 5))),
+              "targets of the outputs' shape [3, 4]")]
+    for call, fragment in cases:
+        with pytest.raises(ValueError, match=re.escape(fragment)):
+            call()
+    net.forward(np.zeros((3, 1, 28, 28)), training=True)
+    with pytest.raises(ValueError, match=re.escape("output [3, 10]. Received: [2, 10]")):
+        net.backward(np.zeros((2, 10)))
+    assert net.backward(np.ones((3, 10))).shape == (3, 1, 28, 28)
