@@ -349,23 +349,31 @@ def _model_normalization(session):
 
 
 def _open_for_use(args):
-    """The model of evaluate and predict, with its best epoch's weights unless --weights last."""
+    """The model of evaluate and predict, with its best epoch's weights unless --weights last,
+    and a note on those weights for the command to print once its inputs are accepted (an
+    error stays one line)."""
     from .session import Session
 
     session = Session.open(args.model, backend=args.device, keep_outputs=False)
     if args.weights != "last":
         session.use_best()
-    if not session.trained and not args.quiet:
-        print(untrained_note(args.model), file=sys.stderr)
-    elif args.weights == "best" and session.best is None and not args.quiet:
-        print(no_best_note(args.model), file=sys.stderr)
-    return session
+    note = None
+    if not session.trained:
+        note = untrained_note(args.model)
+    elif args.weights == "best" and session.best is None:
+        note = no_best_note(args.model)
+    return session, note if not args.quiet else None
+
+
+def _say(note: str | None) -> None:
+    if note:
+        print(note, file=sys.stderr)
 
 
 def cmd_evaluate(args) -> int:
     from .train import evaluate
 
-    session = _open_for_use(args)
+    session, note = _open_for_use(args)
     data = _load_data(args.data, args.quiet or args.json)
     data = _fit_data(session, data, args.data, min(256, len(data)), training=False)
     problem = session.data_problem(data)   # what train refuses: weights of other classes
@@ -375,6 +383,7 @@ def cmd_evaluate(args) -> int:
               f"{', ...' if len(trained_on) > 5 else ''}); label k counts as its class k",
               file=sys.stderr)
     subset = data.subset(*_range(args.range, len(data.x), (0, len(data.x))))
+    _say(note)
     result = evaluate(session.net, subset.x, subset.y, normalization=_model_normalization(session))
     if args.json:
         print(json.dumps(result))
@@ -388,13 +397,14 @@ def cmd_predict(args) -> int:
     from .network import check_memory
     from .train import normalize_into
 
-    session = _open_for_use(args)
+    session, note = _open_for_use(args)
     check_output(args.output, args.input, args.model)
     shape = tuple(session.net.input_shape)
     x = _read_inputs(args.input, shape)
     norm = _model_normalization(session)
     batch = 256
     check_memory(session.net.graph, min(batch, len(x)), training=False)
+    _say(note)
     outputs = []
     buffer = np.empty((min(batch, len(x)), *shape), np.float32)
     for start in range(0, len(x), batch):

@@ -13,10 +13,6 @@ def cmd_export(args) -> int:
     check_output(args.out, args.model, suffixes=(".onnx",) if args.to == "onnx" else (),
                  folder=args.to == "pytorch")
     model = open_model(args.model, args.weights or "best")
-    if model.initial and not args.quiet:
-        print(untrained_note(args.model), file=sys.stderr)
-    elif args.weights == "best" and not model.best and not args.quiet:
-        print(no_best_note(args.model), file=sys.stderr)
     if args.to == "onnx":
         from .onnx import export_onnx
 
@@ -27,7 +23,11 @@ def cmd_export(args) -> int:
         if args.raw_inputs:
             model.normalization = None
         export_pytorch(model, args.out, origin=Path(args.model).name)
-    if not args.quiet:
+    if not args.quiet:   # the notes after the export: an error stays one line
+        if model.initial:
+            print(untrained_note(args.model), file=sys.stderr)
+        elif args.weights == "best" and not model.best:
+            print(no_best_note(args.model), file=sys.stderr)
         print(f"wrote {args.out}")
     return 0
 
