@@ -59,10 +59,16 @@ def load_source(source: str | Path) -> tuple[Graph, ModelFile | None]:
                       f"({', '.join(template_names())})")
 
 
-def structure_key(graph: Graph) -> str:
+def structure_key(graph: Graph, renamed: dict[str, str] | None = None) -> str:
     """The graph without positions, name or the order of its lists (an undo may put a node or
-    edge back elsewhere): weights fit two graphs whose keys are equal."""
+    edge back elsewhere): weights fit two graphs whose keys are equal. With renamed, the key of
+    the graph whose node ids are renamed so ({id: new id})."""
     doc = graph.to_dict()
+    if renamed:
+        for node in doc["nodes"]:
+            node["id"] = renamed.get(node["id"], node["id"])
+        for edge in doc["edges"]:
+            edge["from"], edge["to"] = (renamed.get(edge[end], edge[end]) for end in ("from", "to"))
     nodes = sorted(({k: v for k, v in node.items() if k != "pos"} for node in doc["nodes"]),
                    key=lambda node: node["id"])
     edges = sorted(doc["edges"], key=lambda edge: json.dumps(edge, sort_keys=True))
@@ -239,6 +245,17 @@ class Session:
     def fits(self, graph: Graph) -> bool:
         return structure_key(graph) == self._key
 
+    def renames(self, graph: Graph) -> dict[str, str]:
+        """{id: new id} when graph is this model's network with nodes renamed and nothing else
+        changed (its weights, optimizer state and best epoch follow the new ids); else {}."""
+        gone = [n for n in self.graph.nodes if n not in graph.nodes]
+        added = [n for n in graph.nodes if n not in self.graph.nodes]
+        if not gone or len(gone) != len(added):
+            return {}
+        renamed = dict(zip(gone, added, strict=True))   # a rename keeps the node's place
+        back = {new: old for old, new in renamed.items()}
+        return renamed if structure_key(graph, back) == self._key else {}
+
     def brings_back(self, graph: Graph) -> bool:
         """Whether following graph (adopt) swaps in the run an edit set aside: an undo back to
         its structure (cheap: nothing is compiled)."""
@@ -259,7 +276,7 @@ class Session:
         """Whether following graph (adopt) keeps the trained state: every array it needs is one
         the model has, of the same shape (an inserted Dropout or ReLU changes none), or an undo
         brings a set-aside state back. A graph that cannot be checked changes nothing yet."""
-        if self.fits(graph) or self.brings_back(graph):
+        if self.fits(graph) or self.brings_back(graph) or self.renames(graph):
             return True
         try:
             wanted, have = expected_arrays(graph), expected_arrays(self.graph)
@@ -288,6 +305,12 @@ class Session:
         if self.fits(graph):
             self.graph = graph.copy()
             return
+        renamed = self.renames(graph)
+        if renamed:
+            self._rename_arrays(renamed)
+            self.graph, self._net = graph.copy(), None
+            self.modified = True
+            return
         if self.brings_back(graph):
             stash = self._stash
             self._stash = self._state(self._key, self.weights())
@@ -308,6 +331,18 @@ class Session:
                 self._stash = before
             self._clear_run()
         self.modified = self.modified or trained
+
+    def _rename_arrays(self, renamed: dict[str, str]) -> None:
+        """Key the weights, the optimizer's slots and the best epoch's weights by new node ids."""
+        def key(name: str) -> str:
+            node, _, array = name.partition("/")
+            return f"{renamed.get(node, node)}/{array}"
+
+        self._pending = {key(k): v for k, v in self.weights().items()}
+        if self.optimizer is not None:
+            self.optimizer.slots = {key(k): v for k, v in self.optimizer.slots.items()}
+        if self.best is not None:
+            self.best.weights = {key(k): v for k, v in self.best.weights.items()}
 
     def _state(self, key: str, weights: dict) -> dict:
         return {"key": key, "weights": weights, "modified": self.modified,

@@ -42,6 +42,39 @@ def test_moving_a_node_keeps_everything():
     assert not session.modified
 
 
+def renamed(graph, old, new):
+    doc = graph.to_dict()
+    for item, ends in [(node, ("id",)) for node in doc["nodes"]] + [
+            (edge, ("from", "to")) for edge in doc["edges"]]:
+        for end in ends:
+            item[end] = new if item[end] == old else item[end]
+    return Graph.from_dict(doc)
+
+
+def test_renaming_a_trained_layer_keeps_its_weights_slots_best_and_history(tmp_path):
+    """A rename changes no array: the weights, the optimizer's slots and the best epoch follow
+    the new id (they were set aside as for an edited layer, and the run went with them)."""
+    session, data = trained()
+    session.settings.keep_best = True
+    trainer = session.trainer(data, (0, 100), (100, 120), epochs=1)
+    trainer.run()
+    session.finish(trainer)
+    weights, slots = session.weights(), session.optimizer.slots["dense2/weight"]["velocity"]
+    graph = renamed(session.graph, "dense2", "head")
+    assert session.renames(graph) == {"dense2": "head"} and session.keeps_run(graph)
+    session.adopt(graph)
+    assert session.history["epoch"] == [1, 2] and session.modified
+    np.testing.assert_array_equal(session.weights()["head/weight"], weights["dense2/weight"])
+    np.testing.assert_array_equal(session.optimizer.slots["head/weight"]["velocity"], slots)
+    assert "head/weight" in session.best.weights
+    session.trainer(data, (0, 100), (100, 120), epochs=1).run()   # and trains on from there
+    session.save(tmp_path / "m.h5")
+    assert len(load_model(tmp_path / "m.h5").history["epoch"]) == 3
+    other = renamed(session.graph, "head", "conv1x")   # taken by nothing, but not a rename of
+    other.nodes["conv1x"].params["units"] = 5           # the same layer: its array changes
+    assert session.renames(other) == {} and not session.keeps_run(other)
+
+
 def test_data_problems_name_both_sides_and_the_fixes_that_fit():
     session, data = trained()
     assert session.data_problem(data) is None

@@ -504,3 +504,19 @@ def test_an_undo_that_brings_a_set_aside_run_back_shows_it_at_once(window, qtbot
     assert window.weights_label.text().startswith("weights: trained 2 epochs")
     window.document.undo_stack.redo()   # and the edited network's run comes back with a redo
     qtbot.waitUntil(lambda: curves.epoch_count == 3, timeout=FOLLOW)
+
+
+def test_renaming_a_trained_layer_keeps_the_run(window, qtbot, tmp_path, dialogs):
+    """A rename is not an edit of the arrays: the status bar keeps "trained 2 epochs", Save asks
+    nothing and writes the run with the layer's weights under its new id (it said "weights:
+    invalidated by edits" and saved a fresh layer and no history)."""
+    path = trained_file(tmp_path / "model.h5")
+    trained = load_model(path).weights["dense2/weight"]
+    assert window.open_file(path)
+    window.document.rename_node("dense2", "head")
+    assert window.weights_label.text().startswith("weights: trained 2 epochs")
+    assert window.isWindowModified()
+    assert window.save() and not dialogs.asked
+    saved = load_model(path)
+    assert len(saved.history["epoch"]) == 2
+    np.testing.assert_array_equal(saved.weights["head/weight"], trained)
