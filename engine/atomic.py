@@ -6,6 +6,7 @@ umask's default) and a symlink stays a link: its target is what gets replaced.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -50,8 +51,18 @@ def clean_stale_temps(folder: str | Path) -> None:
             pass
 
 
+def writable(path: str | Path) -> bool:
+    """Whether this process may write path (opened for writing, nothing written)."""
+    try:
+        open(path, "r+b").close()
+    except OSError:
+        return False
+    return True
+
+
 def atomic_replace(path: str | Path, write) -> None:
-    """write(tmp_path) into a temporary file beside path's real target, then rename it over."""
+    """write(tmp_path) into a temporary file beside path's real target, then rename it over; a
+    target this process may not write (read-only, immutable) is not replaced behind its back."""
     target = Path(os.path.realpath(path))
     folder = target.parent
     clean_stale_temps(folder)
@@ -59,6 +70,8 @@ def atomic_replace(path: str | Path, write) -> None:
         mode = os.stat(target).st_mode & 0o7777
     except FileNotFoundError:
         mode = None
+    if mode is not None and target.is_file() and not writable(target):
+        raise PermissionError(errno.EACCES, "the file is read-only (or locked)", str(path))
     tmp = folder / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{SUFFIX}"
     os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # umask applies
     try:

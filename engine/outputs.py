@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .atomic import writable
 from .errors import UsageError
 
 MODEL_SUFFIXES = (".h5", ".hdf5")
@@ -13,8 +14,8 @@ MODEL_SUFFIXES = (".h5", ".hdf5")
 def check_output(path: str, *inputs: str, suffixes: tuple[str, ...] = (),
                  folder: bool = False) -> None:
     """Refuse before any work an output whose folder is missing or read-only, that is a folder
-    where a file is written (or a file where a folder is), that would replace one of the
-    command's inputs, or whose name lacks the suffix it is read back by."""
+    where a file is written (or a file where a folder is), a read-only file, that would replace
+    one of the command's inputs, or whose name lacks the suffix it is read back by."""
     target = Path(path)
     parent = target.resolve().parent
     if folder:   # made with its parents
@@ -26,6 +27,8 @@ def check_output(path: str, *inputs: str, suffixes: tuple[str, ...] = (),
         raise UsageError(f"cannot write {path}: the folder {parent} is not writable")
     elif target.is_dir():
         raise UsageError(f"cannot write {path}: it is a folder")
+    elif target.is_file() and not writable(target):
+        raise UsageError(f"cannot write {path}: the file is read-only (or locked)")
     for source in inputs:
         if target.exists() and Path(source).exists() and target.samefile(source):
             raise UsageError(f"cannot write {path}: it is this command's input; choose another "

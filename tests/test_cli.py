@@ -363,3 +363,30 @@ def test_an_untrained_model_is_named_where_a_trained_one_is_expected(tmp_path, c
     trained.save(tmp_path / "t.h5")
     assert main(["evaluate", str(tmp_path / "t.h5"), "--data", "shapes:40"]) == 0
     assert "has not been trained" not in capsys.readouterr().err
+
+
+def test_a_read_only_target_is_refused_before_training_and_never_replaced(tmp_path, capsys):
+    """`train --out` a file this user may not write: refused before the run (it trained, then
+    failed to save); a save there fails in one line and leaves the file as it was."""
+    from engine.atomic import writable
+    from engine.modelfile import ModelFileError
+    from engine.session import Session
+
+    path = tmp_path / "m.h5"
+    Session.open("shapes").save(path)
+    before = path.read_bytes()
+    path.chmod(0o444)
+    locked = not writable(path) or subprocess.run(["chattr", "+i", str(path)],
+                                                  capture_output=True).returncode == 0
+    try:
+        if writable(path) or not locked:
+            pytest.skip("cannot make a file read-only here")
+        assert main(["train", str(path), "--data", "shapes:40", "--out", str(path)]) == 2
+        assert capsys.readouterr().err.strip().endswith(
+            f"cannot write {path}: the file is read-only (or locked)")
+        with pytest.raises(ModelFileError, match="read-only"):
+            Session.open(str(path)).save(path)
+        assert path.read_bytes() == before
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+        path.chmod(0o644)
