@@ -625,12 +625,17 @@ class TrainPanel(QWidget):
         self.data_shown = info
         ds = info.dataset
         name = ds.source.partition(":")[0]
-        chosen = (self.controller.session.settings.data.get("source") or "").partition(":")[0]
-        if name in GENERATED and name == chosen and self.source.currentData() != name:
-            # the built-in dataset the controller chose for the Input: name it in the form
-            blocked = self.source.blockSignals(True)
+        chosen, _, size = (self.controller.session.settings.data.get("source") or "").partition(":")
+        samples = int(size) if size.isdigit() else 0
+        if name in GENERATED and name == chosen and (self.source.currentData() != name
+                                                     or self.samples.value() != samples):
+            # the built-in dataset the controller chose for the Input: name it and its size in
+            # the form (a graph without a data choice kept the last model's size showing)
+            blocked = [widget.blockSignals(True) for widget in (self.source, self.samples)]
             self.source.setCurrentIndex(self.source.findData(name))
-            self.source.blockSignals(blocked)
+            self.samples.setValue(samples)
+            for widget, was in zip((self.source, self.samples), blocked, strict=True):
+                widget.blockSignals(was)
             if not self.controller.busy:
                 self._enable_source_options()
         counts = ", ".join(f"{name} {t}/{v}" for name, t, v in

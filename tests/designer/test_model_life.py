@@ -520,3 +520,16 @@ def test_renaming_a_trained_layer_keeps_the_run(window, qtbot, tmp_path, dialogs
     saved = load_model(path)
     assert len(saved.history["epoch"]) == 2
     np.testing.assert_array_equal(saved.weights["head/weight"], trained)
+
+
+def test_a_graph_without_data_shows_the_data_it_trains_on(window, qtbot, tmp_path):
+    """A model trained on shapes:300, then a graph JSON with no data choice: the Train panel's
+    size shows the built-in default it loads (it kept 300 while 6000 samples trained)."""
+    assert window.open_file(trained_file(tmp_path / "model.h5"))
+    train = window.training_panels["Train"]
+    shown(qtbot, window, "shapes:300")
+    assert train.samples.value() == 300
+    Session.from_template("shapes").graph.save_json(tmp_path / "plain.json")
+    assert window.open_file(tmp_path / "plain.json")
+    shown(qtbot, window, "shapes")
+    assert train.samples.value() == 0 and train.data_spec() == "shapes"
