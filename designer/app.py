@@ -333,6 +333,8 @@ class MainWindow(FileActions, QMainWindow):
             self.sweep_dialog = SweepDialog(self.training, self)
             self.sweep_dialog.trial_file.connect(self.training_panels["Runs"].add_file)
             self.sweep_dialog.open_requested.connect(self.open_file)
+        elif not self.sweep_dialog.running:
+            self.sweep_dialog.refresh()
         self.sweep_dialog.show()
         self.sweep_dialog.raise_()
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.session import Session, TrainingSettings
-from engine.sweep import SpaceError, parse_space, run_sweep
+from engine.sweep import SpaceError, check_folder, parse_space, run_sweep
 
 from .panels.common import BACKGROUND, MUTED
 
@@ -52,6 +52,14 @@ def suggestions(session) -> list[tuple[str, str]]:
     return rows
 
 
+def _takes_a_sweep(folder: str) -> bool:
+    try:
+        check_folder(folder)
+    except SpaceError:
+        return False
+    return True
+
+
 class SweepDialog(QDialog):
     trial_file = Signal(str)       # a finished trial's model file
     open_requested = Signal(str)   # the best trial's model file, to open
@@ -72,15 +80,12 @@ class SweepDialog(QDialog):
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["parameter", "values (a,b,c or low..high[:log])"])
         self.table.verticalHeader().hide()
-        for name, values in suggestions(controller.session):
-            self._add_term(name, values, checked=name == "lr")
-        self.table.resizeColumnsToContents()
         self.trials = QSpinBox(minimum=1, maximum=10_000, value=12)
-        self.epochs = QSpinBox(minimum=1, maximum=100_000, value=controller.session.settings.epochs)
+        self.epochs = QSpinBox(minimum=1, maximum=100_000)
         self.workers = QSpinBox(minimum=1, maximum=256, value=2)
-        base = QStandardPaths.writableLocation(QStandardPaths.DocumentsLocation) or str(Path.home())
-        self.folder = QLineEdit(str(Path(base) / "convdesigner-sweeps" /
-                                    time.strftime("sweep-%Y%m%d-%H%M%S")))
+        self.folder = QLineEdit()
+        self._shown_session = None
+        self.refresh()
         form = QFormLayout()
         form.addRow("Trials", self.trials)
         form.addRow("Epochs per trial", self.epochs)
@@ -125,6 +130,23 @@ class SweepDialog(QDialog):
         QVBoxLayout(self).addWidget(splitter)
         self._row.connect(self._add_row)
         self._done.connect(self._finished)
+
+    def refresh(self) -> None:
+        """Before the dialog shows (no sweep running): another model's parameters and epochs
+        where another model is open, and a new folder where the last one holds a sweep."""
+        session = self.controller.session
+        if session is not self._shown_session:
+            self._shown_session = session
+            self.table.setRowCount(0)
+            for name, values in suggestions(session):
+                self._add_term(name, values, checked=name == "lr")
+            self.table.resizeColumnsToContents()
+            self.epochs.setValue(session.settings.epochs)
+        if not self.folder.text() or not _takes_a_sweep(self.folder.text()):
+            base = (QStandardPaths.writableLocation(QStandardPaths.DocumentsLocation)
+                    or str(Path.home()))
+            self.folder.setText(str(Path(base) / "convdesigner-sweeps" /
+                                    time.strftime("sweep-%Y%m%d-%H%M%S")))
 
     def _add_term(self, name: str, values: str, checked: bool) -> None:
         row = self.table.rowCount()
@@ -231,6 +253,7 @@ class SweepDialog(QDialog):
         best = self.out / "best.h5"
         self.best_button.setEnabled(best.exists())
         done = [r for r in self.rows if r.state == "complete" and r.value is not None]
+        self.refresh()   # a folder holds one sweep: the next Start writes a new one
         if error:
             self.status.setText(f"the sweep failed: {error}")
         elif done:

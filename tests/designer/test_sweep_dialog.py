@@ -2,6 +2,8 @@
 Dask cluster, fills the Runs panel and opens the best trial."""
 from PySide6.QtCore import Qt
 
+from designer.sweep import suggestions
+from engine.session import Session
 from engine.templates import load_template
 
 RUN = 120_000
@@ -35,9 +37,19 @@ def test_designer_runs_and_a_sweep_from_the_train_panel(window, qtbot, tmp_path)
     assert len(dialog.plots.ci.items) == 2    # lr and conv1.filters against the loss
     assert runs.table.rowCount() == 4          # this model's run and the 3 trials
     assert dialog.best_button.isEnabled() and dialog.status.text().startswith("best: trial ")
+    assert dialog.folder.text() != str(tmp_path / "sweep")   # a second Start writes anew
     dialog.best_button.click()
     assert window.session.path == tmp_path / "sweep" / "best.h5"
     assert window.session.runs[-1]["trial"] in range(3)
+
+    # another model: the dialog offers its parameters (it kept the first network's rows)
+    other = Session.from_template("signal1d")
+    window.load_graph(other.graph, None, other)
+    train.sweep_button.click()
+    rows = [(dialog.table.item(r, 0).text(), dialog.table.item(r, 1).text())
+            for r in range(dialog.table.rowCount())]
+    assert rows == suggestions(window.session)
+    assert dialog.epochs.value() == window.session.settings.epochs
 
 
 def test_a_bad_term_is_shown_in_one_line(window, qtbot):
