@@ -172,6 +172,8 @@ class TrainPanel(QWidget):
         for widget in (self.data_summary, self.mismatch, self.fix_model_data, self.fix_shape,
                        self.fix_reset, self.preview):
             column.addWidget(widget)
+        for widget in (self.mismatch, self.fix_model_data, self.fix_shape, self.fix_reset):
+            widget.setVisible(False)   # until loaded data has a problem they fix
         return box
 
     def _split_group(self) -> QGroupBox:

@@ -46,3 +46,11 @@ def test_a_refused_drop_says_why(window):
     event = drag_event(QDragEnterEvent, QPoint(50, 50), mime)
     QApplication.sendEvent(window.view.viewport(), event)
     assert "Only modules from the palette" in window.statusBar().currentMessage()
+
+
+def test_a_new_window_shows_no_fixes_for_data_it_has_not_loaded(window):
+    """A bare window's Train panel: "no data loaded" and none of the fix buttons (three were
+    shown, and did nothing, until some data was loaded)."""
+    train = window.training_panels["Train"]
+    assert not train.mismatch.isVisible()
+    assert not any(b.isVisible() for b in (train.fix_model_data, train.fix_shape, train.fix_reset))
