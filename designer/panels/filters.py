@@ -64,21 +64,25 @@ class FiltersPanel(SnapshotPanel):
         self.layout_.addWidget(self.message)
         self.shown: np.ndarray | None = None
         self.shown_node: str | None = None
+        self._picked: str | None = None   # picked on the canvas before the list was filled
         controller.node_selected.connect(self._node_selected)
 
     def params(self) -> dict:
-        return {"node": self.node.currentText() or None}
+        return {"node": self.node.currentText() or self._picked}
 
     def clear_view(self) -> None:
         self.node.clear()
         self.images.clear_image()
         self.plots.clear_plots()
         self.info.clear()
-        self.shown = self.shown_node = None
+        self.shown = self.shown_node = self._picked = None
 
     def _node_selected(self, node_id: str) -> None:
         if self.node.findText(node_id) >= 0:
             self.node.setCurrentText(node_id)
+            self.invalidate()
+        elif not self.node.count():   # the first snapshot shows it (the first conv if it is none)
+            self._picked = node_id
             self.invalidate()
 
     def show_snapshot(self, payload: dict) -> None:
@@ -87,6 +91,11 @@ class FiltersPanel(SnapshotPanel):
         if [self.node.itemText(i) for i in range(self.node.count())] != convs:
             self.node.clear()
             self.node.addItems(convs)
+        picked, self._picked = self._picked, None
+        if picked in convs and picked != payload["node"]:   # an answer asked before the pick
+            self.node.setCurrentText(picked)
+            self.invalidate()
+            return
         self.node.setCurrentText(payload["node"])
         filters, weight = payload["filters"], payload["weight"]
         self.shown, self.shown_node = filters, payload["node"]

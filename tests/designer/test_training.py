@@ -234,6 +234,16 @@ def test_the_progress_bar_says_where_the_model_stands_once_a_run_ends(qtbot, rig
     assert train.progress.value() == train.progress.maximum()
 
 
+def test_the_filters_panel_opens_on_the_layer_picked_before_it_was_shown(qtbot, rig):
+    """A conv picked on the canvas before the Filters tab was first shown: the tab opens on it
+    (it opened on conv1: its list was not filled yet, so the pick was dropped)."""
+    window, controller, panels = rig
+    controller.node_selected.emit("conv2")
+    panel = show(window, "Filters")
+    qtbot.waitUntil(lambda: panel.shown is not None and not panel._outstanding, timeout=RUN)
+    assert panel.shown_node == "conv2" and panel.node.currentText() == "conv2"
+
+
 def test_stop_keeps_the_weights_reached(qtbot, rig):
     window, controller, panels = rig
     train = panels["Train"]
