@@ -34,12 +34,13 @@ DIFF_COLOURS = {"+": "#7bd88f", "-": "#e06c75", "~": "#e5c07b"}
 
 
 def _number(value) -> QTableWidgetItem:
-    """A cell that sorts by its number ("-" when unmeasured sorts first)."""
+    """A cell that sorts by its number ("-" when unmeasured sorts first), to 4 significant
+    digits (a loss showed as 1.303315944990802)."""
     item = QTableWidgetItem()
     if value is None:
         item.setText("-")
     else:
-        item.setData(Qt.DisplayRole, value)
+        item.setData(Qt.DisplayRole, float(f"{value:.4g}") if isinstance(value, float) else value)
     return item
 
 

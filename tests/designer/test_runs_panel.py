@@ -69,3 +69,10 @@ def test_runs_overlay_and_the_difference_of_two(panel, tmp_path):
     assert lines == ["- drop1", "~ conv1.filters: 12 -> 6", "~ lr: 0.01 -> 0.001"]
     assert panel.diff.item(0).foreground().color().name() == "#e06c75"
     panel.grab().save(str(tmp_path / "runs-panel.png"))
+
+
+def test_run_figures_show_four_significant_digits():
+    from designer.panels.runs import _number
+
+    assert _number(1.303315944990802).text() == "1.303" and _number(1e-5).text() == "1e-05"
+    assert _number(64).text() == "64" and _number(None).text() == "-"
