@@ -441,7 +441,11 @@ class MainWindow(FileActions, QMainWindow):
                 f"{', '.join(analysis.unused)}" if unused else
                 "The network is complete and every shape fits."))
         params, flops = analysis.totals()
-        self.totals_label.setText(f"{count_text(params)} weights · {flops_text(flops)} FLOPs")
+        partial = "+" if count else ""   # layers past a problem have no shapes to count
+        self.totals_label.setText(f"{count_text(params)}{partial} weights · "
+                                  f"{flops_text(flops)}{partial} FLOPs")
+        self.totals_label.setToolTip("Counted up to the problems: the layers past them have no "
+                                     "shape yet." if count else "")
         self._check_weights()
 
     def _check_weights(self) -> None:

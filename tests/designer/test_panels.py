@@ -173,3 +173,16 @@ def test_a_dead_end_branch_is_pointed_out_and_left_out_of_the_totals(window):
     assert [(p.node_id, p.fixes[0].text) for p in problems] == [(extra, f"delete {extra}")]
     problems[0].fixes[0].apply(doc)
     assert extra not in doc.graph.nodes and window.problems_button.text() == "\u2713 no problems"
+
+
+def test_totals_past_a_problem_say_they_are_partial(window):
+    """A kernel too large for its input: the layers past it have no shapes, so the status bar's
+    totals are marked as counted so far ("80 weights" read as the network's size)."""
+    from engine.templates import load_template
+
+    window.load_graph(load_template("shapes"), None, None)
+    assert "+" not in window.totals_label.text()
+    window.document.set_param("conv2", "kernel_size", 20)
+    assert window.totals_label.text().endswith("+ FLOPs") and "+ weights" in \
+        window.totals_label.text()
+    assert window.totals_label.toolTip().startswith("Counted up to the problems")
