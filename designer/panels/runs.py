@@ -120,8 +120,10 @@ class RunsPanel(QWidget):
         own = list(session.runs) if session is not None else []
         label = Path(session.path).name if session is not None and session.path else "this model"
         self.entries = [(label, i, run) for i, run in enumerate(own)]
+        open_file = Path(session.path).resolve() if session is not None and session.path else None
         for path, runs in self.files.items():
-            self.entries += [(Path(path).name, i, run) for i, run in enumerate(runs)]
+            if Path(path).resolve() != open_file:   # the open model's runs are listed above
+                self.entries += [(Path(path).name, i, run) for i, run in enumerate(runs)]
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(self.entries))
         for row, (model, index, run) in enumerate(self.entries):

@@ -76,3 +76,17 @@ def test_run_figures_show_four_significant_digits():
 
     assert _number(1.303315944990802).text() == "1.303" and _number(1e-5).text() == "1e-05"
     assert _number(64).text() == "64" and _number(None).text() == "-"
+
+
+def test_adding_the_open_model_s_own_file_lists_its_runs_once(qtbot, tmp_path):
+    session = Session.open("lenet5")
+    session.runs = [run(run_graph(session.graph), 0.01, [1.0, 0.8], "2026-01-01T00:00:00+00:00")]
+    session.save(tmp_path / "m.h5")
+    controller = TrainingController(session=Session.open(str(tmp_path / "m.h5")))
+    try:
+        widget = RunsPanel(controller)
+        qtbot.addWidget(widget)
+        widget.add_file(tmp_path / "m.h5")   # the file open in this window: listed twice before
+        assert len(widget.entries) == 1
+    finally:
+        controller.shutdown()
