@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
-from .outputs import MODEL_SUFFIXES, check_output, no_best_note, untrained_note
+from .outputs import MODEL_SUFFIXES, check_output, weights_note
 
 COMMANDS = ("train", "evaluate", "predict", "info", "templates", "bench", "export", "import",
             "sweep")
@@ -357,11 +357,7 @@ def _open_for_use(args):
     session = Session.open(args.model, backend=args.device, keep_outputs=False)
     if args.weights != "last":
         session.use_best()
-    note = None
-    if not session.trained:
-        note = untrained_note(args.model)
-    elif args.weights == "best" and session.best is None:
-        note = no_best_note(args.model)
+    note = weights_note(args.model, session.trained, args.weights, session.best is not None)
     return session, note if not args.quiet else None
 
 

@@ -38,13 +38,12 @@ def check_output(path: str, *inputs: str, suffixes: tuple[str, ...] = (),
                          f"to be read back")
 
 
-def no_best_note(model: str) -> str:
-    """`--weights best` given for a model file that keeps no best epoch."""
-    return (f"note: {model} keeps no best epoch (train with --early-stop or keep the best epoch),"
-            f" so its last weights are used")
-
-
-def untrained_note(model: str) -> str:
-    """An untrained model (a graph, a template) where a trained one is expected (evaluate,
-    predict, export)."""
-    return f"note: {model} has not been trained: its weights are as initialised"
+def weights_note(model: str, trained: bool, weights: str | None, has_best: bool) -> str | None:
+    """What evaluate, predict and export say of the weights they use: a model never trained (a
+    graph, a template), or `--weights best` for a file that keeps no best epoch."""
+    if not trained:
+        return f"note: {model} has not been trained: its weights are as initialised"
+    if weights == "best" and not has_best:
+        return (f"note: {model} keeps no best epoch (train with --early-stop or keep the best "
+                f"epoch), so its last weights are used")
+    return None

@@ -8,7 +8,7 @@ from . import open_model
 
 
 def cmd_export(args) -> int:
-    from ..outputs import check_output, no_best_note, untrained_note
+    from ..outputs import check_output, weights_note
 
     check_output(args.out, args.model, suffixes=(".onnx",) if args.to == "onnx" else (),
                  folder=args.to == "pytorch")
@@ -23,11 +23,10 @@ def cmd_export(args) -> int:
         if args.raw_inputs:
             model.normalization = None
         export_pytorch(model, args.out, origin=Path(args.model).name)
-    if not args.quiet:   # the notes after the export: an error stays one line
-        if model.initial:
-            print(untrained_note(args.model), file=sys.stderr)
-        elif args.weights == "best" and not model.best:
-            print(no_best_note(args.model), file=sys.stderr)
+    if not args.quiet:   # the note after the export: an error stays one line
+        note = weights_note(args.model, not model.initial, args.weights, model.best)
+        if note:
+            print(note, file=sys.stderr)
         print(f"wrote {args.out}")
     return 0
 
