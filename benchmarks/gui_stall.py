@@ -1,19 +1,21 @@
 """How training in the designer affects the window: the longest GUI event-loop stall (a 5 ms
 QTimer recording the gaps between its ticks) while a model trains with the panels open (and,
 apart, from the Stop to the run's end), and training samples/s with the panels open versus
-headless (rounds alternate, to share the noise).
+headless, both from the second epoch on (rounds alternate, to share the noise).
 
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_stall.py [--template vgg-small]
-        [--data shapes-rgb:3000] [--batches 40] [--rounds 2] [--layout all|tabbed] [--json]
+        [--data shapes-rgb:3000] [--epochs 3] [--rounds 2] [--layout all|tabbed] [--json]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,7 +49,7 @@ def wait(app: QApplication, condition, timeout: float) -> None:
         elif time.perf_counter() > end:
             expired.append(True)
             loop.quit()
-    poll = QTimer(interval=10)
+    poll = QTimer(interval=100)
     poll.timeout.connect(check)
     poll.start()
     loop.exec()
@@ -56,22 +58,64 @@ def wait(app: QApplication, condition, timeout: float) -> None:
         raise TimeoutError("the benchmark waited too long")
 
 
-def headless_rate(template: str, settings, info, batches: int) -> float:
-    """Samples/s of what `convdesigner train` runs, on this thread with no window: a fresh model
-    of the template trained with the designer session's own settings (optimizer, batch size,
-    augmentation, a validation pass each epoch), over batches 3..batches (wall clock)."""
-    session = Session.open(template)
-    session.settings = dataclasses.replace(settings, epochs=1000)
-    trainer = session.trainer(info.dataset, info.train_range, info.val_range)
-    stamps: list[float] = []
+def stamp_batches(trainer, stamps: list[tuple]) -> None:
+    """Record (when, epoch, samples, the GUI thread's CPU time) as each of the trainer's batches
+    ends, in the thread that trains: both sides are timed this way."""
+    size, n = trainer.batch_size, len(trainer.x)
+    gui_clock = time.pthread_getcpuclockid(threading.main_thread().ident)
 
     def listen(event):
-        stamps.append(time.perf_counter())
-        if len(stamps) >= batches:
-            trainer.stop()
-    trainer.batch_listeners.append(listen)
+        stamps.append((time.perf_counter(), event.epoch,
+                       min(size, n - (event.batch - 1) * size), time.clock_gettime(gui_clock)))
+    trainer.batch_listeners.insert(0, listen)
+
+
+def rate_of(stamps: list[tuple]) -> float:
+    """Samples/s over the batches of the second epoch on, each timed from the end of the batch
+    before it in its epoch: the first epoch (kernels warming up, the window's first layout and
+    paint) and the validation passes between epochs are left out, as in the command line's
+    epoch rate."""
+    samples = seconds = 0.0
+    for (before, epoch_before, *_), (when, epoch, size, _) in zip(stamps, stamps[1:]):
+        if epoch >= 1 and epoch == epoch_before:
+            samples += size
+            seconds += when - before
+    return samples / seconds
+
+
+def gui_share_of(stamps: list[tuple]) -> float:
+    """The GUI thread's CPU time over the wall time from the second epoch's first batch on."""
+    first = next(stamp for stamp in stamps if stamp[1] >= 1)
+    return (stamps[-1][3] - first[3]) / (stamps[-1][0] - first[0])
+
+
+def headless_rate(template: str, settings, info) -> float:
+    """Samples/s of what `convdesigner train` runs, on this thread with no window: a fresh model
+    of the template trained with the designer session's own settings (optimizer, batch size,
+    augmentation, epochs, a validation pass each epoch)."""
+    session = Session.open(template)
+    session.settings = settings
+    trainer = session.trainer(info.dataset, info.train_range, info.val_range)
+    stamps: list[tuple] = []
+    stamp_batches(trainer, stamps)
     trainer.run()
-    return (len(stamps) - 3) * settings.batch_size / (stamps[-1] - stamps[2])
+    return rate_of(stamps)
+
+
+@contextlib.contextmanager
+def stamped_designer_runs(stamps: list[tuple]):
+    """Every trainer the designer's session makes meanwhile is timed as headless_rate's is."""
+    make = Session.trainer
+
+    def trainer(session, *args, **kwargs):
+        made = make(session, *args, **kwargs)
+        stamp_batches(made, stamps)
+        return made
+    Session.trainer = trainer
+    try:
+        yield
+    finally:
+        Session.trainer = make
 
 
 class TickProbe:
@@ -115,48 +159,36 @@ def tick_gaps(app, seconds: float) -> np.ndarray:
     return probe.stop()
 
 
-def gui_run(app, controller, panels, batches: int, probe: bool = True) -> dict:
-    """Train through the Train panel for `batches` batches, with a 5 ms timer recording the
-    gaps between its ticks when `probe` (the timer wakes the GUI thread 200 times a second,
-    which itself costs the training some throughput: rates are measured without it)."""
+def gui_run(app, controller, panels, epochs: int, per_epoch: int,
+            probe: bool = True) -> dict:
+    """Train `epochs` epochs through the Train panel from a fresh start; when `probe`, with a
+    5 ms timer recording the gaps between its ticks (the timer wakes the GUI thread 200 times a
+    second, which itself costs the training some throughput: rates are measured without it),
+    and Stop pressed halfway through the last epoch."""
     train = panels["Train"]
-    received: list[tuple[float, int]] = []
-    stopping: list[bool] = []
     ticks = TickProbe()
-
-    def batch_done(payload):
-        # the rate ends at the report that stops the run: the last one comes after the run's
-        # end (recording it in the session), which no epoch of a longer run waits for
-        if stopping:
-            return
-        received.append((time.perf_counter(), payload["step"]))
-        # three reports at least: the rate runs from the second to the last
-        if len(received) > 2 and payload["step"] - received[0][1] >= batches:
-            stopping.append(time.perf_counter())
-            controller.stop()
-
-    controller.batch_done.connect(batch_done)
-    controller.reset()   # from a fresh start, as the headless side: no epoch end in the window
+    controller.reset()
     wait(app, lambda: controller.state == "idle" and controller.session.position.epoch == 0
          and controller.session.position.batch == 0, 60)
     train.smoke_first.setChecked(False)
-    train.epochs.setValue(1000)
-    start_step = (controller.session.optimizer.step_count
-                  if controller.session and controller.session.optimizer else 0)
-    train.start_button.click()
-    wait(app, lambda: bool(received), 600)
-    if probe:
-        ticks.start()
-    cpu, wall = time.thread_time(), time.perf_counter()
-    wait(app, lambda: controller.state == "idle", 3600)
-    cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+    train.epochs.setValue(epochs)
+    stamps: list[tuple] = []
+    with stamped_designer_runs(stamps):
+        train.start_button.click()
+        if probe:
+            ticks.start()
+        stopped: list[float] = []
+
+        def done() -> bool:
+            if probe and not stopped and stamps and stamps[-1][1] == epochs - 1 \
+                    and sum(stamp[1] == epochs - 1 for stamp in stamps) * 2 >= per_epoch:
+                stopped.append(time.perf_counter())
+                train.stop_button.click()
+            return controller.state == "idle" and len(stamps) > 0
+        wait(app, done, 3600)
     ticks.stop()
-    gaps_ms, end_ms = ticks.split(stopping[0] if stopping else math.inf)   # ended by itself
-    controller.batch_done.disconnect(batch_done)
-    (t0, s0), (t1, s1) = received[1], received[-1]
-    batch = train.batch_size.value()
-    result = {"samples_per_sec": (s1 - s0) * batch / (t1 - t0), "steps": s1 - start_step,
-              "gui_thread_cpu_share": cpu / wall}
+    gaps_ms, end_ms = ticks.split(stopped[0] if stopped else math.inf)
+    result = {"samples_per_sec": rate_of(stamps), "gui_thread_cpu_share": gui_share_of(stamps)}
     if probe:
         result.update(max_stall_ms=float(gaps_ms.max()),
                       p99_stall_ms=float(np.percentile(gaps_ms, 99)),
@@ -183,7 +215,8 @@ def main(argv=None) -> int:
     parser.add_argument("--template", default="vgg-small")
     parser.add_argument("--data", default="shapes-rgb:3000")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=3,
+                        help="epochs per run; rates are taken over the second epoch on")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--layout", choices=("all", "tabbed"), default="all")
     parser.add_argument("--json", action="store_true")
@@ -201,26 +234,25 @@ def main(argv=None) -> int:
     panels["Train"].set_data_spec(args.data)
     wait(app, lambda: controller.data is not None and controller.state == "idle"
          and controller.data.dataset.source == args.data, 600)   # not the default one
+    if args.epochs < 2:
+        parser.error("--epochs must be 2 or more: rates are taken over the second epoch on")
     info = controller.data
     per_epoch = -(-(info.train_range[1] - info.train_range[0]) // args.batch_size)
-    if args.batches >= per_epoch:
-        parser.error(f"--batches must stay within one epoch ({per_epoch} batches), so that "
-                     f"neither side's rate includes a validation pass")
-    settings = controller.session.settings
-    headless_rate(args.template, settings, info, 4)   # compile and warm the kernels
+    settings = dataclasses.replace(controller.session.settings, epochs=args.epochs)
+    headless_rate(args.template, settings, info)   # compile and warm the kernels
 
     idle = tick_gaps(app, 5.0)
     results = {"template": args.template, "data": args.data, "layout": args.layout,
-               "batch_size": args.batch_size, "batches": args.batches,
+               "batch_size": args.batch_size, "epochs": args.epochs,
                "idle_max_stall_ms": float(idle.max()),
                "idle_p99_stall_ms": float(np.percentile(idle, 99)), "rounds": []}
     if not args.json:
         print(f"not training: longest stall {idle.max():.1f} ms, p99 "
               f"{np.percentile(idle, 99):.1f} ms (the machine's own noise)", flush=True)
     for _ in range(args.rounds):
-        headless = headless_rate(args.template, settings, info, args.batches)
-        rate = gui_run(app, controller, panels, args.batches, probe=False)
-        stalls = gui_run(app, controller, panels, args.batches)
+        headless = headless_rate(args.template, settings, info)
+        rate = gui_run(app, controller, panels, args.epochs, per_epoch, probe=False)
+        stalls = gui_run(app, controller, panels, args.epochs, per_epoch)
         results["rounds"].append({"headless_samples_per_sec": headless,
                                   "panels_samples_per_sec": rate["samples_per_sec"],
                                   "gui_thread_cpu_share": rate["gui_thread_cpu_share"],

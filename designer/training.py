@@ -25,7 +25,8 @@ from .datachoice import DataInfo, builtin_dataset_for, find_devices
 from .run_watch import RunWatch
 from .snapshots import Snapshots, health_tooltip
 
-EMIT_INTERVAL = 0.2       # batch_done at most five times a second
+EMIT_INTERVAL = 0.5       # batch_done at most twice a second, as the curves redraw: each
+# update repaints the window, which takes a core from the training
 HEALTH_INTERVAL = 1.0     # node_health about once a second
 HEALTH_SAMPLES = 16       # activation statistics on the first samples of the batch
 SMOKE_BATCH = 32

@@ -12,8 +12,9 @@ from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout
 from .common import BACKGROUND, MUTED, DockedPanel, status_label
 
 SMOOTHING = 0.9   # exponential moving average of the per-batch values, debiased at the start
-REDRAW_MS = 500   # per-batch curves redraw at most twice a second: painting is the GUI's
-# main cost during a run, and it competes with training for the cores
+REDRAW_MS = 500   # the curves redraw at most twice a second during a run, a new epoch's points
+# with the batches' (MNIST's epochs end twice a second): painting is the GUI's main cost during a
+# run, and it competes with training for the cores
 TRAIN, VAL, RAW = "#4fa3ff", "#ff9f43", (79, 163, 255, 70)
 
 
@@ -80,7 +81,7 @@ class CurvesPanel(DockedPanel):
                                                                   "color": "#7ee07e"})
         self.loss_plot.addItem(self.best_line, ignoreBounds=True)
         self._redraw_timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
-        self._redraw_timer.timeout.connect(self._redraw_batches)
+        self._redraw_timer.timeout.connect(self._redraw)
         self.clear()
 
         controller.batch_done.connect(self.add_batches)
@@ -164,12 +165,20 @@ class CurvesPanel(DockedPanel):
             b["lr"].append(lr)
             b["loss_s"].append(self._smooth_loss(loss))
             b["acc_s"].append(self._smooth_acc(acc))
+        self._schedule_redraw()
+
+    def _schedule_redraw(self) -> None:
         if self.seen() and not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
+    def _redraw(self) -> None:
+        self._redraw_batches()
+        if self._epochs_stale:
+            self._redraw_epochs()
+
     def seen_changed(self, seen: bool) -> None:
-        if seen:   # the batches that came while behind another tab
-            self._redraw_batches()
+        if seen:   # the points that came while behind another tab
+            self._redraw()
 
     def _fix_x_range(self, end: float) -> None:
         """The whole history and the run to its last epoch on the x axis: the axes then stay as
@@ -181,7 +190,8 @@ class CurvesPanel(DockedPanel):
         for key, values in self.epochs.items():
             values.append(row[key])
         self.best_epoch = row.get("best_epoch")
-        self._redraw_epochs()
+        self._epochs_stale = True
+        self._schedule_redraw()
 
     def set_history(self, history: dict) -> None:
         """Start over from a model's stored history (per-epoch values only), all of it in view,
@@ -253,6 +263,7 @@ class CurvesPanel(DockedPanel):
             self.loss_plot.setYRange(low, high, padding=0.08)
 
     def _redraw_epochs(self) -> None:
+        self._epochs_stale = False
         e = {k: np.asarray(v, float) for k, v in self.epochs.items()}
         self.loss_epoch.setData(e["epoch"], e["train_loss"])
         self.acc_epoch.setData(e["epoch"], e["train_acc"])

@@ -491,6 +491,7 @@ def test_legend_names_only_the_curves_drawn(qtbot):
         curves._redraw_batches()
         curves.add_epoch({"epoch": 1, "train_loss": 2.0, "train_acc": 0.5,
                           "val_loss": math.nan, "val_acc": math.nan, "lr": 0.01})
+        curves._redraw()
         assert legend_names(curves) == ["train (epoch)", "train (per batch, smoothed)"]
     finally:
         controller.shutdown()
@@ -518,8 +519,34 @@ def test_loss_axis_moves_only_when_the_curves_leave_it(qtbot):
         curves._redraw_batches()
         assert curves.loss_plot.vb.viewRange()[1][1] >= 3.5
         curves.add_epoch({"epoch": 1, "train_loss": 2.0, "train_acc": 0.5, "val_loss": 5.0,
-                          "val_acc": 0.4, "lr": 0.01})   # no batch redraw follows at a run's end
+                          "val_acc": 0.4, "lr": 0.01})
+        curves._redraw()
         assert curves.loss_plot.vb.viewRange()[1][1] >= 5.0
+    finally:
+        controller.shutdown()
+
+
+def test_an_epoch_is_drawn_with_the_next_redraw_and_at_a_run_s_end(qtbot):
+    """A panel in view draws a new epoch's points with the batches' next redraw (one repaint for
+    both), and within REDRAW_MS when no batch follows (the run's last epoch); a panel behind
+    another tab draws them when it comes to the front."""
+    controller = TrainingController(load_template("lenet5"))
+    try:
+        curves = CurvesPanel(controller)
+        qtbot.addWidget(curves)
+        curves.set_in_front(False)
+        curves.show()
+        row = {"epoch": 1, "train_loss": 2.0, "train_acc": 0.5, "val_loss": 2.1,
+               "val_acc": 0.4, "lr": 0.01}
+        curves.add_epoch(row)
+        assert curves.loss_epoch.getData()[0] is None or not len(curves.loss_epoch.getData()[0])
+        curves.set_in_front(True)
+        assert list(curves.loss_epoch.getData()[1]) == [2.0]
+        curves.add_batches({"points": [(1.5, 1.9, 0.6, 0.01, 150)], "epochs": 3})
+        curves.add_epoch({**row, "epoch": 2, "train_loss": 1.5})
+        assert list(curves.loss_epoch.getData()[1]) == [2.0]   # not yet: one repaint for both
+        qtbot.waitUntil(lambda: list(curves.loss_epoch.getData()[1]) == [2.0, 1.5], timeout=2000)
+        assert list(curves.loss_smooth.getData()[1]) == [1.9]
     finally:
         controller.shutdown()
 
