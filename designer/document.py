@@ -32,6 +32,7 @@ from .canvas.commands import (
 from .layout import coord, layered_layout
 
 CLIPBOARD_MIME = "application/x-convdesigner-graph"
+PASTE_STEP = 30.0  # how much further right and down a paste goes than one already there
 _PREFIXES = {"Activation": "act", "BatchNorm": "bn", "Dropout": "drop", "ChannelPool": "chpool",
              "GlobalPool": "gpool"}
 _SINGLETONS = ("Input", "Output")
@@ -450,7 +451,8 @@ class GraphDocument(QObject):
 
     def paste(self, fragment: dict, offset=(40.0, 40.0), at=None) -> list[str]:
         """Add a graph-JSON fragment as new nodes (ids renamed where taken) with its inner wires;
-        placed at `at` (its top-left) when given, else shifted by offset. Returns the new ids."""
+        placed at `at` (its top-left) when given, else shifted by offset, and PASTE_STEP further
+        while a node would land on an existing one's spot. Returns the new ids."""
         piece = Graph.from_dict(fragment)
         if not piece.nodes:
             return []
@@ -462,6 +464,10 @@ class GraphDocument(QObject):
             left = min(p[0] for p in positions.values())
             top = min(p[1] for p in positions.values())
             offset = (at[0] - left, at[1] - top)
+        spots = {tuple(n.pos) for n in self._graph.nodes.values() if n.pos is not None}
+        while any((coord(x + offset[0]), coord(y + offset[1])) in spots
+                  for x, y in positions.values()):
+            offset = (offset[0] + PASTE_STEP, offset[1] + PASTE_STEP)
         taken, renamed, steps = set(self._graph.nodes), {}, []
         for old_id, node in piece.nodes.items():
             new_id = old_id if old_id not in taken else renumbered(taken, old_id, node.type)

@@ -1,7 +1,8 @@
 """Cut, copy, paste and duplicate through the clipboard as graph-JSON fragments."""
 import json
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QCursor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -72,3 +73,50 @@ def test_pasted_params_stay_valid(window):
     assert len(graph.nodes) == 48
     for node in graph.nodes.values():
         resolve_params(REGISTRY[node.type], node.params)
+
+
+def positions(doc, ids):
+    return [tuple(doc.graph.nodes[i].pos) for i in ids]
+
+
+def test_pasting_twice_does_not_stack_the_copies(window):
+    doc = window.document
+    doc.reset(load_template("lenet5"))
+    window.scene.select_nodes(BLOCK)
+    window.copy()
+    QCursor.setPos(window.view.viewport().mapToGlobal(QPoint(-50, -50)))  # off the canvas
+    window.paste()
+    first = positions(doc, window.selected_node_ids())
+    window.paste()
+    pasted = window.selected_node_ids()
+    second = positions(doc, pasted)
+    assert second == [(x + 30, y + 30) for x, y in first]
+    doc.undo_stack.undo()
+    assert not set(pasted) & set(doc.graph.nodes)
+    assert len(doc.graph.nodes) == len(load_template("lenet5").nodes) + 3
+    doc.undo_stack.redo()
+    assert positions(doc, pasted) == second
+
+    window.scene.select_nodes(["flatten1"])  # a new copy starts again at the usual offset
+    window.copy()
+    window.paste()
+    x, y = doc.graph.nodes["flatten1"].pos
+    assert positions(doc, window.selected_node_ids()) == [(x + 40, y + 40)]
+
+
+def test_pasting_twice_at_the_same_mouse_point_does_not_stack(window):
+    doc = window.document
+    doc.reset(load_template("lenet5"))
+    window.scene.select_nodes(BLOCK)
+    window.copy()
+    QCursor.setPos(window.view.viewport().mapToGlobal(QPoint(100, 100)))
+    window.paste()
+    first = positions(doc, window.selected_node_ids())
+    window.paste()
+    assert positions(doc, window.selected_node_ids()) == [(x + 30, y + 30) for x, y in first]
+    QCursor.setPos(window.view.viewport().mapToGlobal(QPoint(300, 200)))
+    window.paste()
+    point = window.view.mapToScene(QPoint(300, 200))
+    left, top = min(p[0] for p in first), min(p[1] for p in first)
+    assert positions(doc, window.selected_node_ids()) == [
+        (x - left + point.x(), y - top + point.y()) for x, y in first]
