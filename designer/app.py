@@ -671,6 +671,16 @@ class MainWindow(FileActions, QMainWindow):
                           "modules, train them on your data and keep them as HDF5 files.")
 
 
+def clipboard_to_plain_text() -> None:
+    """Leave copied nodes on the clipboard as plain text (their graph-JSON, which paste() reads
+    too): Qt deletes the clipboard's data after the interpreter has ended, and a QMimeData made
+    in Python then crashed the process on its way out."""
+    clipboard = QApplication.clipboard()
+    mime = clipboard.mimeData()
+    if mime is not None and mime.hasFormat(CLIPBOARD_MIME):
+        clipboard.setText(mime.text())
+
+
 def main(argv=None) -> int:
     """Open the designer, optionally with FILE (.h5 model or .json graph)."""
     parser = argparse.ArgumentParser(prog="convdesigner", description="Open the designer.")
@@ -680,6 +690,7 @@ def main(argv=None) -> int:
     app.setOrganizationName("convdesigner")
     app.setApplicationName("convdesigner")
     app.setStyle("Fusion")
+    app.aboutToQuit.connect(clipboard_to_plain_text)
     data = Path(QStandardPaths.writableLocation(QStandardPaths.AppDataLocation))
     install_excepthook(data / "convdesigner.log")
     window = MainWindow()

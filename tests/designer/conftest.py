@@ -4,7 +4,7 @@ from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from designer import recovery
-from designer.app import MainWindow
+from designer.app import MainWindow, clipboard_to_plain_text
 
 
 class Dialogs:
@@ -27,6 +27,13 @@ class Dialogs:
 
     def kinds(self) -> list[str]:
         return [kind for kind, _ in self.asked]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def plain_clipboard_at_exit(qapp):
+    """As the designer does when it quits (the tests never quit the application)."""
+    yield
+    clipboard_to_plain_text()
 
 
 @pytest.fixture(autouse=True)

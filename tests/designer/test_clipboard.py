@@ -1,17 +1,23 @@
 """Cut, copy, paste and duplicate through the clipboard as graph-JSON fragments."""
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QCursor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+import designer.app
 from designer.app import MainWindow
 from designer.document import CLIPBOARD_MIME
 from engine.modules import REGISTRY, resolve_params
 from engine.templates import load_template
 
 BLOCK = ["conv2", "relu2", "pool2"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_copy_paste_keeps_inner_wires_only(window):
@@ -79,12 +85,19 @@ def positions(doc, ids):
     return [tuple(doc.graph.nodes[i].pos) for i in ids]
 
 
-def test_pasting_twice_does_not_stack_the_copies(window):
+def put_mouse(monkeypatch, window, x, y):
+    """The pointer at (x, y) of the canvas, as paste() reads it (QCursor.setPos crashes the
+    offscreen platform at exit)."""
+    spot = window.view.viewport().mapToGlobal(QPoint(x, y))
+    monkeypatch.setattr(designer.app, "QCursor", SimpleNamespace(pos=lambda: spot))
+
+
+def test_pasting_twice_does_not_stack_the_copies(window, monkeypatch):
     doc = window.document
     doc.reset(load_template("lenet5"))
     window.scene.select_nodes(BLOCK)
     window.copy()
-    QCursor.setPos(window.view.viewport().mapToGlobal(QPoint(-50, -50)))  # off the canvas
+    put_mouse(monkeypatch, window, -50, -50)  # off the canvas
     window.paste()
     first = positions(doc, window.selected_node_ids())
     window.paste()
@@ -104,19 +117,42 @@ def test_pasting_twice_does_not_stack_the_copies(window):
     assert positions(doc, window.selected_node_ids()) == [(x + 40, y + 40)]
 
 
-def test_pasting_twice_at_the_same_mouse_point_does_not_stack(window):
+def test_pasting_twice_at_the_same_mouse_point_does_not_stack(window, monkeypatch):
     doc = window.document
     doc.reset(load_template("lenet5"))
     window.scene.select_nodes(BLOCK)
     window.copy()
-    QCursor.setPos(window.view.viewport().mapToGlobal(QPoint(100, 100)))
+    put_mouse(monkeypatch, window, 100, 100)
     window.paste()
     first = positions(doc, window.selected_node_ids())
     window.paste()
     assert positions(doc, window.selected_node_ids()) == [(x + 30, y + 30) for x, y in first]
-    QCursor.setPos(window.view.viewport().mapToGlobal(QPoint(300, 200)))
+    put_mouse(monkeypatch, window, 300, 200)
     window.paste()
     point = window.view.mapToScene(QPoint(300, 200))
     left, top = min(p[0] for p in first), min(p[1] for p in first)
     assert positions(doc, window.selected_node_ids()) == [
         (x - left + point.x(), y - top + point.y()) for x, y in first]
+
+
+def test_quitting_after_a_copy_ends_cleanly(tmp_path):
+    """Qt deletes the clipboard's data after the interpreter: the designer used to end with a
+    segmentation fault after nodes were copied; the copied graph-JSON stays as plain text."""
+    script = tmp_path / "copy_and_quit.py"
+    script.write_text(
+        "from PySide6.QtCore import QTimer\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from designer import app\n"
+        "offer_recovery = app.MainWindow.offer_recovery\n"
+        "def offer_then_copy(window):\n"   # main() calls it last, before the event loop
+        "    offer_recovery(window)\n"
+        "    window.select_all()\n"
+        "    window.copy()\n"
+        "    QTimer.singleShot(0, lambda: QApplication.instance().exit(0))\n"
+        "app.MainWindow.offer_recovery = offer_then_copy\n"
+        "raise SystemExit(app.main([]))\n")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path),
+           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
