@@ -86,8 +86,7 @@ def positions(doc, ids):
 
 
 def put_mouse(monkeypatch, window, x, y):
-    """The pointer at (x, y) of the canvas, as paste() reads it (QCursor.setPos crashes the
-    offscreen platform at exit)."""
+    """The pointer at (x, y) of the canvas, as paste() reads it (without moving the real one)."""
     spot = window.view.viewport().mapToGlobal(QPoint(x, y))
     monkeypatch.setattr(designer.app, "QCursor", SimpleNamespace(pos=lambda: spot))
 
